@@ -1,0 +1,56 @@
+//! Every limit, default and interval in one place, each with one line on why.
+//!
+//! Depends on nothing. A bound that is hit has defined behaviour, stated where it is
+//! enforced.
+
+/// Largest .torrent file read from disk or argument; a bigger one is rejected as bad
+/// input rather than read into memory. Real torrents of 100,000 files stay far below it.
+pub const MAX_TORRENT_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Deepest bencode nesting accepted. Real metainfo nests four levels; the bound keeps a
+/// hostile file from overflowing the decoder's stack.
+pub const MAX_BENCODE_DEPTH: usize = 64;
+
+/// Largest piece length accepted from a torrent; larger pieces would need buffers no
+/// seed box wants to hold per piece.
+pub const MAX_PIECE_LENGTH: u64 = 256 * 1024 * 1024;
+
+/// Smallest and largest piece lengths `create --piece-length auto` picks.
+pub const AUTO_PIECE_LENGTH_MIN: u64 = 16 * 1024;
+/// See [`AUTO_PIECE_LENGTH_MIN`].
+pub const AUTO_PIECE_LENGTH_MAX: u64 = 16 * 1024 * 1024;
+/// `auto` picks the smallest power of two giving at most this many pieces.
+pub const AUTO_TARGET_MAX_PIECES: u64 = 2000;
+
+/// Longest path component we create on disk (the common file-system limit, in bytes).
+pub const MAX_PATH_COMPONENT_BYTES: usize = 255;
+
+/// Open files each worker thread keeps cached; the least recently used is closed first.
+pub const WORKER_FD_CACHE: usize = 32;
+
+/// Jobs queued to the worker pool per worker thread before submitters must wait for
+/// completions. It bounds the memory of in-flight piece buffers.
+pub const WORKER_QUEUE_PER_THREAD: usize = 2;
+
+/// How often a non-terminal progress line is printed during long operations.
+pub const PROGRESS_LINE_INTERVAL_SECS: u64 = 5;
+
+/// How often the progress bar is redrawn on a terminal.
+pub const PROGRESS_BAR_INTERVAL_MILLIS: u64 = 200;
+
+/// The `created by` string written into new torrents.
+pub const CREATED_BY: &str = concat!("hivebt/", env!("CARGO_PKG_VERSION"));
+
+/// Worker threads for the engine: the cores minus one for the reactor, at least one.
+pub fn engine_worker_threads() -> usize {
+    available_cores().saturating_sub(1).max(1)
+}
+
+/// Worker threads for `create` and `verify`, where the reactor thread is idle: every core.
+pub fn batch_worker_threads() -> usize {
+    available_cores()
+}
+
+fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

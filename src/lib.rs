@@ -1,0 +1,32 @@
+//! hivebt: a BitTorrent engine for seed boxes, dedicated seeding servers and
+//! benchmarking runs.
+//!
+//! # Shape
+//!
+//! One reactor thread owns every socket and all protocol state; SHA-1 hashing and disk
+//! I/O run on a small pool of worker threads ([`workers`]) that post completions back
+//! and wake the reactor through a `mio::Waker`. Everything that decides is sans-io:
+//! the codecs in [`wire`] and the torrent model in [`torrent`] take bytes and return
+//! values, never touching sockets, threads or the clock.
+//!
+//! # Modules, lowest first
+//!
+//! - [`types`], [`config`], [`error`]: newtypes, every limit with its default, the
+//!   command-level error.
+//! - [`wire`]: bencode, metainfo (.torrent files), magnet links.
+//! - [`torrent`]: the path sanitiser and the piece-to-file mapping.
+//! - [`disk`], [`workers`]: piece I/O on worker threads, the pool and its wake protocol.
+//! - [`ops`]: the `create`, `inspect` and `verify` commands as library calls.
+//! - [`json`], [`progress`]: output helpers.
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod disk;
+pub mod error;
+pub mod json;
+pub mod ops;
+pub mod progress;
+pub mod torrent;
+pub mod types;
+pub mod wire;
+pub mod workers;

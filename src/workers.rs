@@ -1,0 +1,226 @@
+//! The worker pool: N named threads that hash and move piece data off the reactor
+//! thread, with a bounded job queue and a completion channel that wakes the reactor.
+//!
+//! Depends on `disk`, `torrent::storage` and mio's `Waker`. The wake protocol: a worker
+//! that pushes a completion wakes the reactor only when no wake is pending; the reactor
+//! clears the pending flag *before* draining ([`WorkerPool::drain`]), so a completion
+//! pushed during the drain either is drained now or triggers a new wake. None is lost.
+//! Jobs carry a caller-chosen `tag` so a completion for something that is gone since
+//! can be recognised and ignored.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use mio::Waker;
+
+use crate::disk::{self, FdCache, ReadError};
+use crate::torrent::storage::Storage;
+use crate::types::PieceIndex;
+
+/// Work for a worker thread.
+#[derive(Debug)]
+pub enum Job {
+    /// Read a piece from disk and hash it (create, verify, recheck).
+    HashPiece {
+        /// Caller's id for the storage, returned in the completion.
+        tag: u64,
+        /// Where the piece lives.
+        storage: Arc<Storage>,
+        /// Which piece.
+        piece: PieceIndex,
+    },
+}
+
+/// The outcome of a job, returned to the reactor.
+#[derive(Debug)]
+pub enum Completion {
+    /// A [`Job::HashPiece`] finished.
+    PieceHashed {
+        /// The job's tag.
+        tag: u64,
+        /// The piece.
+        piece: PieceIndex,
+        /// Its SHA-1, or why it could not be read.
+        result: Result<[u8; 20], ReadError>,
+        /// Bytes the piece holds (for progress).
+        len: u64,
+    },
+}
+
+struct Shared {
+    wake_pending: AtomicBool,
+    waker: Arc<Waker>,
+}
+
+/// A fixed pool of worker threads.
+pub struct WorkerPool {
+    jobs: Option<SyncSender<Job>>,
+    completions: Receiver<Completion>,
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl WorkerPool {
+    /// Starts `threads` workers (at least one) sharing a queue of `queue` jobs; each
+    /// completion wakes `waker`.
+    pub fn new(threads: usize, queue: usize, waker: Arc<Waker>) -> io::Result<WorkerPool> {
+        let (job_tx, job_rx) = mpsc::sync_channel::<Job>(queue.max(1));
+        let (done_tx, done_rx) = mpsc::channel();
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let shared = Arc::new(Shared {
+            wake_pending: AtomicBool::new(false),
+            waker,
+        });
+        let mut handles = Vec::new();
+        for n in 0..threads.max(1) {
+            let job_rx = Arc::clone(&job_rx);
+            let done_tx = done_tx.clone();
+            let shared = Arc::clone(&shared);
+            let handle = std::thread::Builder::new()
+                .name(format!("hivebt-worker-{n}"))
+                .spawn(move || worker_main(&job_rx, &done_tx, &shared))?;
+            handles.push(handle);
+        }
+        Ok(WorkerPool {
+            jobs: Some(job_tx),
+            completions: done_rx,
+            shared,
+            threads: handles,
+        })
+    }
+
+    /// Queues a job without blocking; gives it back when the queue is full.
+    pub fn try_submit(&self, job: Job) -> Result<(), Job> {
+        let Some(tx) = &self.jobs else {
+            return Err(job);
+        };
+        tx.try_send(job).map_err(|e| match e {
+            TrySendError::Full(j) | TrySendError::Disconnected(j) => j,
+        })
+    }
+
+    /// Takes every completion that is ready. Call it when the waker fires.
+    pub fn drain(&self) -> Vec<Completion> {
+        // Clear first: a completion pushed from now on wakes us again.
+        self.shared.wake_pending.store(false, Ordering::SeqCst);
+        let mut out = Vec::new();
+        loop {
+            match self.completions.try_recv() {
+                Ok(c) => out.push(c),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return out,
+            }
+        }
+    }
+
+    /// Number of worker threads.
+    pub fn threads(&self) -> usize {
+        self.threads.len()
+    }
+}
+
+impl Drop for WorkerPool {
+    fn drop(&mut self) {
+        // Closing the queue makes every worker's `recv` fail once the queue is empty.
+        self.jobs = None;
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn worker_main(jobs: &Mutex<Receiver<Job>>, done: &mpsc::Sender<Completion>, shared: &Shared) {
+    let mut cache = FdCache::new();
+    let mut buf = Vec::new();
+    loop {
+        // A poisoned lock means another worker panicked; stop quietly like a closed queue.
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        let completion = match job {
+            Job::HashPiece {
+                tag,
+                storage,
+                piece,
+            } => Completion::PieceHashed {
+                tag,
+                piece,
+                result: disk::hash_piece(&storage, piece, &mut cache, &mut buf),
+                len: storage.layout.piece_len(piece),
+            },
+        };
+        if done.send(completion).is_err() {
+            return;
+        }
+        if !shared.wake_pending.swap(true, Ordering::SeqCst) {
+            // A failed wake leaves the flag set; the reactor's next drain clears it.
+            let _ = shared.waker.wake();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::torrent::storage::{FileSlot, Layout};
+    use mio::{Events, Poll, Token};
+    use sha1::Digest;
+    use std::time::Duration;
+
+    #[test]
+    fn hashes_pieces_and_wakes() {
+        let dir = std::env::temp_dir().join(format!("hivebt-workers-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(dir.join("f"), &data).unwrap();
+        let layout = Layout {
+            files: vec![FileSlot {
+                path: "f".into(),
+                length: data.len() as u64,
+                offset: 0,
+                padding: false,
+            }],
+            piece_length: 32768,
+            total_length: data.len() as u64,
+        };
+        let storage = Arc::new(Storage::new(dir.clone(), layout));
+        let mut poll = Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
+        let pool = WorkerPool::new(2, 2, waker).unwrap();
+        let mut pending: Vec<u32> = (0..4).collect();
+        let mut got = [None; 4];
+        let mut events = Events::with_capacity(8);
+        while got.iter().any(Option::is_none) {
+            while let Some(&p) = pending.last() {
+                let job = Job::HashPiece {
+                    tag: 9,
+                    storage: Arc::clone(&storage),
+                    piece: PieceIndex(p),
+                };
+                if pool.try_submit(job).is_err() {
+                    break;
+                }
+                pending.pop();
+            }
+            poll.poll(&mut events, Some(Duration::from_secs(10)))
+                .unwrap();
+            assert!(!events.is_empty(), "no wake within 10 s");
+            for c in pool.drain() {
+                let Completion::PieceHashed {
+                    tag, piece, result, ..
+                } = c;
+                assert_eq!(tag, 9);
+                got[piece.0 as usize] = Some(result.unwrap());
+            }
+        }
+        for (i, h) in got.iter().enumerate() {
+            let chunk = &data[i * 32768..((i + 1) * 32768).min(data.len())];
+            assert_eq!(h.unwrap(), <[u8; 20]>::from(sha1::Sha1::digest(chunk)));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
