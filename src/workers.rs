@@ -55,6 +55,11 @@ struct Shared {
     waker: Arc<Waker>,
 }
 
+/// Every worker thread has stopped (one panicked, or the pool is shutting down): no
+/// submitted job will complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolGone;
+
 /// A fixed pool of worker threads.
 pub struct WorkerPool {
     jobs: Option<SyncSender<Job>>,
@@ -102,15 +107,18 @@ impl WorkerPool {
         })
     }
 
-    /// Takes every completion that is ready. Call it when the waker fires.
-    pub fn drain(&self) -> Vec<Completion> {
+    /// Takes every completion that is ready. Call it when the waker fires. Fails once
+    /// every worker is gone and nothing is left to drain.
+    pub fn drain(&self) -> Result<Vec<Completion>, PoolGone> {
         // Clear first: a completion pushed from now on wakes us again.
         self.shared.wake_pending.store(false, Ordering::SeqCst);
         let mut out = Vec::new();
         loop {
             match self.completions.try_recv() {
                 Ok(c) => out.push(c),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return out,
+                Err(TryRecvError::Empty) => return Ok(out),
+                Err(TryRecvError::Disconnected) if out.is_empty() => return Err(PoolGone),
+                Err(TryRecvError::Disconnected) => return Ok(out),
             }
         }
     }
@@ -209,7 +217,7 @@ mod tests {
             poll.poll(&mut events, Some(Duration::from_secs(10)))
                 .unwrap();
             assert!(!events.is_empty(), "no wake within 10 s");
-            for c in pool.drain() {
+            for c in pool.drain().unwrap() {
                 let Completion::PieceHashed {
                     tag, piece, result, ..
                 } = c;

@@ -79,7 +79,10 @@ pub fn hash_all_pieces(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(Error::Failed(format!("waiting for workers: {e}"))),
         }
-        for completion in pool.drain() {
+        let completions = pool
+            .drain()
+            .map_err(|_| Error::Failed("the hashing threads stopped unexpectedly".into()))?;
+        for completion in completions {
             let Completion::PieceHashed {
                 piece, result, len, ..
             } = completion;
