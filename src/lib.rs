@@ -20,12 +20,17 @@
 //! - [`json`], [`progress`]: output helpers.
 #![deny(missing_docs)]
 
+pub mod bitfield;
 pub mod config;
 pub mod disk;
 pub mod error;
 pub mod json;
 pub mod ops;
+pub mod peer;
+pub mod reactor;
+pub mod resume;
 pub mod progress;
+pub mod timer;
 pub mod torrent;
 pub mod types;
 pub mod wire;

@@ -4,4 +4,6 @@
 //! Depends on `wire`, `types` and `config`; never on sockets or threads.
 
 pub mod paths;
+pub mod picker;
+pub mod state;
 pub mod storage;
