@@ -11,6 +11,12 @@ pub const MAX_TORRENT_FILE_BYTES: u64 = 64 * 1024 * 1024;
 /// hostile file from overflowing the decoder's stack.
 pub const MAX_BENCODE_DEPTH: usize = 64;
 
+/// Largest peer-wire frame ever accepted, counted as the length prefix counts it (the
+/// id and payload, not the 4-byte prefix). libtorrent uses the same cap. A peer whose
+/// frame is longer is closed as soon as its length prefix is read; the per-torrent
+/// limit from `wire::peer::max_frame_for` is usually far smaller.
+pub const MAX_PEER_FRAME: u32 = 1024 * 1024;
+
 /// Largest piece length accepted from a torrent; larger pieces would need buffers no
 /// seed box wants to hold per piece.
 pub const MAX_PIECE_LENGTH: u64 = 256 * 1024 * 1024;

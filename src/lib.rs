@@ -13,7 +13,9 @@
 //!
 //! - [`types`], [`config`], [`error`]: newtypes, every limit with its default, the
 //!   command-level error.
-//! - [`wire`]: bencode, metainfo (.torrent files), magnet links.
+//! - [`bitfield`]: sets of pieces in the BEP 3 wire layout.
+//! - [`wire`]: bencode, metainfo (.torrent files), magnet links, the peer wire and the
+//!   extension handshake.
 //! - [`torrent`]: the path sanitiser and the piece-to-file mapping.
 //! - [`disk`], [`workers`]: piece I/O on worker threads, the pool and its wake protocol.
 //! - [`ops`]: the `create`, `inspect` and `verify` commands as library calls.
