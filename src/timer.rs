@@ -16,12 +16,12 @@ use std::time::Instant;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TimerId {
     slot: u32,
-    gen: u32,
+    generation: u32,
 }
 
 #[derive(Debug)]
 struct Slot<T> {
-    gen: u32,
+    generation: u32,
     payload: Option<T>,
 }
 
@@ -60,7 +60,7 @@ impl<T> Timers<T> {
             Some(s) => s,
             None => {
                 self.slots.push(Slot {
-                    gen: 0,
+                    generation: 0,
                     payload: None,
                 });
                 (self.slots.len() - 1) as u32
@@ -70,17 +70,17 @@ impl<T> Timers<T> {
         entry.payload = Some(payload);
         self.seq += 1;
         self.live += 1;
-        self.heap.push(Reverse((at, self.seq, slot, entry.gen)));
+        self.heap.push(Reverse((at, self.seq, slot, entry.generation)));
         TimerId {
             slot,
-            gen: entry.gen,
+            generation: entry.generation,
         }
     }
 
     /// Cancels a timer; returns its payload if it had not fired yet.
     pub fn cancel(&mut self, id: TimerId) -> Option<T> {
         let entry = self.slots.get_mut(id.slot as usize)?;
-        if entry.gen != id.gen || entry.payload.is_none() {
+        if entry.generation != id.generation || entry.payload.is_none() {
             return None;
         }
         self.release(id.slot)
@@ -88,15 +88,15 @@ impl<T> Timers<T> {
 
     fn release(&mut self, slot: u32) -> Option<T> {
         let entry = &mut self.slots[slot as usize];
-        entry.gen = entry.gen.wrapping_add(1);
+        entry.generation = entry.generation.wrapping_add(1);
         self.free.push(slot);
         self.live -= 1;
         entry.payload.take()
     }
 
     fn drop_stale_top(&mut self) {
-        while let Some(Reverse((_, _, slot, gen))) = self.heap.peek() {
-            if self.slots[*slot as usize].gen == *gen {
+        while let Some(Reverse((_, _, slot, generation))) = self.heap.peek() {
+            if self.slots[*slot as usize].generation == *generation {
                 return;
             }
             self.heap.pop();
@@ -140,7 +140,7 @@ impl<T> Timers<T> {
                 let entries = self
                     .heap
                     .iter()
-                    .filter(|Reverse((_, _, slot, gen))| *slot as usize == i && *gen == s.gen)
+                    .filter(|Reverse((_, _, slot, generation))| *slot as usize == i && *generation == s.generation)
                     .count();
                 assert_eq!(entries, 1, "slot {i} must have one current heap entry");
             }

@@ -91,6 +91,8 @@ pub struct PeerSession {
     pub peer_interested: bool,
     /// Pieces it has.
     pub have: Bitfield,
+    /// Its bitfield, have_all or have_none arrived (only one is allowed).
+    pub got_bitfield: bool,
     /// Our requests to it, oldest first, with when they were sent.
     pub requests_out: VecDeque<(BlockRef, Instant)>,
     /// Its requests to us not yet answered, oldest first.
@@ -127,6 +129,7 @@ impl PeerSession {
             peer_choking: true,
             peer_interested: false,
             have: Bitfield::new(pieces),
+            got_bitfield: false,
             requests_out: VecDeque::new(),
             requests_in: VecDeque::new(),
             down: Rate::default(),

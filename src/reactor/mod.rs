@@ -8,8 +8,10 @@
 //! `WouldBlock`; peer: read, decode and handle, write) -> drive connections that ran out
 //! of their per-wake byte budget -> every second, the housekeeping sweep -> submit
 //! backlogged jobs -> close the connections collected during the turn. Removal is
-//! deferred to the end of the turn, and every slab entry carries a generation, so a
-//! stale event or completion never reaches a connection that reused a slot.
+//! deferred to the end of the turn, so a
+//! stale event never reaches a connection that reused a slot: a closing connection is
+//! removed from every list that names it (read waiters, the torrent's peers) in the
+//! same step, and worker completions name torrents by a tag checked on arrival.
 //!
 //! Edge-triggered readiness: reads go until `WouldBlock` (or the budget), writes until
 //! `WouldBlock` or the queue empties, and output is written as soon as it is queued.
@@ -25,7 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream, UnixStream};
-use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::bitfield::Bitfield;
@@ -35,7 +37,7 @@ use crate::peer::conn::{RecvBuf, SendQueue};
 use crate::peer::session::PeerSession;
 use crate::progress::human_bytes;
 use crate::resume;
-use crate::torrent::picker::Picker;
+use crate::torrent::picker::{PeerKey, Picker};
 use crate::torrent::state::Torrent;
 use crate::torrent::storage::Storage;
 use crate::types::{InfoHash, PeerId};
@@ -142,7 +144,6 @@ enum ConnState {
 #[derive(Debug)]
 struct Conn {
     sock: TcpStream,
-    gen: u32,
     addr: SocketAddr,
     outgoing: bool,
     state: ConnState,
@@ -174,7 +175,6 @@ pub struct Reactor {
     listeners: Vec<TcpListener>,
     signals: UnixStream,
     conns: Slab<Conn>,
-    next_gen: u32,
     torrents: Slab<Torrent>,
     by_hash: HashMap<InfoHash, usize>,
     pool: WorkerPool,
@@ -190,7 +190,6 @@ pub struct Reactor {
     next_optimistic: Instant,
     next_resume: Instant,
     next_progress: Instant,
-    started_at: Instant,
     close_counts: HashMap<CloseReason, u64>,
 }
 
@@ -255,8 +254,10 @@ impl Reactor {
                 pieces,
                 spec.storage.layout.piece_length,
                 spec.storage.layout.total_length,
-                &spec.have,
-            );
+                |p| spec.have.get(p),
+                u64::from(std::process::id()) ^ now.elapsed().as_nanos() as u64 ^ key as u64,
+            )
+            .map_err(|e| Error::Failed(format!("internal error: {e:?}")))?;
             by_hash.insert(spec.meta.info_hash, key);
             entry.insert(Torrent {
                 tag: key as u64,
@@ -300,7 +301,6 @@ impl Reactor {
             listeners,
             signals,
             conns: Slab::new(),
-            next_gen: 0,
             torrents,
             by_hash,
             pool,
@@ -316,7 +316,6 @@ impl Reactor {
             next_optimistic: now,
             next_resume: now + RESUME_INTERVAL,
             next_progress: now,
-            started_at: now,
             close_counts: HashMap::new(),
         })
     }
@@ -437,10 +436,6 @@ impl Reactor {
         self.shutting_down = true;
     }
 
-    fn registry(&self) -> &Registry {
-        self.poll.registry()
-    }
-
     fn is_banned(&self, ip: IpAddr) -> bool {
         self.torrents.iter().any(|(_, t)| t.banned.contains(&ip))
     }
@@ -479,7 +474,6 @@ impl Reactor {
         now: Instant,
     ) -> Option<usize> {
         let _ = sock.set_nodelay(true);
-        self.next_gen = self.next_gen.wrapping_add(1);
         let entry = self.conns.vacant_entry();
         let key = entry.key();
         let interest = Interest::READABLE | Interest::WRITABLE;
@@ -493,7 +487,6 @@ impl Reactor {
         }
         entry.insert(Conn {
             sock,
-            gen: self.next_gen,
             addr,
             outgoing,
             state: if outgoing {
@@ -557,9 +550,9 @@ impl Reactor {
             }
             if let ConnState::Active(session) = &conn.state {
                 for &(block, _) in &session.requests_out {
-                    t.picker.on_request_dropped(key as u32, block);
+                    t.picker.on_request_dropped(PeerKey(key as u32), block);
                 }
-                t.picker.on_peer_gone(key as u32, &session.have);
+                t.picker.on_peer_gone(PeerKey(key as u32), |p| session.have.get(p));
             }
         }
     }

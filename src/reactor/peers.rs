@@ -14,6 +14,7 @@ use crate::bitfield::Bitfield;
 use crate::error::Result;
 use crate::peer::close::CloseReason;
 use crate::peer::session::{MAX_REQUESTS_IN, PeerSession};
+use crate::torrent::picker::{BlockOutcome, PeerKey};
 use crate::torrent::state::{MAX_STRIKES, PartialPiece, Torrent};
 use crate::types::{BLOCK_SIZE, BlockRef, PieceIndex};
 use crate::wire::ext::ExtHandshake;
@@ -205,7 +206,8 @@ impl Reactor {
             return;
         }
         let mut blocks = Vec::with_capacity(want);
-        t.picker.pick(key as u32, &s.have, want, &mut blocks);
+        let have = &s.have;
+        t.picker.pick(PeerKey(key as u32), |p| have.get(p), want, &mut blocks);
         let now = Instant::now();
         let mut buf = Vec::with_capacity(blocks.len() * 17);
         for &block in &blocks {
@@ -405,16 +407,13 @@ impl Reactor {
                         to_ban.push(ip);
                     }
                 }
+                let peers = t.peers.clone();
                 for ip in to_ban {
                     log::warn!("banning {ip}: sent data that failed hash checks");
-                    let keys: Vec<usize> = t
-                        .peers
-                        .iter()
-                        .copied()
-                        .filter(|&k| self.conns.get(k).is_some_and(|c| c.addr.ip() == ip))
-                        .collect();
-                    for k in keys {
-                        self.close(k, CloseReason::Banned);
+                    for &k in &peers {
+                        if self.conns.get(k).is_some_and(|c| c.addr.ip() == ip) {
+                            self.close(k, CloseReason::Banned);
+                        }
                     }
                 }
                 let peers = self.torrents[tkey].peers.clone();
@@ -560,7 +559,7 @@ impl Reactor {
                 s.check_snub(now);
                 if let Some(t) = conn.torrent.and_then(|t| self.torrents.get_mut(t)) {
                     for block in expired {
-                        t.picker.on_request_dropped(key as u32, block);
+                        t.picker.on_request_dropped(PeerKey(key as u32), block);
                     }
                 }
                 self.fill_requests(key, now);
@@ -619,7 +618,7 @@ fn on_message(
     fx: &mut Effects,
 ) -> std::result::Result<(), CloseReason> {
     let pieces = t.storage.layout.piece_count();
-    let peer_key = key as u32;
+    let peer_key = PeerKey(key as u32);
     match msg {
         Message::KeepAlive | Message::Port(_) | Message::Suggest(_) | Message::Unknown { .. } => {}
         Message::Choke => {
@@ -647,33 +646,38 @@ fn on_message(
             }
             if !s.have.get(p) {
                 let _ = s.have.set(p, true);
-                t.picker.peer_have(peer_key, p);
+                t.picker.on_have(peer_key, p);
             }
             update_interest(s, send, &t.have);
             fx.request = true;
         }
-        Message::Bitfield(bits) => {
-            let bf = Bitfield::from_wire(bits, pieces).map_err(|_| CloseReason::ProtocolViolation)?;
-            t.picker.on_peer_gone(peer_key, &s.have);
-            s.have = bf;
-            t.picker.peer_bitfield(peer_key, &s.have);
-            update_interest(s, send, &t.have);
-            fx.request = true;
+        // BEP 3 and BEP 6: a bitfield, have_all or have_none comes once, first.
+        Message::Bitfield(_) | Message::HaveAll | Message::HaveNone if s.got_bitfield => {
+            return Err(CloseReason::ProtocolViolation);
         }
         Message::HaveAll | Message::HaveNone if !s.fast => {
             return Err(CloseReason::ProtocolViolation);
         }
-        Message::HaveAll => {
-            t.picker.on_peer_gone(peer_key, &s.have);
-            s.have = Bitfield::full(pieces);
-            t.picker.peer_bitfield(peer_key, &s.have);
+        Message::Bitfield(bits) => {
+            let bf = Bitfield::from_wire(bits, pieces).map_err(|_| CloseReason::ProtocolViolation)?;
+            s.got_bitfield = true;
+            // `have` messages may have come first; count only what is new.
+            let before = std::mem::replace(&mut s.have, bf);
+            let have = &s.have;
+            t.picker.on_bitfield(peer_key, |p| have.get(p) && !before.get(p));
             update_interest(s, send, &t.have);
             fx.request = true;
         }
-        Message::HaveNone => {
-            t.picker.on_peer_gone(peer_key, &s.have);
-            s.have = Bitfield::new(pieces);
+        Message::HaveAll => {
+            s.got_bitfield = true;
+            let before = std::mem::replace(&mut s.have, Bitfield::full(pieces));
+            // The picker counts a have_all peer for every piece by itself.
+            t.picker.on_peer_gone(peer_key, |p| before.get(p));
+            t.picker.on_have_all(peer_key);
+            update_interest(s, send, &t.have);
+            fx.request = true;
         }
+        Message::HaveNone => s.got_bitfield = true,
         Message::Request(block) => {
             let valid = block.piece.0 < pieces
                 && block.len > 0
@@ -729,9 +733,15 @@ fn on_message(
             s.on_block(data.len(), now);
             t.down.add(data.len() as u64);
             t.peers_used.insert(s.addr);
-            let (complete, cancel) = t.picker.on_block_received(peer_key, block);
+            let BlockOutcome::Accepted {
+                piece_complete: complete,
+                cancel,
+            } = t.picker.on_block_received(peer_key, block)
+            else {
+                return Ok(());
+            };
             for other in cancel {
-                fx.cancels.push((other as usize, block));
+                fx.cancels.push((other.0 as usize, block));
             }
             let piece_len = t.storage.layout.piece_len(piece) as usize;
             let partial = t.partials.entry(piece.0).or_insert_with(|| PartialPiece {
