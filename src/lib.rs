@@ -14,7 +14,8 @@
 //! - [`types`], [`config`], [`error`]: newtypes, every limit with its default, the
 //!   command-level error.
 //! - [`wire`]: bencode, metainfo (.torrent files), magnet links.
-//! - [`torrent`]: the path sanitiser and the piece-to-file mapping.
+//! - [`torrent`]: the path sanitiser, the piece-to-file mapping, the piece picker and
+//!   the choker.
 //! - [`disk`], [`workers`]: piece I/O on worker threads, the pool and its wake protocol.
 //! - [`ops`]: the `create`, `inspect` and `verify` commands as library calls.
 //! - [`json`], [`progress`]: output helpers.

@@ -1,4 +1,4 @@
-//! Newtypes shared by every layer: info-hashes and piece indexes.
+//! Newtypes shared by every layer: info-hashes, piece indexes and block references.
 //!
 //! Depends on nothing. Every id and index that crosses a module boundary is a newtype
 //! here, never a bare integer or byte array.
@@ -73,6 +73,21 @@ impl fmt::Display for InfoHash {
 /// The index of a piece within its torrent.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct PieceIndex(pub u32);
+
+/// The size of a block, the unit of `request` and `piece` messages (BEP 3). Every
+/// block of a piece is this long except the piece's last, which holds the remainder.
+pub const BLOCK_SIZE: u32 = 16384;
+
+/// One block of a piece: what a `request`, `cancel` or `piece` message names.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct BlockRef {
+    /// The piece the block belongs to.
+    pub piece: PieceIndex,
+    /// Byte offset of the block within its piece.
+    pub offset: u32,
+    /// Length in bytes.
+    pub len: u32,
+}
 
 /// Lower-case hex of any byte string.
 pub fn hex(bytes: &[u8]) -> String {
