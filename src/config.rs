@@ -38,6 +38,14 @@ pub const WORKER_FD_CACHE: usize = 32;
 /// completions. It bounds the memory of in-flight piece buffers.
 pub const WORKER_QUEUE_PER_THREAD: usize = 2;
 
+/// How often the choker reconsiders who gets the regular upload slots (BEP 3: every
+/// ten seconds, long enough for TCP to reach full speed on a new unchoke).
+pub const RECHOKE_INTERVAL_SECS: u64 = 10;
+
+/// How long one optimistic unchoke lasts before it rotates to another peer (BEP 3:
+/// thirty seconds, three rechoke rounds).
+pub const OPTIMISTIC_UNCHOKE_INTERVAL_SECS: u64 = 30;
+
 /// How often a non-terminal progress line is printed during long operations.
 pub const PROGRESS_LINE_INTERVAL_SECS: u64 = 5;
 

@@ -16,7 +16,8 @@
 //! - [`bitfield`]: sets of pieces in the BEP 3 wire layout.
 //! - [`wire`]: bencode, metainfo (.torrent files), magnet links, the peer wire and the
 //!   extension handshake.
-//! - [`torrent`]: the path sanitiser and the piece-to-file mapping.
+//! - [`torrent`]: the path sanitiser, the piece-to-file mapping, the piece picker, the
+//!   choker and the engine's per-torrent state.
 //! - [`disk`], [`workers`]: piece I/O on worker threads, the pool and its wake protocol.
 //! - [`ops`]: the `create`, `inspect` and `verify` commands as library calls.
 //! - [`json`], [`progress`]: output helpers.

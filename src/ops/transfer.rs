@@ -64,7 +64,15 @@ pub fn prepare_meta(
     }
     let trusted = state_dir.and_then(|dir| resume::load(dir, &meta.info_hash, &storage));
     let have = match trusted {
-        Some(have) => have,
+        Some(have) => {
+            eprintln!(
+                "hivebt: {}: resume record matches the files; {} of {} pieces verified without a recheck",
+                paths.name,
+                have.count_ones(),
+                pieces
+            );
+            have
+        }
         None => {
             let mut have = Bitfield::new(pieces);
             let expected = &meta.info.pieces;

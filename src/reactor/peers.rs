@@ -188,7 +188,7 @@ impl Reactor {
     }
 
     /// Sends requests until the peer's pipeline is full.
-    pub(super) fn fill_requests(&mut self, key: usize, _now: Instant) {
+    pub(super) fn fill_requests(&mut self, key: usize, now: Instant) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
@@ -208,7 +208,6 @@ impl Reactor {
         let mut blocks = Vec::with_capacity(want);
         let have = &s.have;
         t.picker.pick(PeerKey(key as u32), |p| have.get(p), want, &mut blocks);
-        let now = Instant::now();
         let mut buf = Vec::with_capacity(blocks.len() * 17);
         for &block in &blocks {
             peer::encode(&Message::Request(block), &mut buf);
@@ -665,6 +664,9 @@ fn on_message(
             let before = std::mem::replace(&mut s.have, bf);
             let have = &s.have;
             t.picker.on_bitfield(peer_key, |p| have.get(p) && !before.get(p));
+            if t.complete() && s.have.is_all_set() {
+                return Err(CloseReason::BothSeeding);
+            }
             update_interest(s, send, &t.have);
             fx.request = true;
         }
@@ -674,6 +676,9 @@ fn on_message(
             // The picker counts a have_all peer for every piece by itself.
             t.picker.on_peer_gone(peer_key, |p| before.get(p));
             t.picker.on_have_all(peer_key);
+            if t.complete() {
+                return Err(CloseReason::BothSeeding);
+            }
             update_interest(s, send, &t.have);
             fx.request = true;
         }
