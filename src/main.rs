@@ -157,7 +157,11 @@ impl EngineArgs {
             return Err(Error::BadInput("--max-peers must be at least 1".into()));
         }
         let listen = if self.listen.is_empty() {
-            vec![default_listen.parse().map_err(|_| Error::Failed("bad default address".into()))?]
+            vec![
+                default_listen
+                    .parse()
+                    .map_err(|_| Error::Failed("bad default address".into()))?,
+            ]
         } else {
             self.listen
         };
@@ -182,7 +186,8 @@ fn is_torrent_file(path: &std::path::Path) -> bool {
         return false;
     }
     let mut first = [0u8; 1];
-    std::fs::File::open(path).is_ok_and(|mut f| f.read_exact(&mut first).is_ok() && first[0] == b'd')
+    std::fs::File::open(path)
+        .is_ok_and(|mut f| f.read_exact(&mut first).is_ok() && first[0] == b'd')
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -291,11 +296,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     _ => PathBuf::from("."),
                 };
                 let dir = data.unwrap_or(parent);
-                specs.push(transfer::prepare_meta(meta, &dir, transfer::DataMode::Existing, config.state_dir.as_deref(), threads)?);
+                specs.push(transfer::prepare_meta(
+                    meta,
+                    &dir,
+                    transfer::DataMode::Existing,
+                    config.state_dir.as_deref(),
+                    threads,
+                )?);
             } else {
                 let dir = data.unwrap_or_else(|| PathBuf::from("."));
                 for t in &targets {
-                    specs.push(transfer::prepare(t, &dir, transfer::DataMode::Existing, config.state_dir.as_deref(), threads)?);
+                    specs.push(transfer::prepare(
+                        t,
+                        &dir,
+                        transfer::DataMode::Existing,
+                        config.state_dir.as_deref(),
+                        threads,
+                    )?);
                 }
             }
             transfer::run(config, specs)?;
@@ -309,7 +326,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let threads = ops::thread_count(engine.threads, config::batch_worker_threads())?;
             let config = engine.config("0.0.0.0:0", !seed)?;
-            let spec = transfer::prepare(&torrent, &out, transfer::DataMode::Download, config.state_dir.as_deref(), threads)?;
+            let spec = transfer::prepare(
+                &torrent,
+                &out,
+                transfer::DataMode::Download,
+                config.state_dir.as_deref(),
+                threads,
+            )?;
             let summaries = transfer::run(config, vec![spec])?;
             Ok(if summaries.iter().all(|s| s.complete) {
                 ExitCode::SUCCESS

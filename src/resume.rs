@@ -29,7 +29,9 @@ pub fn default_state_dir() -> Option<PathBuf> {
 
 /// Where the record of `info_hash` lives under `state_dir`.
 pub fn record_path(state_dir: &Path, info_hash: &InfoHash) -> PathBuf {
-    state_dir.join("resume").join(format!("{}.resume", info_hash.to_hex()))
+    state_dir
+        .join("resume")
+        .join(format!("{}.resume", info_hash.to_hex()))
 }
 
 /// (size, mtime seconds, mtime nanoseconds) of each file; `None` for a missing one.
@@ -47,13 +49,20 @@ fn file_stamps(storage: &Storage) -> Vec<Option<(u64, i64, i64)>> {
 }
 
 /// Writes the record for `have` after the data it describes is on disk.
-pub fn save(state_dir: &Path, info_hash: &InfoHash, storage: &Storage, have: &Bitfield) -> io::Result<()> {
+pub fn save(
+    state_dir: &Path,
+    info_hash: &InfoHash,
+    storage: &Storage,
+    have: &Bitfield,
+) -> io::Result<()> {
     let mut files = vec![b'l'];
     for stamp in file_stamps(storage) {
         let mut d = DictBuilder::new();
         match stamp {
             Some((size, secs, nanos)) => {
-                d.int(b"size", size as i64).int(b"mtime", secs).int(b"mtime_ns", nanos);
+                d.int(b"size", size as i64)
+                    .int(b"mtime", secs)
+                    .int(b"mtime_ns", nanos);
             }
             None => {
                 d.int(b"missing", 1);
@@ -70,7 +79,11 @@ pub fn save(state_dir: &Path, info_hash: &InfoHash, storage: &Storage, have: &Bi
     let path = record_path(state_dir, info_hash);
     let dir = path.parent().unwrap_or(state_dir);
     fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.tmp-{}", info_hash.to_hex(), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        info_hash.to_hex(),
+        std::process::id()
+    ));
     fs::write(&tmp, d.finish())?;
     fs::rename(&tmp, &path)
 }

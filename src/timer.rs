@@ -70,7 +70,8 @@ impl<T> Timers<T> {
         entry.payload = Some(payload);
         self.seq += 1;
         self.live += 1;
-        self.heap.push(Reverse((at, self.seq, slot, entry.generation)));
+        self.heap
+            .push(Reverse((at, self.seq, slot, entry.generation)));
         TimerId {
             slot,
             generation: entry.generation,
@@ -140,7 +141,9 @@ impl<T> Timers<T> {
                 let entries = self
                     .heap
                     .iter()
-                    .filter(|Reverse((_, _, slot, generation))| *slot as usize == i && *generation == s.generation)
+                    .filter(|Reverse((_, _, slot, generation))| {
+                        *slot as usize == i && *generation == s.generation
+                    })
                     .count();
                 assert_eq!(entries, 1, "slot {i} must have one current heap entry");
             }

@@ -287,7 +287,10 @@ mod tests {
             for c in pool.drain().unwrap() {
                 let Completion::PieceHashed {
                     tag, piece, result, ..
-                } = c;
+                } = c
+                else {
+                    panic!("unexpected completion {c:?}");
+                };
                 assert_eq!(tag, 9);
                 got[piece.0 as usize] = Some(result.unwrap());
             }

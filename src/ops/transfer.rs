@@ -58,9 +58,8 @@ pub fn prepare_meta(
     let storage = Arc::new(Storage::new(root, Layout::new(&meta.info, &paths)));
     let pieces = storage.layout.piece_count();
     if mode == DataMode::Download {
-        crate::disk::create_files(&storage).map_err(|e| {
-            Error::io("cannot create the download files under", &storage.root, e)
-        })?;
+        crate::disk::create_files(&storage)
+            .map_err(|e| Error::io("cannot create the download files under", &storage.root, e))?;
     }
     let trusted = state_dir.and_then(|dir| resume::load(dir, &meta.info_hash, &storage));
     let have = match trusted {
@@ -76,11 +75,16 @@ pub fn prepare_meta(
         None => {
             let mut have = Bitfield::new(pieces);
             let expected = &meta.info.pieces;
-            hash_all_pieces(Arc::clone(&storage), threads, "checking", |piece, result| {
-                if result.is_ok_and(|h| h == expected[piece.0 as usize]) {
-                    let _ = have.set(piece, true);
-                }
-            })?;
+            hash_all_pieces(
+                Arc::clone(&storage),
+                threads,
+                "checking",
+                |piece, result| {
+                    if result.is_ok_and(|h| h == expected[piece.0 as usize]) {
+                        let _ = have.set(piece, true);
+                    }
+                },
+            )?;
             have
         }
     };

@@ -115,7 +115,6 @@ impl RecvBuf {
             self.recv_start = 0;
         }
     }
-
 }
 
 impl SendQueue {
@@ -146,7 +145,11 @@ impl SendQueue {
                 let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
                 let mut count = 0;
                 for (i, chunk) in self.send.iter().take(MAX_IOVECS).enumerate() {
-                    let part = if i == 0 { &chunk[self.front_written..] } else { &chunk[..] };
+                    let part = if i == 0 {
+                        &chunk[self.front_written..]
+                    } else {
+                        &chunk[..]
+                    };
                     slices[count] = IoSlice::new(part);
                     count += 1;
                 }
@@ -242,7 +245,14 @@ mod tests {
         let mut t = trickle(data.clone(), 10_000);
         let mut io = RecvBuf::new();
         let pass = io.read_from(&mut t, usize::MAX, usize::MAX).unwrap();
-        assert_eq!(pass, ReadPass { bytes: 100_000, eof: false, drained: true });
+        assert_eq!(
+            pass,
+            ReadPass {
+                bytes: 100_000,
+                eof: false,
+                drained: true
+            }
+        );
         assert_eq!(io.unconsumed(), &data[..]);
         io.consume(60_000);
         assert_eq!(io.unconsumed(), &data[60_000..]);
@@ -265,8 +275,17 @@ mod tests {
     #[test]
     fn eof_is_reported() {
         let mut io = RecvBuf::new();
-        let pass = io.read_from(&mut &b"abc"[..], usize::MAX, usize::MAX).unwrap();
-        assert_eq!(pass, ReadPass { bytes: 3, eof: true, drained: false });
+        let pass = io
+            .read_from(&mut &b"abc"[..], usize::MAX, usize::MAX)
+            .unwrap();
+        assert_eq!(
+            pass,
+            ReadPass {
+                bytes: 3,
+                eof: true,
+                drained: false
+            }
+        );
     }
 
     #[test]

@@ -210,7 +210,12 @@ mod tests {
     use crate::types::PieceIndex;
 
     fn session() -> PeerSession {
-        PeerSession::new("127.0.0.1:1".parse().unwrap(), PeerId([0; 20]), 8, Instant::now())
+        PeerSession::new(
+            "127.0.0.1:1".parse().unwrap(),
+            PeerId([0; 20]),
+            8,
+            Instant::now(),
+        )
     }
 
     #[test]
@@ -239,7 +244,8 @@ mod tests {
             len: BLOCK_SIZE,
         };
         s.requests_out.push_back((b(0), t0));
-        s.requests_out.push_back((b(1), t0 + Duration::from_secs(10)));
+        s.requests_out
+            .push_back((b(1), t0 + Duration::from_secs(10)));
         assert!(s.expire_requests(t0 + Duration::from_secs(29)).is_empty());
         assert_eq!(s.expire_requests(t0 + Duration::from_secs(31)), [b(0)]);
         assert!(s.take_request_out(b(1)));
@@ -250,9 +256,16 @@ mod tests {
     fn snub_after_silence_with_requests_out() {
         let mut s = session();
         let t0 = s.last_block_at;
-        assert!(!s.check_snub(t0 + SNUB_TIMEOUT), "no requests out: not snubbed");
+        assert!(
+            !s.check_snub(t0 + SNUB_TIMEOUT),
+            "no requests out: not snubbed"
+        );
         s.requests_out.push_back((
-            BlockRef { piece: PieceIndex(0), offset: 0, len: 1 },
+            BlockRef {
+                piece: PieceIndex(0),
+                offset: 0,
+                len: 1,
+            },
             t0,
         ));
         assert!(s.check_snub(t0 + SNUB_TIMEOUT));

@@ -37,6 +37,7 @@ use crate::peer::conn::{RecvBuf, SendQueue};
 use crate::peer::session::PeerSession;
 use crate::progress::human_bytes;
 use crate::resume;
+use crate::torrent::choker::Choker;
 use crate::torrent::picker::{PeerKey, Picker};
 use crate::torrent::state::Torrent;
 use crate::torrent::storage::Storage;
@@ -62,9 +63,7 @@ const INACTIVITY_TIMEOUT: Duration = Duration::from_secs(180);
 /// An idle connection gets a keep-alive this often.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
 /// How often unchoke slots are reassigned.
-const RECHOKE_INTERVAL: Duration = Duration::from_secs(10);
-/// How often the optimistic unchoke moves on.
-const OPTIMISTIC_INTERVAL: Duration = Duration::from_secs(30);
+const RECHOKE_INTERVAL: Duration = Duration::from_secs(crate::config::RECHOKE_INTERVAL_SECS);
 /// How often a changed resume record is written while running.
 const RESUME_INTERVAL: Duration = Duration::from_secs(10);
 /// Wait before connecting again to a configured peer that dropped.
@@ -187,7 +186,7 @@ pub struct Reactor {
     shutting_down: bool,
     next_second: Instant,
     next_rechoke: Instant,
-    next_optimistic: Instant,
+    rng: u64,
     next_resume: Instant,
     next_progress: Instant,
     close_counts: HashMap<CloseReason, u64>,
@@ -214,9 +213,7 @@ impl Reactor {
             .set_nonblocking(true)
             .map_err(|e| setup("signal pipe", e))?;
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            let w = sig_write
-                .try_clone()
-                .map_err(|e| setup("signal pipe", e))?;
+            let w = sig_write.try_clone().map_err(|e| setup("signal pipe", e))?;
             signal_hook::low_level::pipe::register(sig, w)
                 .map_err(|e| setup("cannot install signal handlers", e))?;
         }
@@ -282,6 +279,7 @@ impl Reactor {
                 started_at: now,
                 completed_at: None,
                 peers_used: Default::default(),
+                choker: Choker::new(),
             });
         }
         let mut known = Vec::new();
@@ -313,7 +311,7 @@ impl Reactor {
             shutting_down: false,
             next_second: now,
             next_rechoke: now + RECHOKE_INTERVAL,
-            next_optimistic: now,
+            rng: u64::from(std::process::id()) | 1,
             next_resume: now + RESUME_INTERVAL,
             next_progress: now,
             close_counts: HashMap::new(),
@@ -401,13 +399,18 @@ impl Reactor {
             .torrents
             .iter()
             .map(|(_, t)| TorrentSummary {
-                name: t.storage.layout.files.first().map_or_else(String::new, |f| {
-                    f.path
-                        .components()
-                        .next()
-                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                        .unwrap_or_default()
-                }),
+                name: t
+                    .storage
+                    .layout
+                    .files
+                    .first()
+                    .map_or_else(String::new, |f| {
+                        f.path
+                            .components()
+                            .next()
+                            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                            .unwrap_or_default()
+                    }),
                 info_hash: t.meta.info_hash,
                 complete: t.complete(),
                 downloaded: t.down.total(),
@@ -458,7 +461,10 @@ impl Reactor {
                 || self.conns.len() >= self.config.max_peers
                 || self.is_banned(addr.ip())
             {
-                *self.close_counts.entry(CloseReason::TooManyPeers).or_default() += 1;
+                *self
+                    .close_counts
+                    .entry(CloseReason::TooManyPeers)
+                    .or_default() += 1;
                 continue;
             }
             self.insert_conn(sock, addr, false, None, now);
@@ -510,7 +516,9 @@ impl Reactor {
             return false;
         }
         match TcpStream::connect(addr) {
-            Ok(sock) => self.insert_conn(sock, addr, true, Some(torrent), now).is_some(),
+            Ok(sock) => self
+                .insert_conn(sock, addr, true, Some(torrent), now)
+                .is_some(),
             Err(e) => {
                 log::debug!("connect to {addr} failed: {e}");
                 false
@@ -552,7 +560,8 @@ impl Reactor {
                 for &(block, _) in &session.requests_out {
                     t.picker.on_request_dropped(PeerKey(key as u32), block);
                 }
-                t.picker.on_peer_gone(PeerKey(key as u32), |p| session.have.get(p));
+                t.picker
+                    .on_peer_gone(PeerKey(key as u32), |p| session.have.get(p));
             }
         }
     }
@@ -668,13 +677,9 @@ impl Reactor {
         }
         if now >= self.next_rechoke {
             self.next_rechoke = now + RECHOKE_INTERVAL;
-            let optimistic = now >= self.next_optimistic;
-            if optimistic {
-                self.next_optimistic = now + OPTIMISTIC_INTERVAL;
-            }
             let keys: Vec<usize> = self.torrents.iter().map(|(k, _)| k).collect();
             for t in keys {
-                self.rechoke(t, optimistic, now);
+                self.rechoke(t, now);
             }
         }
         if !self.shutting_down {

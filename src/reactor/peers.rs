@@ -9,11 +9,14 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::{CONN_BASE, Conn, ConnState, Reactor};
-use super::{CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, INACTIVITY_TIMEOUT, KEEPALIVE_INTERVAL, SEND_HIGH_WATER};
+use super::{
+    CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, INACTIVITY_TIMEOUT, KEEPALIVE_INTERVAL, SEND_HIGH_WATER,
+};
 use crate::bitfield::Bitfield;
 use crate::error::Result;
 use crate::peer::close::CloseReason;
 use crate::peer::session::{MAX_REQUESTS_IN, PeerSession};
+use crate::torrent::choker::PeerView;
 use crate::torrent::picker::{BlockOutcome, PeerKey};
 use crate::torrent::state::{MAX_STRIKES, PartialPiece, Torrent};
 use crate::types::{BLOCK_SIZE, BlockRef, PieceIndex};
@@ -207,7 +210,8 @@ impl Reactor {
         }
         let mut blocks = Vec::with_capacity(want);
         let have = &s.have;
-        t.picker.pick(PeerKey(key as u32), |p| have.get(p), want, &mut blocks);
+        t.picker
+            .pick(PeerKey(key as u32), |p| have.get(p), want, &mut blocks);
         let mut buf = Vec::with_capacity(blocks.len() * 17);
         for &block in &blocks {
             peer::encode(&Message::Request(block), &mut buf);
@@ -244,8 +248,11 @@ impl Reactor {
             s.requests_in.pop_front();
             let start = block.offset as usize;
             let payload = data.slice(start..start + block.len as usize);
-            conn.send
-                .queue(Bytes::copy_from_slice(&peer::piece_header(block.piece, block.offset, block.len)));
+            conn.send.queue(Bytes::copy_from_slice(&peer::piece_header(
+                block.piece,
+                block.offset,
+                block.len,
+            )));
             conn.send.queue(payload);
             s.up.add(u64::from(block.len));
             t.up.add(u64::from(block.len));
@@ -299,10 +306,7 @@ impl Reactor {
 
     fn torrent_by_tag(&self, tag: u64) -> Option<usize> {
         let key = tag as usize;
-        self.torrents
-            .get(key)
-            .filter(|t| t.tag == tag)
-            .map(|_| key)
+        self.torrents.get(key).filter(|t| t.tag == tag).map(|_| key)
     }
 
     fn on_piece_read(
@@ -474,53 +478,40 @@ impl Reactor {
         self.flush(key, now);
     }
 
-    /// Reassigns unchoke slots for torrent `tkey`: the interested peers that are best
-    /// for us keep or get a slot (while seeding: those we upload to fastest; while
-    /// leeching: those that give us the most), one slot goes round robin to the
-    /// interested peer unchoked longest ago, and the rest are choked.
-    pub(super) fn rechoke(&mut self, tkey: usize, optimistic: bool, now: Instant) {
-        let Some(t) = self.torrents.get(tkey) else {
+    /// Reassigns unchoke slots for torrent `tkey` with its choker (tit-for-tat while
+    /// leeching, fastest upload with rotation while seeding, plus the optimistic
+    /// unchoke): `upload_slots - 1` regular slots and one optimistic.
+    pub(super) fn rechoke(&mut self, tkey: usize, now: Instant) {
+        let Some(t) = self.torrents.get_mut(tkey) else {
             return;
         };
         let seeding = t.complete();
-        let mut candidates: Vec<(usize, u64, Option<Instant>)> = Vec::new();
-        let mut others = Vec::new();
-        for &key in &t.peers {
-            let Some(conn) = self.conns.get(key) else {
-                continue;
-            };
-            let ConnState::Active(s) = &conn.state else {
-                continue;
-            };
-            if s.peer_interested && !(s.snubbed && !seeding) {
-                let score = if seeding {
-                    s.up.per_second()
-                } else {
-                    s.down.per_second()
-                };
-                candidates.push((key, score, s.unchoked_at));
-            } else {
-                others.push(key);
-            }
-        }
-        let slots = self.config.upload_slots.max(1);
-        candidates.sort_by(|a, b| b.1.cmp(&a.1));
-        let regular = slots.saturating_sub(1).min(candidates.len());
-        let mut unchoke: Vec<usize> = candidates[..regular].iter().map(|c| c.0).collect();
-        let rest = &candidates[regular..];
-        // The optimistic slot: on rotation, the waiting peer unchoked longest ago (never
-        // unchoked first); otherwise the best of the rest keeps it.
-        let pick = if optimistic {
-            rest.iter().min_by_key(|c| c.2).map(|c| c.0)
-        } else {
-            rest.first().map(|c| c.0)
-        };
-        unchoke.extend(pick);
-        for (key, _, _) in &candidates {
-            self.set_choke(*key, !unchoke.contains(key), now);
-        }
-        for key in others {
+        let views: Vec<PeerView<usize>> = t
+            .peers
+            .iter()
+            .filter_map(|&key| match &self.conns.get(key)?.state {
+                ConnState::Active(s) => Some(PeerView {
+                    key,
+                    interested: s.peer_interested,
+                    choked_by_us: s.am_choking,
+                    upload_rate: s.up.per_second(),
+                    download_rate: s.down.per_second(),
+                    snubbed: s.snubbed,
+                    last_unchoked_at: s.unchoked_at,
+                }),
+                _ => None,
+            })
+            .collect();
+        let slots = self.config.upload_slots.saturating_sub(1).max(1);
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let decision = t.choker.rechoke(&views, slots, seeding, now, self.rng);
+        for key in decision.choke {
             self.set_choke(key, true, now);
+        }
+        for key in decision.unchoke {
+            self.set_choke(key, false, now);
         }
     }
 
@@ -533,9 +524,7 @@ impl Reactor {
             ConnState::Connecting if now.duration_since(conn.started_at) >= CONNECT_TIMEOUT => {
                 self.close(key, CloseReason::ConnectFailed)
             }
-            ConnState::Handshaking
-                if now.duration_since(conn.started_at) >= HANDSHAKE_TIMEOUT =>
-            {
+            ConnState::Handshaking if now.duration_since(conn.started_at) >= HANDSHAKE_TIMEOUT => {
                 self.close(key, CloseReason::HandshakeTimeout)
             }
             ConnState::Active(s) => {
@@ -658,12 +647,14 @@ fn on_message(
             return Err(CloseReason::ProtocolViolation);
         }
         Message::Bitfield(bits) => {
-            let bf = Bitfield::from_wire(bits, pieces).map_err(|_| CloseReason::ProtocolViolation)?;
+            let bf =
+                Bitfield::from_wire(bits, pieces).map_err(|_| CloseReason::ProtocolViolation)?;
             s.got_bitfield = true;
             // `have` messages may have come first; count only what is new.
             let before = std::mem::replace(&mut s.have, bf);
             let have = &s.have;
-            t.picker.on_bitfield(peer_key, |p| have.get(p) && !before.get(p));
+            t.picker
+                .on_bitfield(peer_key, |p| have.get(p) && !before.get(p));
             if t.complete() && s.have.is_all_set() {
                 return Err(CloseReason::BothSeeding);
             }

@@ -17,6 +17,7 @@ use bytes::Bytes;
 
 use crate::bitfield::Bitfield;
 use crate::peer::session::Rate;
+use crate::torrent::choker::Choker;
 use crate::torrent::picker::Picker;
 use crate::torrent::storage::Storage;
 use crate::types::PieceIndex;
@@ -81,6 +82,8 @@ pub struct Torrent {
     pub completed_at: Option<Instant>,
     /// Peers that sent us at least one block.
     pub peers_used: HashSet<std::net::SocketAddr>,
+    /// Who we upload to, by connection slab key.
+    pub choker: Choker<usize>,
 }
 
 impl Torrent {
