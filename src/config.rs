@@ -11,6 +11,12 @@ pub const MAX_TORRENT_FILE_BYTES: u64 = 64 * 1024 * 1024;
 /// hostile file from overflowing the decoder's stack.
 pub const MAX_BENCODE_DEPTH: usize = 64;
 
+/// Largest peer-wire frame ever accepted, counted as the length prefix counts it (the
+/// id and payload, not the 4-byte prefix). libtorrent uses the same cap. A peer whose
+/// frame is longer is closed as soon as its length prefix is read; the per-torrent
+/// limit from `wire::peer::max_frame_for` is usually far smaller.
+pub const MAX_PEER_FRAME: u32 = 1024 * 1024;
+
 /// Largest piece length accepted from a torrent; larger pieces would need buffers no
 /// seed box wants to hold per piece.
 pub const MAX_PIECE_LENGTH: u64 = 256 * 1024 * 1024;
@@ -31,6 +37,14 @@ pub const WORKER_FD_CACHE: usize = 32;
 /// Jobs queued to the worker pool per worker thread before submitters must wait for
 /// completions. It bounds the memory of in-flight piece buffers.
 pub const WORKER_QUEUE_PER_THREAD: usize = 2;
+
+/// How often the choker reconsiders who gets the regular upload slots (BEP 3: every
+/// ten seconds, long enough for TCP to reach full speed on a new unchoke).
+pub const RECHOKE_INTERVAL_SECS: u64 = 10;
+
+/// How long one optimistic unchoke lasts before it rotates to another peer (BEP 3:
+/// thirty seconds, three rechoke rounds).
+pub const OPTIMISTIC_UNCHOKE_INTERVAL_SECS: u64 = 30;
 
 /// How often a non-terminal progress line is printed during long operations.
 pub const PROGRESS_LINE_INTERVAL_SECS: u64 = 5;

@@ -6,9 +6,10 @@
 //! memory per worker is bounded by the chunk, not the piece length, and each chunk is
 //! hashed while it is still in cache.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 
 use sha1::{Digest, Sha1};
 
@@ -64,6 +65,7 @@ struct CachedFile {
     storage: u64,
     file: usize,
     handle: File,
+    writable: bool,
     used_at: u64,
 }
 
@@ -75,6 +77,16 @@ impl FdCache {
 
     /// The open file `file` of `storage`, opening it for reading if needed.
     pub fn get_for_read(&mut self, storage: &Storage, file: usize) -> io::Result<&File> {
+        self.get(storage, file, false)
+    }
+
+    /// The open file `file` of `storage`, opened for writing: missing parent directories
+    /// are created, and a new or short file is extended (sparsely) to its full length.
+    pub fn get_for_write(&mut self, storage: &Storage, file: usize) -> io::Result<&File> {
+        self.get(storage, file, true)
+    }
+
+    fn get(&mut self, storage: &Storage, file: usize, write: bool) -> io::Result<&File> {
         self.clock += 1;
         let now = self.clock;
         if let Some(i) = self
@@ -82,10 +94,18 @@ impl FdCache {
             .iter()
             .position(|e| e.storage == storage.id && e.file == file)
         {
-            self.entries[i].used_at = now;
-            return Ok(&self.entries[i].handle);
+            if self.entries[i].writable || !write {
+                self.entries[i].used_at = now;
+                return Ok(&self.entries[i].handle);
+            }
+            self.entries.swap_remove(i);
         }
-        let handle = File::open(storage.file_path(file))?;
+        let path = storage.file_path(file);
+        let handle = if write {
+            open_for_write(&path, storage.layout.files[file].length)?
+        } else {
+            File::open(&path)?
+        };
         if self.entries.len() >= WORKER_FD_CACHE {
             if let Some(oldest) = self
                 .entries
@@ -101,6 +121,7 @@ impl FdCache {
             storage: storage.id,
             file,
             handle,
+            writable: write,
             used_at: now,
         });
         Ok(&self.entries[self.entries.len() - 1].handle)
@@ -109,6 +130,97 @@ impl FdCache {
     /// Closes every file of `storage` (it is being removed or its files replaced).
     pub fn forget(&mut self, storage: u64) {
         self.entries.retain(|e| e.storage != storage);
+    }
+}
+
+fn open_for_write(path: &Path, length: u64) -> io::Result<File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    if file.metadata()?.len() < length {
+        // Sparse: no blocks are allocated until pieces are written.
+        file.set_len(length)?;
+    }
+    Ok(file)
+}
+
+/// Creates every directory and file of `storage` that does not exist yet, at full
+/// length (sparse), so empty files exist and a finished download has every file.
+pub fn create_files(storage: &Storage) -> io::Result<()> {
+    for (i, slot) in storage.layout.files.iter().enumerate() {
+        if !slot.padding {
+            open_for_write(&storage.file_path(i), slot.length)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes a whole verified piece to its files.
+pub fn write_piece(
+    storage: &Storage,
+    piece: PieceIndex,
+    data: &[u8],
+    cache: &mut FdCache,
+) -> io::Result<()> {
+    for span in storage.layout.spans(piece) {
+        if storage.layout.files[span.file].padding {
+            continue;
+        }
+        let start = span.piece_offset as usize;
+        let chunk = &data[start..start + span.len as usize];
+        cache
+            .get_for_write(storage, span.file)?
+            .write_all_at(chunk, span.file_offset)?;
+    }
+    Ok(())
+}
+
+/// Reads a whole piece into `out` (resized to the piece length); padding reads as zeros.
+pub fn read_piece(
+    storage: &Storage,
+    piece: PieceIndex,
+    cache: &mut FdCache,
+    out: &mut Vec<u8>,
+) -> Result<(), ReadError> {
+    out.clear();
+    out.resize(storage.layout.piece_len(piece) as usize, 0);
+    for span in storage.layout.spans(piece) {
+        if storage.layout.files[span.file].padding {
+            continue;
+        }
+        let file = cache
+            .get_for_read(storage, span.file)
+            .map_err(|error| open_error(span.file, error))?;
+        let start = span.piece_offset as usize;
+        let dest = &mut out[start..start + span.len as usize];
+        let mut done = 0;
+        while done < dest.len() {
+            match file.read_at(&mut dest[done..], span.file_offset + done as u64) {
+                Ok(0) => return Err(ReadError::Short { file: span.file }),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => {
+                    return Err(ReadError::Io {
+                        file: span.file,
+                        error,
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn open_error(file: usize, error: io::Error) -> ReadError {
+    match error.kind() {
+        io::ErrorKind::NotFound => ReadError::Missing { file },
+        _ => ReadError::Io { file, error },
     }
 }
 

@@ -13,19 +13,27 @@
 //!
 //! - [`types`], [`config`], [`error`]: newtypes, every limit with its default, the
 //!   command-level error.
-//! - [`wire`]: bencode, metainfo (.torrent files), magnet links.
-//! - [`torrent`]: the path sanitiser and the piece-to-file mapping.
+//! - [`bitfield`]: sets of pieces in the BEP 3 wire layout.
+//! - [`wire`]: bencode, metainfo (.torrent files), magnet links, the peer wire and the
+//!   extension handshake.
+//! - [`torrent`]: the path sanitiser, the piece-to-file mapping, the piece picker, the
+//!   choker and the engine's per-torrent state.
 //! - [`disk`], [`workers`]: piece I/O on worker threads, the pool and its wake protocol.
 //! - [`ops`]: the `create`, `inspect` and `verify` commands as library calls.
 //! - [`json`], [`progress`]: output helpers.
 #![deny(missing_docs)]
 
+pub mod bitfield;
 pub mod config;
 pub mod disk;
 pub mod error;
 pub mod json;
 pub mod ops;
+pub mod peer;
 pub mod progress;
+pub mod reactor;
+pub mod resume;
+pub mod timer;
 pub mod torrent;
 pub mod types;
 pub mod wire;

@@ -1,6 +1,7 @@
 //! The `hivebt` command line: parses arguments, calls the library, prints the result and
 //! maps errors to exit codes (0 success, 1 operational failure, 2 bad input).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -8,7 +9,8 @@ use clap::{Parser, Subcommand};
 
 use hivebt::config;
 use hivebt::error::{Error, Result};
-use hivebt::ops::{self, create, inspect, verify};
+use hivebt::ops::{self, create, inspect, transfer, verify};
+use hivebt::reactor::EngineConfig;
 
 #[derive(Parser)]
 #[command(
@@ -67,6 +69,45 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Seed torrents (or create one from a file or directory and seed it).
+    Seed {
+        /// .torrent files to seed, or one plain file or directory to create a torrent of.
+        #[arg(required = true, value_name = "TORRENT|PATH")]
+        targets: Vec<PathBuf>,
+        /// Directory holding the content (DIR/<name>) [default: the current directory].
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        engine: EngineArgs,
+        /// Tracker for a torrent created from PATH (repeatable, as for create).
+        #[arg(short = 't', long = "tracker", value_name = "URL")]
+        trackers: Vec<String>,
+        /// Piece length for a torrent created from PATH.
+        #[arg(long, default_value = "auto", value_name = "BYTES|auto", value_parser = create::parse_piece_length)]
+        piece_length: create::PieceLength,
+        /// Mark a torrent created from PATH private.
+        #[arg(long)]
+        private: bool,
+        /// Where to write a torrent created from PATH [default: ./<name>.torrent].
+        #[arg(short, long, value_name = "OUT.torrent")]
+        output: Option<PathBuf>,
+        /// Overwrite an existing output torrent.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Download a torrent from peers.
+    Download {
+        /// The .torrent file.
+        torrent: PathBuf,
+        /// Directory to download into (the content goes to DIR/<name>).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Keep seeding after the download completes.
+        #[arg(long)]
+        seed: bool,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
     /// Recheck data on disk against a torrent.
     Verify {
         /// The .torrent file.
@@ -80,6 +121,73 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Options shared by `seed` and `download`.
+#[derive(clap::Args)]
+struct EngineArgs {
+    /// Address to accept peers on; repeatable (IPv4 `0.0.0.0:6881`, IPv6 `[::]:6881`)
+    /// [default: 0.0.0.0:6881 for seed, 0.0.0.0:0 (any free port) for download].
+    #[arg(long, value_name = "ADDR", value_parser = transfer::parse_addr)]
+    listen: Vec<SocketAddr>,
+    /// Peer to connect to; repeatable.
+    #[arg(long = "peer", value_name = "HOST:PORT", value_parser = transfer::parse_addr)]
+    peers: Vec<SocketAddr>,
+    /// Most connected peers.
+    #[arg(long, default_value_t = 500, value_name = "N")]
+    max_peers: usize,
+    /// Peers unchoked at once per torrent.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    upload_slots: usize,
+    /// State directory for resume records [default: $XDG_STATE_HOME/hivebt or
+    /// ~/.local/state/hivebt].
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
+    /// Worker threads for hashing and disk I/O [default: cores - 1, at least 1].
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+}
+
+impl EngineArgs {
+    fn config(self, default_listen: &str, exit_when_complete: bool) -> Result<EngineConfig> {
+        if self.upload_slots == 0 {
+            return Err(Error::BadInput("--upload-slots must be at least 1".into()));
+        }
+        if self.max_peers == 0 {
+            return Err(Error::BadInput("--max-peers must be at least 1".into()));
+        }
+        let listen = if self.listen.is_empty() {
+            vec![
+                default_listen
+                    .parse()
+                    .map_err(|_| Error::Failed("bad default address".into()))?,
+            ]
+        } else {
+            self.listen
+        };
+        Ok(EngineConfig {
+            listen,
+            peers: self.peers,
+            max_peers: self.max_peers,
+            upload_slots: self.upload_slots,
+            workers: ops::thread_count(self.threads, config::engine_worker_threads())?,
+            state_dir: transfer::state_dir(self.state),
+            exit_when_complete,
+            announce_listen: true,
+        })
+    }
+}
+
+/// Whether `path` looks like a .torrent file rather than content to share: it ends in
+/// `.torrent` and starts like a bencoded dictionary.
+fn is_torrent_file(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    if path.extension().is_none_or(|e| e != "torrent") {
+        return false;
+    }
+    let mut first = [0u8; 1];
+    std::fs::File::open(path)
+        .is_ok_and(|mut f| f.read_exact(&mut first).is_ok() && first[0] == b'd')
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -151,6 +259,86 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 print!("{}", inspected.to_text());
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Seed {
+            targets,
+            data,
+            engine,
+            trackers,
+            piece_length,
+            private,
+            output,
+            force,
+        } => {
+            let threads = ops::thread_count(engine.threads, config::batch_worker_threads())?;
+            let config = engine.config("0.0.0.0:6881", false)?;
+            let mut specs = Vec::new();
+            if targets.len() == 1 && !is_torrent_file(&targets[0]) {
+                // Share a plain file or directory: create its torrent first.
+                let path = targets[0].clone();
+                let opts = create::CreateOptions {
+                    path: path.clone(),
+                    trackers,
+                    piece_length: piece_length.0,
+                    private,
+                    threads,
+                    ..Default::default()
+                };
+                let (bytes, meta) = create::build(&opts)?;
+                let name = String::from_utf8_lossy(&meta.info.name).into_owned();
+                let out = output.unwrap_or_else(|| PathBuf::from(format!("{name}.torrent")));
+                create::check_output(&out, force)?;
+                create::write_torrent_file(&out, &bytes, force)?;
+                println!("torrent {}", out.display());
+                println!("magnet {}", meta.magnet());
+                let parent = match path.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                let dir = data.unwrap_or(parent);
+                specs.push(transfer::prepare_meta(
+                    meta,
+                    &dir,
+                    transfer::DataMode::Existing,
+                    config.state_dir.as_deref(),
+                    threads,
+                )?);
+            } else {
+                let dir = data.unwrap_or_else(|| PathBuf::from("."));
+                for t in &targets {
+                    specs.push(transfer::prepare(
+                        t,
+                        &dir,
+                        transfer::DataMode::Existing,
+                        config.state_dir.as_deref(),
+                        threads,
+                    )?);
+                }
+            }
+            transfer::run(config, specs)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Download {
+            torrent,
+            out,
+            seed,
+            engine,
+        } => {
+            let threads = ops::thread_count(engine.threads, config::batch_worker_threads())?;
+            let config = engine.config("0.0.0.0:0", !seed)?;
+            let spec = transfer::prepare(
+                &torrent,
+                &out,
+                transfer::DataMode::Download,
+                config.state_dir.as_deref(),
+                threads,
+            )?;
+            let summaries = transfer::run(config, vec![spec])?;
+            Ok(if summaries.iter().all(|s| s.complete) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Verify {
             torrent,

@@ -101,6 +101,27 @@ impl Progress {
     }
 }
 
+/// How often the engine reports transfer progress: every second on a terminal (the
+/// line is redrawn in place), every five seconds otherwise.
+pub fn transfer_interval() -> Duration {
+    if std::io::stderr().is_terminal() {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(PROGRESS_LINE_INTERVAL_SECS)
+    }
+}
+
+/// Prints one transfer progress line on stderr: redrawn in place on a terminal, a new
+/// line otherwise.
+pub fn transfer_line(line: &str, _now: Instant) {
+    let mut err = std::io::stderr().lock();
+    if err.is_terminal() {
+        let _ = write!(err, "\r{line:<78}");
+    } else {
+        let _ = writeln!(err, "{line}");
+    }
+}
+
 /// `1536` -> `1.5 KiB`: binary units, one decimal.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];

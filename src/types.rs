@@ -1,9 +1,12 @@
-//! Newtypes shared by every layer: info-hashes and piece indexes.
+//! Newtypes shared by every layer: info-hashes, peer ids, piece indexes and block
+//! references, and the block size every request uses.
 //!
 //! Depends on nothing. Every id and index that crosses a module boundary is a newtype
 //! here, never a bare integer or byte array.
 
+use std::collections::hash_map::RandomState;
 use std::fmt;
+use std::hash::{BuildHasher, Hasher};
 
 /// The SHA-1 of the bencoded `info` dictionary exactly as it stands in a .torrent file
 /// (BEP 3). It names the torrent on the wire, at trackers and in magnet links.
@@ -74,6 +77,70 @@ impl fmt::Display for InfoHash {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct PieceIndex(pub u32);
 
+/// The size of every block hivebt requests (BEP 3: "16 KiB ... is the common size").
+/// Only the last block of the last piece may be shorter.
+pub const BLOCK_SIZE: u32 = 16384;
+
+/// A block of a piece: what a `request`, `cancel` or `reject` names.
+///
+/// The wire codec only carries it; whether `offset + len` lies inside the piece, and
+/// whether `len` is acceptable, is for the session to check against the torrent.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct BlockRef {
+    /// The piece the block belongs to.
+    pub piece: PieceIndex,
+    /// Byte offset of the block within the piece.
+    pub offset: u32,
+    /// Length of the block in bytes.
+    pub len: u32,
+}
+
+/// The 20-byte id a peer sends in its handshake (BEP 3), identifying one client
+/// instance rather than one connection.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub [u8; 20]);
+
+impl PeerId {
+    /// hivebt's client prefix in the Azureus style of BEP 20: `-`, two letters, four
+    /// version digits, `-`.
+    pub const PREFIX: &'static [u8; 8] = b"-HB0001-";
+
+    /// A fresh id: [`PeerId::PREFIX`] followed by 12 random bytes.
+    ///
+    /// The bytes come from std's `RandomState`, whose keys the standard library seeds
+    /// from the operating system's random source, hashed through SipHash. A peer id
+    /// needs to be unique, not secret, and this gives OS-seeded uniqueness without a
+    /// dependency or a clock read; the DHT's token secrets will need a real CSPRNG
+    /// and should not reuse this.
+    pub fn generate() -> PeerId {
+        let mut id = [0u8; 20];
+        id[..8].copy_from_slice(Self::PREFIX);
+        for (i, chunk) in id[8..].chunks_mut(8).enumerate() {
+            // Each `RandomState::new()` gets distinct keys, so the two chunks differ.
+            let mut h = RandomState::new().build_hasher();
+            h.write_usize(i);
+            let word = h.finish().to_le_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+        }
+        PeerId(id)
+    }
+}
+
+impl fmt::Debug for PeerId {
+    /// Printable ASCII as is, anything else as `\xNN`: client prefixes stay readable.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PeerId(\"")?;
+        for &b in &self.0 {
+            if b.is_ascii_graphic() && b != b'\\' && b != b'"' {
+                write!(f, "{}", b as char)?;
+            } else {
+                write!(f, "\\x{b:02x}")?;
+            }
+        }
+        f.write_str("\")")
+    }
+}
+
 /// Lower-case hex of any byte string.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -126,6 +193,26 @@ mod tests {
         assert_eq!(
             InfoHash::from_base32("YEX6DQDLXISUVHOJ6UM3GNNKPQJWPKE1"),
             None
+        );
+    }
+
+    #[test]
+    fn generated_peer_ids_have_the_prefix_and_differ() {
+        let a = PeerId::generate();
+        let b = PeerId::generate();
+        assert_eq!(&a.0[..8], PeerId::PREFIX);
+        assert_eq!(&b.0[..8], PeerId::PREFIX);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn peer_id_debug_escapes_binary() {
+        let mut raw = *b"-HB0001-............";
+        raw[8] = 0;
+        raw[9] = b'"';
+        assert_eq!(
+            format!("{:?}", PeerId(raw)),
+            r#"PeerId("-HB0001-\x00\x22..........")"#
         );
     }
 }

@@ -14,7 +14,9 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use bytes::Bytes;
 use mio::Waker;
+use sha1::{Digest, Sha1};
 
 use crate::disk::{self, FdCache, ReadError};
 use crate::torrent::storage::Storage;
@@ -26,6 +28,28 @@ pub enum Job {
     /// Read a piece from disk and hash it (create, verify, recheck).
     HashPiece {
         /// Caller's id for the storage, returned in the completion.
+        tag: u64,
+        /// Where the piece lives.
+        storage: Arc<Storage>,
+        /// Which piece.
+        piece: PieceIndex,
+    },
+    /// Hash a downloaded piece and, if it matches, write it (the peer engine).
+    VerifyAndWrite {
+        /// Caller's id for the torrent, returned in the completion.
+        tag: u64,
+        /// Where the piece goes.
+        storage: Arc<Storage>,
+        /// Which piece.
+        piece: PieceIndex,
+        /// The piece's bytes as received.
+        data: Vec<u8>,
+        /// The hash the torrent gives for it.
+        expected: [u8; 20],
+    },
+    /// Read a whole piece to serve blocks of it to peers.
+    ReadPiece {
+        /// Caller's id for the torrent, returned in the completion.
         tag: u64,
         /// Where the piece lives.
         storage: Arc<Storage>,
@@ -47,6 +71,25 @@ pub enum Completion {
         result: Result<[u8; 20], ReadError>,
         /// Bytes the piece holds (for progress).
         len: u64,
+    },
+    /// A [`Job::VerifyAndWrite`] finished.
+    PieceWritten {
+        /// The job's tag.
+        tag: u64,
+        /// The piece.
+        piece: PieceIndex,
+        /// `Ok(true)`: verified and written; `Ok(false)`: hash mismatch, nothing written;
+        /// `Err`: verified but the write failed.
+        result: Result<bool, io::Error>,
+    },
+    /// A [`Job::ReadPiece`] finished.
+    PieceRead {
+        /// The job's tag.
+        tag: u64,
+        /// The piece.
+        piece: PieceIndex,
+        /// The piece's bytes.
+        result: Result<Bytes, ReadError>,
     },
 }
 
@@ -160,6 +203,31 @@ fn worker_main(jobs: &Mutex<Receiver<Job>>, done: &mpsc::Sender<Completion>, sha
                 result: disk::hash_piece(&storage, piece, &mut cache, &mut buf),
                 len: storage.layout.piece_len(piece),
             },
+            Job::VerifyAndWrite {
+                tag,
+                storage,
+                piece,
+                data,
+                expected,
+            } => {
+                let ok = <[u8; 20]>::from(Sha1::digest(&data)) == expected;
+                let result = if ok {
+                    disk::write_piece(&storage, piece, &data, &mut cache).map(|()| true)
+                } else {
+                    Ok(false)
+                };
+                Completion::PieceWritten { tag, piece, result }
+            }
+            Job::ReadPiece {
+                tag,
+                storage,
+                piece,
+            } => {
+                let mut data = Vec::new();
+                let result = disk::read_piece(&storage, piece, &mut cache, &mut data)
+                    .map(|()| Bytes::from(data));
+                Completion::PieceRead { tag, piece, result }
+            }
         };
         if done.send(completion).is_err() {
             return;
@@ -176,7 +244,6 @@ mod tests {
     use super::*;
     use crate::torrent::storage::{FileSlot, Layout};
     use mio::{Events, Poll, Token};
-    use sha1::Digest;
     use std::time::Duration;
 
     #[test]
@@ -220,7 +287,10 @@ mod tests {
             for c in pool.drain().unwrap() {
                 let Completion::PieceHashed {
                     tag, piece, result, ..
-                } = c;
+                } = c
+                else {
+                    panic!("unexpected completion {c:?}");
+                };
                 assert_eq!(tag, 9);
                 got[piece.0 as usize] = Some(result.unwrap());
             }

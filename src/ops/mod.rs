@@ -7,6 +7,7 @@
 
 pub mod create;
 pub mod inspect;
+pub mod transfer;
 pub mod verify;
 
 use std::io::{self, Read};
@@ -85,7 +86,10 @@ pub fn hash_all_pieces(
         for completion in completions {
             let Completion::PieceHashed {
                 piece, result, len, ..
-            } = completion;
+            } = completion
+            else {
+                continue;
+            };
             finished += 1;
             progress.advance(len);
             on_piece(piece, result);

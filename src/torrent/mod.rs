@@ -1,7 +1,11 @@
-//! Torrent-level state that is pure data: the safe on-disk paths and the piece-to-file
-//! mapping. The picker, choker and peer list join them with the peer engine.
+//! Torrent-level state that is pure data: the safe on-disk paths, the piece-to-file
+//! mapping, the piece picker and the choker. The peer list joins them with the peer
+//! engine.
 //!
 //! Depends on `wire`, `types` and `config`; never on sockets or threads.
 
+pub mod choker;
 pub mod paths;
+pub mod picker;
+pub mod state;
 pub mod storage;

@@ -1,0 +1,289 @@
+//! The protocol state of one peer connection once handshakes are exchanged: choke and
+//! interest in both directions, the peer's pieces, our requests to it and its requests
+//! to us, transfer rates and the request pipeline size.
+//!
+//! Depends on `types`, `bitfield` and `config`. Pure: the reactor feeds it decoded
+//! messages and `now`, and applies what it decides. Invariants:
+//! - `requests_out` holds each block at most once, and never more than `pipeline` when
+//!   it was filled;
+//! - `requests_in` never holds more than `MAX_REQUESTS_IN` (our advertised `reqq`).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::bitfield::Bitfield;
+use crate::types::{BLOCK_SIZE, BlockRef, PeerId};
+
+/// How many requests we let a peer queue with us (advertised as `reqq`, BEP 10).
+pub const MAX_REQUESTS_IN: usize = 500;
+
+/// Fewest and most of our requests in flight to one peer.
+pub const PIPELINE_MIN: usize = 4;
+/// See [`PIPELINE_MIN`].
+pub const PIPELINE_MAX: usize = 500;
+
+/// How long the pipeline should keep busy: the bandwidth-delay product is taken over
+/// this span, generous enough to cover loopback bursts and WAN round trips alike.
+pub const PIPELINE_SPAN: Duration = Duration::from_secs(2);
+
+/// A request older than this is given up and its block handed to someone else.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A peer that sent no block for this long while we had requests out is snubbed.
+pub const SNUB_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A transfer rate over a sliding window of whole seconds.
+#[derive(Debug, Clone, Default)]
+pub struct Rate {
+    window: [u64; 5],
+    current: u64,
+    total: u64,
+}
+
+impl Rate {
+    /// Counts `n` bytes in the current second.
+    pub fn add(&mut self, n: u64) {
+        self.current += n;
+        self.total += n;
+    }
+
+    /// Closes the current second (call once a second).
+    pub fn tick(&mut self) {
+        self.window.rotate_right(1);
+        self.window[0] = self.current;
+        self.current = 0;
+    }
+
+    /// Bytes per second averaged over the window.
+    pub fn per_second(&self) -> u64 {
+        self.window.iter().sum::<u64>() / self.window.len() as u64
+    }
+
+    /// Bytes counted since the start.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+}
+
+/// Protocol state of one connected peer.
+#[derive(Debug)]
+pub struct PeerSession {
+    /// The peer's address.
+    pub addr: SocketAddr,
+    /// The peer's id from its handshake.
+    pub peer_id: PeerId,
+    /// It supports the fast extension (BEP 6).
+    pub fast: bool,
+    /// It supports the extension protocol (BEP 10).
+    pub extended: bool,
+    /// How many requests it accepts queued (its `reqq`), if it said.
+    pub peer_reqq: Option<u32>,
+    /// Its client name (`v`), if it said.
+    pub client: Option<String>,
+    /// We choke it.
+    pub am_choking: bool,
+    /// We want pieces from it.
+    pub am_interested: bool,
+    /// It chokes us.
+    pub peer_choking: bool,
+    /// It wants pieces from us.
+    pub peer_interested: bool,
+    /// Pieces it has.
+    pub have: Bitfield,
+    /// Its bitfield, have_all or have_none arrived (only one is allowed).
+    pub got_bitfield: bool,
+    /// Our requests to it, oldest first, with when they were sent.
+    pub requests_out: VecDeque<(BlockRef, Instant)>,
+    /// Its requests to us not yet answered, oldest first.
+    pub requests_in: VecDeque<BlockRef>,
+    /// Bytes of block payload received from it.
+    pub down: Rate,
+    /// Bytes of block payload sent to it.
+    pub up: Rate,
+    /// When it last sent anything.
+    pub last_recv_at: Instant,
+    /// When we last sent anything.
+    pub last_send_at: Instant,
+    /// When it last sent a block we asked for (or when we started asking).
+    pub last_block_at: Instant,
+    /// No block for `SNUB_TIMEOUT` despite requests: not trusted with many requests.
+    pub snubbed: bool,
+    /// When we last unchoked it, for the choker's round robin.
+    pub unchoked_at: Option<Instant>,
+}
+
+impl PeerSession {
+    /// A new session right after the handshakes, with every flag at its BEP 3 start
+    /// value (both sides choking, neither interested).
+    pub fn new(addr: SocketAddr, peer_id: PeerId, pieces: u32, now: Instant) -> PeerSession {
+        PeerSession {
+            addr,
+            peer_id,
+            fast: false,
+            extended: false,
+            peer_reqq: None,
+            client: None,
+            am_choking: true,
+            am_interested: false,
+            peer_choking: true,
+            peer_interested: false,
+            have: Bitfield::new(pieces),
+            got_bitfield: false,
+            requests_out: VecDeque::new(),
+            requests_in: VecDeque::new(),
+            down: Rate::default(),
+            up: Rate::default(),
+            last_recv_at: now,
+            last_send_at: now,
+            last_block_at: now,
+            snubbed: false,
+            unchoked_at: None,
+        }
+    }
+
+    /// How many of our requests should be in flight to this peer: the bandwidth-delay
+    /// product of its measured rate over `PIPELINE_SPAN`, in blocks, at least
+    /// `PIPELINE_MIN` (slow start: it grows as the rate shows), one when snubbed, and no
+    /// more than the peer's `reqq`.
+    pub fn pipeline(&self) -> usize {
+        if self.snubbed {
+            return 1;
+        }
+        let bdp = self.down.per_second() * PIPELINE_SPAN.as_secs() / u64::from(BLOCK_SIZE);
+        let cap = self
+            .peer_reqq
+            .map_or(PIPELINE_MAX, |r| (r as usize).clamp(1, PIPELINE_MAX));
+        (bdp as usize + PIPELINE_MIN).min(cap)
+    }
+
+    /// Removes our request for `block`; true if it was outstanding.
+    pub fn take_request_out(&mut self, block: BlockRef) -> bool {
+        match self.requests_out.iter().position(|(b, _)| *b == block) {
+            Some(i) => {
+                self.requests_out.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Requests older than `REQUEST_TIMEOUT`, removed from the pipeline.
+    pub fn expire_requests(&mut self, now: Instant) -> Vec<BlockRef> {
+        let mut expired = Vec::new();
+        while let Some(&(block, at)) = self.requests_out.front() {
+            if now.duration_since(at) < REQUEST_TIMEOUT {
+                break;
+            }
+            self.requests_out.pop_front();
+            expired.push(block);
+        }
+        expired
+    }
+
+    /// Updates the snubbed flag; true when the peer just became snubbed.
+    pub fn check_snub(&mut self, now: Instant) -> bool {
+        let waiting = !self.requests_out.is_empty();
+        if waiting && !self.snubbed && now.duration_since(self.last_block_at) >= SNUB_TIMEOUT {
+            self.snubbed = true;
+            return true;
+        }
+        false
+    }
+
+    /// Records a block received from the peer.
+    pub fn on_block(&mut self, len: usize, now: Instant) {
+        self.down.add(len as u64);
+        self.last_block_at = now;
+        self.snubbed = false;
+    }
+
+    /// Whether the peer has any piece we lack.
+    pub fn has_something_for(&self, ours: &Bitfield) -> bool {
+        self.have.iter_ones().any(|p| !ours.get(p))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::PieceIndex;
+
+    fn session() -> PeerSession {
+        PeerSession::new(
+            "127.0.0.1:1".parse().unwrap(),
+            PeerId([0; 20]),
+            8,
+            Instant::now(),
+        )
+    }
+
+    #[test]
+    fn pipeline_follows_rate_and_limits() {
+        let mut s = session();
+        assert_eq!(s.pipeline(), PIPELINE_MIN);
+        for _ in 0..5 {
+            s.down.add(10 * 1024 * 1024);
+            s.down.tick();
+        }
+        // 10 MiB/s over 2 s = 1280 blocks, capped.
+        assert_eq!(s.pipeline(), PIPELINE_MAX);
+        s.peer_reqq = Some(250);
+        assert_eq!(s.pipeline(), 250);
+        s.snubbed = true;
+        assert_eq!(s.pipeline(), 1);
+    }
+
+    #[test]
+    fn requests_expire_oldest_first() {
+        let mut s = session();
+        let t0 = Instant::now();
+        let b = |p| BlockRef {
+            piece: PieceIndex(p),
+            offset: 0,
+            len: BLOCK_SIZE,
+        };
+        s.requests_out.push_back((b(0), t0));
+        s.requests_out
+            .push_back((b(1), t0 + Duration::from_secs(10)));
+        assert!(s.expire_requests(t0 + Duration::from_secs(29)).is_empty());
+        assert_eq!(s.expire_requests(t0 + Duration::from_secs(31)), [b(0)]);
+        assert!(s.take_request_out(b(1)));
+        assert!(!s.take_request_out(b(1)));
+    }
+
+    #[test]
+    fn snub_after_silence_with_requests_out() {
+        let mut s = session();
+        let t0 = s.last_block_at;
+        assert!(
+            !s.check_snub(t0 + SNUB_TIMEOUT),
+            "no requests out: not snubbed"
+        );
+        s.requests_out.push_back((
+            BlockRef {
+                piece: PieceIndex(0),
+                offset: 0,
+                len: 1,
+            },
+            t0,
+        ));
+        assert!(s.check_snub(t0 + SNUB_TIMEOUT));
+        assert!(!s.check_snub(t0 + SNUB_TIMEOUT), "reported once");
+        s.on_block(1, t0 + SNUB_TIMEOUT);
+        assert!(!s.snubbed);
+    }
+
+    #[test]
+    fn rate_window() {
+        let mut r = Rate::default();
+        for _ in 0..5 {
+            r.add(500);
+            r.tick();
+        }
+        assert_eq!(r.per_second(), 500);
+        r.tick();
+        assert_eq!(r.per_second(), 400);
+        assert_eq!(r.total(), 2500);
+    }
+}

@@ -1,0 +1,758 @@
+//! The reactor: the one thread that owns every socket, all torrents and the worker
+//! pool's completions, driving them from a hand-rolled `mio::Poll` loop.
+//!
+//! This is the only module that imports mio's networking and socket options. Each turn
+//! (see `Reactor::run`): poll with the next deadline as timeout (zero when a
+//! connection still has budgeted work) -> read the clock once -> dispatch events
+//! (waker: drain completions; signal pipe: start shutdown; listener: accept until
+//! `WouldBlock`; peer: read, decode and handle, write) -> drive connections that ran out
+//! of their per-wake byte budget -> every second, the housekeeping sweep -> submit
+//! backlogged jobs -> close the connections collected during the turn. Removal is
+//! deferred to the end of the turn, so a
+//! stale event never reaches a connection that reused a slot: a closing connection is
+//! removed from every list that names it (read waiters, the torrent's peers) in the
+//! same step, and worker completions name torrents by a tag checked on arrival.
+//!
+//! Edge-triggered readiness: reads go until `WouldBlock` (or the budget), writes until
+//! `WouldBlock` or the queue empties, and output is written as soon as it is queued.
+
+mod peers;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::net::UnixStream as StdUnixStream;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream, UnixStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use crate::bitfield::Bitfield;
+use crate::error::{Error, Result};
+use crate::peer::close::CloseReason;
+use crate::peer::conn::{RecvBuf, SendQueue};
+use crate::peer::session::PeerSession;
+use crate::progress::human_bytes;
+use crate::resume;
+use crate::torrent::choker::Choker;
+use crate::torrent::picker::{PeerKey, Picker};
+use crate::torrent::state::Torrent;
+use crate::torrent::storage::Storage;
+use crate::types::{InfoHash, PeerId};
+use crate::wire::metainfo::Metainfo;
+use crate::workers::{Job, WorkerPool};
+
+const WAKE: Token = Token(0);
+const SIGNALS: Token = Token(1);
+const LISTENER_BASE: usize = 2;
+const CONN_BASE: usize = 1 << 20;
+
+/// Bytes read from one connection per wake before others get their turn.
+const READ_BUDGET: usize = 1 << 20;
+/// Jobs queued to the worker pool per worker thread.
+const JOBS_PER_WORKER: usize = 8;
+/// A connect that has not completed by then is abandoned.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A handshake that has not completed by then closes the connection.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+/// A connection that received nothing for this long is closed.
+const INACTIVITY_TIMEOUT: Duration = Duration::from_secs(180);
+/// An idle connection gets a keep-alive this often.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
+/// How often unchoke slots are reassigned.
+const RECHOKE_INTERVAL: Duration = Duration::from_secs(crate::config::RECHOKE_INTERVAL_SECS);
+/// How often a changed resume record is written while running.
+const RESUME_INTERVAL: Duration = Duration::from_secs(10);
+/// Wait before connecting again to a configured peer that dropped.
+const RECONNECT_DELAY: Duration = Duration::from_secs(5);
+/// Bytes of piece cache per torrent for serving uploads.
+const PIECE_CACHE_BYTES: usize = 32 << 20;
+/// Upload data queued to one peer before we stop reading more pieces for it.
+const SEND_HIGH_WATER: usize = 1 << 20;
+
+/// What the engine should do, from the command line.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Addresses to listen on for incoming peers.
+    pub listen: Vec<SocketAddr>,
+    /// Peers to connect to (every torrent is offered to each).
+    pub peers: Vec<SocketAddr>,
+    /// Most connected peers in total.
+    pub max_peers: usize,
+    /// Peers unchoked at once per torrent (one of them the optimistic unchoke).
+    pub upload_slots: usize,
+    /// Worker threads.
+    pub workers: usize,
+    /// Where resume records go; `None` disables them.
+    pub state_dir: Option<PathBuf>,
+    /// Stop once every torrent is complete (plain `download`).
+    pub exit_when_complete: bool,
+    /// Print "listening on ..." lines to stdout when ready (tests wait on them).
+    pub announce_listen: bool,
+}
+
+/// A torrent to run, with what is already verified on disk.
+#[derive(Debug)]
+pub struct TorrentSpec {
+    /// The metainfo.
+    pub meta: Arc<Metainfo>,
+    /// Its storage.
+    pub storage: Arc<Storage>,
+    /// Pieces verified on disk.
+    pub have: Bitfield,
+}
+
+/// What a run did, per torrent.
+#[derive(Debug, Clone)]
+pub struct TorrentSummary {
+    /// Torrent name.
+    pub name: String,
+    /// Info-hash.
+    pub info_hash: InfoHash,
+    /// Whether every piece is verified.
+    pub complete: bool,
+    /// Payload bytes downloaded.
+    pub downloaded: u64,
+    /// Payload bytes uploaded.
+    pub uploaded: u64,
+    /// Pieces that failed their hash check.
+    pub hash_failures: u32,
+    /// Peers that sent us data.
+    pub peers_used: usize,
+    /// Seconds from start to completion (or to the end of the run).
+    pub seconds: f64,
+}
+
+/// The state of one connection.
+#[derive(Debug)]
+enum ConnState {
+    /// Non-blocking connect in flight: only a writable event (then `take_error`) is
+    /// legal; nothing is read or queued.
+    Connecting,
+    /// TCP is up; we wait for the peer's handshake. Outgoing connections have sent
+    /// ours; incoming ones send theirs once the info-hash names a torrent of ours.
+    Handshaking,
+    /// Handshakes exchanged: messages flow in both directions.
+    Active(Box<PeerSession>),
+}
+
+/// One peer connection in the slab.
+#[derive(Debug)]
+struct Conn {
+    sock: TcpStream,
+    addr: SocketAddr,
+    outgoing: bool,
+    state: ConnState,
+    recv: RecvBuf,
+    send: SendQueue,
+    /// Slab key of the torrent, once known.
+    torrent: Option<usize>,
+    started_at: Instant,
+    /// The socket may have more to read than the last pass took.
+    read_pending: bool,
+    /// The last write stopped at `WouldBlock`: wait for a writable edge.
+    write_blocked: bool,
+    /// The largest frame this connection accepts.
+    max_frame: u32,
+}
+
+/// A configured peer to keep connected to.
+#[derive(Debug)]
+struct KnownPeer {
+    addr: SocketAddr,
+    torrent: usize,
+    connected: bool,
+    retry_at: Instant,
+}
+
+/// The reactor: all connections, torrents and the worker pool.
+pub struct Reactor {
+    poll: Poll,
+    listeners: Vec<TcpListener>,
+    signals: UnixStream,
+    conns: Slab<Conn>,
+    torrents: Slab<Torrent>,
+    by_hash: HashMap<InfoHash, usize>,
+    pool: WorkerPool,
+    backlog: Vec<Job>,
+    known: Vec<KnownPeer>,
+    config: EngineConfig,
+    peer_id: PeerId,
+    closing: Vec<(usize, CloseReason)>,
+    busy: Vec<usize>,
+    shutting_down: bool,
+    next_second: Instant,
+    next_rechoke: Instant,
+    rng: u64,
+    next_resume: Instant,
+    next_progress: Instant,
+    close_counts: HashMap<CloseReason, u64>,
+}
+
+fn setup(what: &str, e: io::Error) -> Error {
+    Error::Failed(format!("{what}: {e}"))
+}
+
+impl Reactor {
+    /// Binds the listeners, starts the workers and registers the torrents.
+    pub fn new(config: EngineConfig, specs: Vec<TorrentSpec>) -> Result<Reactor> {
+        let poll = Poll::new().map_err(|e| setup("cannot create the poller", e))?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKE).map_err(|e| setup("waker", e))?);
+        let pool = WorkerPool::new(config.workers, config.workers * JOBS_PER_WORKER, waker)
+            .map_err(|e| setup("cannot start worker threads", e))?;
+
+        let (sig_read, sig_write) =
+            StdUnixStream::pair().map_err(|e| setup("cannot create the signal pipe", e))?;
+        sig_read
+            .set_nonblocking(true)
+            .map_err(|e| setup("signal pipe", e))?;
+        sig_write
+            .set_nonblocking(true)
+            .map_err(|e| setup("signal pipe", e))?;
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            let w = sig_write.try_clone().map_err(|e| setup("signal pipe", e))?;
+            signal_hook::low_level::pipe::register(sig, w)
+                .map_err(|e| setup("cannot install signal handlers", e))?;
+        }
+        let mut signals = UnixStream::from_std(sig_read);
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)
+            .map_err(|e| setup("signal pipe", e))?;
+
+        let mut listeners = Vec::new();
+        for (i, addr) in config.listen.iter().enumerate() {
+            let mut l = TcpListener::bind(*addr)
+                .map_err(|e| Error::Failed(format!("cannot listen on {addr}: {e}")))?;
+            poll.registry()
+                .register(&mut l, Token(LISTENER_BASE + i), Interest::READABLE)
+                .map_err(|e| setup("listener", e))?;
+            if config.announce_listen {
+                if let Ok(bound) = l.local_addr() {
+                    println!("listening on {bound}");
+                }
+            }
+            listeners.push(l);
+        }
+
+        let now = Instant::now();
+        let mut torrents = Slab::new();
+        let mut by_hash = HashMap::new();
+        for spec in specs {
+            if by_hash.contains_key(&spec.meta.info_hash) {
+                continue;
+            }
+            let pieces = spec.storage.layout.piece_count();
+            let entry = torrents.vacant_entry();
+            let key = entry.key();
+            let picker = Picker::new(
+                pieces,
+                spec.storage.layout.piece_length,
+                spec.storage.layout.total_length,
+                |p| spec.have.get(p),
+                u64::from(std::process::id()) ^ now.elapsed().as_nanos() as u64 ^ key as u64,
+            )
+            .map_err(|e| Error::Failed(format!("internal error: {e:?}")))?;
+            by_hash.insert(spec.meta.info_hash, key);
+            entry.insert(Torrent {
+                tag: key as u64,
+                meta: spec.meta,
+                storage: spec.storage,
+                have: spec.have,
+                picker,
+                partials: HashMap::new(),
+                writing: Default::default(),
+                cache: HashMap::new(),
+                cache_bytes: 0,
+                cache_cap: PIECE_CACHE_BYTES,
+                cache_clock: 0,
+                reads: HashMap::new(),
+                peers: Vec::new(),
+                strikes: HashMap::new(),
+                banned: Default::default(),
+                down: Default::default(),
+                up: Default::default(),
+                hash_failures: 0,
+                resume_dirty: false,
+                started_at: now,
+                completed_at: None,
+                peers_used: Default::default(),
+                choker: Choker::new(),
+            });
+        }
+        let mut known = Vec::new();
+        for &addr in &config.peers {
+            for (key, _) in torrents.iter() {
+                known.push(KnownPeer {
+                    addr,
+                    torrent: key,
+                    connected: false,
+                    retry_at: now,
+                });
+            }
+        }
+
+        Ok(Reactor {
+            poll,
+            listeners,
+            signals,
+            conns: Slab::new(),
+            torrents,
+            by_hash,
+            pool,
+            backlog: Vec::new(),
+            known,
+            peer_id: PeerId::generate(),
+            config,
+            closing: Vec::new(),
+            busy: Vec::new(),
+            shutting_down: false,
+            next_second: now,
+            next_rechoke: now + RECHOKE_INTERVAL,
+            rng: u64::from(std::process::id()) | 1,
+            next_resume: now + RESUME_INTERVAL,
+            next_progress: now,
+            close_counts: HashMap::new(),
+        })
+    }
+
+    /// Local addresses the listeners are bound to.
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// Runs until a signal, or until every torrent is complete when
+    /// `exit_when_complete`; flushes pending writes and resume records before returning.
+    pub fn run(mut self) -> Result<Vec<TorrentSummary>> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let now = Instant::now();
+            let timeout = if self.busy.is_empty() {
+                self.next_second.saturating_duration_since(now)
+            } else {
+                Duration::ZERO
+            };
+            // Round up to whole milliseconds so we never wake just before the deadline.
+            let timeout = Duration::from_millis(timeout.as_micros().div_ceil(1000) as u64);
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(setup("poll failed", e));
+                }
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                match event.token() {
+                    WAKE => self.on_completions(now)?,
+                    SIGNALS => self.on_signal(),
+                    Token(t) if t >= CONN_BASE => {
+                        let key = t - CONN_BASE;
+                        if event.is_writable() {
+                            self.on_writable(key, now);
+                        }
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.on_readable(key, now);
+                        }
+                    }
+                    Token(t) => self.on_accept(t - LISTENER_BASE, now),
+                }
+            }
+            for key in std::mem::take(&mut self.busy) {
+                self.on_readable(key, now);
+            }
+            if now >= self.next_second {
+                self.second_tick(now);
+            }
+            self.submit_backlog();
+            self.reap_closed();
+            if self.finished() {
+                break;
+            }
+        }
+        self.finish_run()
+    }
+
+    /// True when the run should end: a signal arrived (and writes drained), or every
+    /// torrent completed in download-and-exit mode.
+    fn finished(&self) -> bool {
+        let writes_pending = self.torrents.iter().any(|(_, t)| !t.writing.is_empty());
+        if writes_pending || !self.backlog.is_empty() {
+            return false;
+        }
+        self.shutting_down
+            || (self.config.exit_when_complete && self.torrents.iter().all(|(_, t)| t.complete()))
+    }
+
+    fn finish_run(mut self) -> Result<Vec<TorrentSummary>> {
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.close(key, CloseReason::Shutdown);
+        }
+        self.reap_closed();
+        self.save_resume(true);
+        let now = Instant::now();
+        Ok(self
+            .torrents
+            .iter()
+            .map(|(_, t)| TorrentSummary {
+                name: t
+                    .storage
+                    .layout
+                    .files
+                    .first()
+                    .map_or_else(String::new, |f| {
+                        f.path
+                            .components()
+                            .next()
+                            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                            .unwrap_or_default()
+                    }),
+                info_hash: t.meta.info_hash,
+                complete: t.complete(),
+                downloaded: t.down.total(),
+                uploaded: t.up.total(),
+                hash_failures: t.hash_failures,
+                peers_used: t.peers_used.len(),
+                seconds: t
+                    .completed_at
+                    .unwrap_or(now)
+                    .duration_since(t.started_at)
+                    .as_secs_f64(),
+            })
+            .collect())
+    }
+
+    fn on_signal(&mut self) {
+        let mut buf = [0u8; 64];
+        while let Ok(n) = io::Read::read(&mut self.signals, &mut buf) {
+            if n == 0 {
+                break;
+            }
+        }
+        if !self.shutting_down {
+            eprintln!("hivebt: stopping (flushing data and resume records)");
+        }
+        self.shutting_down = true;
+    }
+
+    fn is_banned(&self, ip: IpAddr) -> bool {
+        self.torrents.iter().any(|(_, t)| t.banned.contains(&ip))
+    }
+
+    fn on_accept(&mut self, index: usize, now: Instant) {
+        loop {
+            let Some(listener) = self.listeners.get(index) else {
+                return;
+            };
+            let (sock, addr) = match listener.accept() {
+                Ok(pair) => pair,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::warn!("accept failed: {e}");
+                    return;
+                }
+            };
+            if self.shutting_down
+                || self.conns.len() >= self.config.max_peers
+                || self.is_banned(addr.ip())
+            {
+                *self
+                    .close_counts
+                    .entry(CloseReason::TooManyPeers)
+                    .or_default() += 1;
+                continue;
+            }
+            self.insert_conn(sock, addr, false, None, now);
+        }
+    }
+
+    fn insert_conn(
+        &mut self,
+        mut sock: TcpStream,
+        addr: SocketAddr,
+        outgoing: bool,
+        torrent: Option<usize>,
+        now: Instant,
+    ) -> Option<usize> {
+        let _ = sock.set_nodelay(true);
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut sock, Token(CONN_BASE + key), interest)
+        {
+            log::warn!("cannot register {addr}: {e}");
+            return None;
+        }
+        entry.insert(Conn {
+            sock,
+            addr,
+            outgoing,
+            state: if outgoing {
+                ConnState::Connecting
+            } else {
+                ConnState::Handshaking
+            },
+            recv: RecvBuf::new(),
+            send: SendQueue::new(),
+            torrent,
+            started_at: now,
+            read_pending: false,
+            write_blocked: false,
+            max_frame: crate::wire::peer::HANDSHAKE_LEN as u32,
+        });
+        Some(key)
+    }
+
+    fn connect(&mut self, addr: SocketAddr, torrent: usize, now: Instant) -> bool {
+        if self.conns.len() >= self.config.max_peers {
+            return false;
+        }
+        match TcpStream::connect(addr) {
+            Ok(sock) => self
+                .insert_conn(sock, addr, true, Some(torrent), now)
+                .is_some(),
+            Err(e) => {
+                log::debug!("connect to {addr} failed: {e}");
+                false
+            }
+        }
+    }
+
+    /// Queues `key` for closing at the end of the turn.
+    fn close(&mut self, key: usize, reason: CloseReason) {
+        if self.conns.contains(key) && !self.closing.iter().any(|(k, _)| *k == key) {
+            self.closing.push((key, reason));
+        }
+    }
+
+    fn reap_closed(&mut self) {
+        for (key, reason) in std::mem::take(&mut self.closing) {
+            let Some(mut conn) = self.conns.try_remove(key) else {
+                continue;
+            };
+            *self.close_counts.entry(reason).or_default() += 1;
+            log::debug!("closed {} ({reason})", conn.addr);
+            let _ = self.poll.registry().deregister(&mut conn.sock);
+            for kp in self
+                .known
+                .iter_mut()
+                .filter(|k| k.addr == conn.addr && Some(k.torrent) == conn.torrent)
+            {
+                kp.connected = false;
+                kp.retry_at = Instant::now() + RECONNECT_DELAY;
+            }
+            let Some(t) = conn.torrent.and_then(|t| self.torrents.get_mut(t)) else {
+                continue;
+            };
+            t.peers.retain(|&k| k != key);
+            for waiters in t.reads.values_mut() {
+                waiters.retain(|&k| k != key);
+            }
+            if let ConnState::Active(session) = &conn.state {
+                for &(block, _) in &session.requests_out {
+                    t.picker.on_request_dropped(PeerKey(key as u32), block);
+                }
+                t.picker
+                    .on_peer_gone(PeerKey(key as u32), |p| session.have.get(p));
+            }
+        }
+    }
+
+    fn on_writable(&mut self, key: usize, now: Instant) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if let ConnState::Connecting = conn.state {
+            match conn.sock.take_error() {
+                Ok(None) => {}
+                Ok(Some(_)) | Err(_) => return self.close(key, CloseReason::ConnectFailed),
+            }
+            if conn.sock.peer_addr().is_err() {
+                return self.close(key, CloseReason::ConnectFailed);
+            }
+            conn.state = ConnState::Handshaking;
+            conn.started_at = now;
+            let Some(tkey) = conn.torrent else {
+                return self.close(key, CloseReason::ConnectFailed);
+            };
+            self.send_handshake(key, tkey);
+        }
+        self.flush(key, now);
+    }
+
+    /// Writes what is queued; closes on error. Refills uploads when the queue drains.
+    fn flush(&mut self, key: usize, now: Instant) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if matches!(conn.state, ConnState::Connecting) {
+            return;
+        }
+        match conn.send.write_to(&mut conn.sock) {
+            Ok(n) => {
+                if n > 0 {
+                    if let ConnState::Active(s) = &mut conn.state {
+                        s.last_send_at = now;
+                    }
+                }
+                conn.write_blocked = conn.send.queued() > 0;
+            }
+            Err(_) => return self.close(key, CloseReason::SocketError),
+        }
+        if conn.send.queued() < SEND_HIGH_WATER / 2 {
+            self.serve_requests(key, now);
+        }
+    }
+
+    fn on_readable(&mut self, key: usize, now: Instant) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if matches!(conn.state, ConnState::Connecting) {
+            return;
+        }
+        let max = conn.max_frame as usize + 4;
+        let pass = match conn.recv.read_from(&mut conn.sock, READ_BUDGET, max) {
+            Ok(p) => p,
+            Err(_) => return self.close(key, CloseReason::SocketError),
+        };
+        conn.read_pending = !pass.drained && !pass.eof;
+        if pass.bytes > 0 {
+            if let ConnState::Active(s) = &mut conn.state {
+                s.last_recv_at = now;
+            }
+        }
+        self.process_input(key, now);
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if pass.eof {
+            return self.close(key, CloseReason::PeerClosed);
+        }
+        if conn.read_pending && !self.busy.contains(&key) {
+            self.busy.push(key);
+        }
+        self.flush(key, now);
+    }
+
+    /// Hands finished jobs that did not fit in the queue to the pool.
+    fn submit_backlog(&mut self) {
+        while !self.backlog.is_empty() {
+            let job = self.backlog.remove(0);
+            if let Err(job) = self.pool.try_submit(job) {
+                self.backlog.insert(0, job);
+                break;
+            }
+        }
+    }
+
+    fn submit(&mut self, job: Job) {
+        if !self.backlog.is_empty() {
+            self.backlog.push(job);
+            return;
+        }
+        if let Err(job) = self.pool.try_submit(job) {
+            self.backlog.push(job);
+        }
+    }
+
+    fn second_tick(&mut self, now: Instant) {
+        self.next_second = now + Duration::from_secs(1);
+        // Connection timeouts and per-peer housekeeping.
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.peer_tick(key, now);
+        }
+        for (_, t) in self.torrents.iter_mut() {
+            t.down.tick();
+            t.up.tick();
+        }
+        if now >= self.next_rechoke {
+            self.next_rechoke = now + RECHOKE_INTERVAL;
+            let keys: Vec<usize> = self.torrents.iter().map(|(k, _)| k).collect();
+            for t in keys {
+                self.rechoke(t, now);
+            }
+        }
+        if !self.shutting_down {
+            self.reconnect_known(now);
+        }
+        if now >= self.next_resume {
+            self.next_resume = now + RESUME_INTERVAL;
+            self.save_resume(false);
+        }
+        if now >= self.next_progress {
+            self.next_progress = now + crate::progress::transfer_interval();
+            self.print_progress(now);
+        }
+    }
+
+    fn reconnect_known(&mut self, now: Instant) {
+        let due: Vec<(usize, SocketAddr, usize)> = self
+            .known
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| !k.connected && k.retry_at <= now)
+            .filter(|(_, k)| {
+                self.torrents
+                    .get(k.torrent)
+                    .is_some_and(|t| !t.complete() || !self.config.exit_when_complete)
+            })
+            .map(|(i, k)| (i, k.addr, k.torrent))
+            .collect();
+        for (i, addr, torrent) in due {
+            let ok = self.connect(addr, torrent, now);
+            let k = &mut self.known[i];
+            k.connected = ok;
+            k.retry_at = now + RECONNECT_DELAY;
+        }
+    }
+
+    fn save_resume(&mut self, force: bool) {
+        let Some(dir) = self.config.state_dir.clone() else {
+            return;
+        };
+        for (_, t) in self.torrents.iter_mut() {
+            if (t.resume_dirty || force) && t.writing.is_empty() {
+                if let Err(e) = resume::save(&dir, &t.meta.info_hash, &t.storage, &t.have) {
+                    log::warn!("cannot write resume record in {}: {e}", dir.display());
+                }
+                t.resume_dirty = false;
+            }
+        }
+    }
+
+    fn print_progress(&self, now: Instant) {
+        for (_, t) in self.torrents.iter() {
+            if t.complete() && t.up.per_second() == 0 && t.completed_at.is_some() {
+                continue;
+            }
+            let total = t.storage.layout.total_length;
+            let done = t.bytes_done();
+            let down = t.down.per_second();
+            let eta = if down > 0 && done < total {
+                format!("{}s", (total - done) / down)
+            } else {
+                "-".into()
+            };
+            let line = format!(
+                "{}: {:.1}% down {}/s up {}/s eta {} peers {}",
+                &t.meta.info_hash.to_hex()[..8],
+                done as f64 * 100.0 / total as f64,
+                human_bytes(down),
+                human_bytes(t.up.per_second()),
+                eta,
+                t.peers.len()
+            );
+            crate::progress::transfer_line(&line, now);
+        }
+    }
+}
