@@ -28,6 +28,7 @@ pub mod config;
 pub mod disk;
 pub mod error;
 pub mod json;
+pub mod limit;
 pub mod ops;
 pub mod peer;
 pub mod progress;

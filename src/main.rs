@@ -143,6 +143,12 @@ struct EngineArgs {
     /// ~/.local/state/hivebt].
     #[arg(long, value_name = "DIR")]
     state: Option<PathBuf>,
+    /// Total upload limit in bytes per second (K/M/G suffixes) [default: none].
+    #[arg(long, value_name = "RATE", value_parser = ops::parse_bytes)]
+    max_upload_rate: Option<u64>,
+    /// Total download limit in bytes per second (K/M/G suffixes) [default: none].
+    #[arg(long, value_name = "RATE", value_parser = ops::parse_bytes)]
+    max_download_rate: Option<u64>,
     /// Worker threads for hashing and disk I/O [default: cores - 1, at least 1].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -174,6 +180,8 @@ impl EngineArgs {
             state_dir: transfer::state_dir(self.state),
             exit_when_complete,
             announce_listen: true,
+            max_upload_rate: self.max_upload_rate.filter(|&r| r > 0),
+            max_download_rate: self.max_download_rate.filter(|&r| r > 0),
         })
     }
 }

@@ -82,23 +82,8 @@ pub fn parse_piece_length(s: &str) -> std::result::Result<PieceLength, String> {
     if s.eq_ignore_ascii_case("auto") {
         return Ok(PieceLength(None));
     }
-    let lower = s.to_ascii_lowercase();
-    let (digits, mult) = [
-        ("kib", 1 << 10),
-        ("k", 1 << 10),
-        ("mib", 1 << 20),
-        ("m", 1 << 20),
-    ]
-    .iter()
-    .find_map(|(suffix, m)| lower.strip_suffix(suffix).map(|d| (d, *m)))
-    .unwrap_or((&lower, 1));
-    let n: u64 = digits
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a size (try 262144, 256K or auto)"))?;
-    let bytes = n
-        .checked_mul(mult)
-        .ok_or_else(|| format!("'{s}' is too large"))?;
+    let bytes =
+        crate::ops::parse_bytes(s).map_err(|e| format!("{e} (try 262144, 256K or auto)"))?;
     if !bytes.is_power_of_two() || !(AUTO_PIECE_LENGTH_MIN..=MAX_PIECE_LENGTH).contains(&bytes) {
         return Err(format!(
             "piece length {bytes} must be a power of two from {AUTO_PIECE_LENGTH_MIN} to {MAX_PIECE_LENGTH}"

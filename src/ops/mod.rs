@@ -109,3 +109,46 @@ pub fn thread_count(requested: Option<usize>, default: usize) -> Result<usize> {
         Some(n) => Ok(n),
     }
 }
+
+/// Parses a byte count with an optional binary suffix: `262144`, `256K`, `256KiB`, `4M`,
+/// `4MiB`, `1G` (case-insensitive).
+pub fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
+    let lower = s.trim().to_ascii_lowercase();
+    let (digits, mult): (&str, u64) = [
+        ("kib", 1 << 10),
+        ("k", 1 << 10),
+        ("mib", 1 << 20),
+        ("m", 1 << 20),
+        ("gib", 1 << 30),
+        ("g", 1 << 30),
+    ]
+    .iter()
+    .find_map(|(suffix, m)| lower.strip_suffix(suffix).map(|d| (d, *m)))
+    .unwrap_or((&lower, 1));
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a byte count"))?;
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("'{s}' is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn byte_counts() {
+        assert_eq!(parse_bytes("262144"), Ok(262144));
+        assert_eq!(parse_bytes("256K"), Ok(262144));
+        assert_eq!(parse_bytes("1mib"), Ok(1 << 20));
+        assert_eq!(parse_bytes("2G"), Ok(2 << 30));
+        assert!(parse_bytes("x").is_err());
+        assert!(parse_bytes("-1").is_err());
+        assert!(
+            parse_bytes("99999999999999999G")
+                .unwrap_err()
+                .contains("too large")
+        );
+    }
+}

@@ -32,6 +32,7 @@ use slab::Slab;
 
 use crate::bitfield::Bitfield;
 use crate::error::{Error, Result};
+use crate::limit::{REFILL_INTERVAL, TokenBucket};
 use crate::peer::close::CloseReason;
 use crate::peer::conn::{RecvBuf, SendQueue};
 use crate::peer::session::PeerSession;
@@ -88,6 +89,10 @@ pub struct EngineConfig {
     pub workers: usize,
     /// Where resume records go; `None` disables them.
     pub state_dir: Option<PathBuf>,
+    /// Total upload limit in bytes per second.
+    pub max_upload_rate: Option<u64>,
+    /// Total download limit in bytes per second.
+    pub max_download_rate: Option<u64>,
     /// Stop once every torrent is complete (plain `download`).
     pub exit_when_complete: bool,
     /// Print "listening on ..." lines to stdout when ready (tests wait on them).
@@ -190,6 +195,13 @@ pub struct Reactor {
     next_resume: Instant,
     next_progress: Instant,
     close_counts: HashMap<CloseReason, u64>,
+    up_limit: Option<TokenBucket>,
+    down_limit: Option<TokenBucket>,
+    /// Connections waiting for upload tokens.
+    throttled_up: Vec<usize>,
+    /// Connections waiting for download tokens.
+    throttled_down: Vec<usize>,
+    next_refill: Instant,
 }
 
 fn setup(what: &str, e: io::Error) -> Error {
@@ -305,7 +317,6 @@ impl Reactor {
             backlog: Vec::new(),
             known,
             peer_id: PeerId::generate(),
-            config,
             closing: Vec::new(),
             busy: Vec::new(),
             shutting_down: false,
@@ -315,6 +326,12 @@ impl Reactor {
             next_resume: now + RESUME_INTERVAL,
             next_progress: now,
             close_counts: HashMap::new(),
+            up_limit: config.max_upload_rate.map(|r| TokenBucket::new(r, now)),
+            down_limit: config.max_download_rate.map(|r| TokenBucket::new(r, now)),
+            throttled_up: Vec::new(),
+            throttled_down: Vec::new(),
+            next_refill: now,
+            config,
         })
     }
 
@@ -332,8 +349,12 @@ impl Reactor {
         let mut events = Events::with_capacity(1024);
         loop {
             let now = Instant::now();
+            let mut deadline = self.next_second;
+            if self.up_limit.is_some() || self.down_limit.is_some() {
+                deadline = deadline.min(self.next_refill);
+            }
             let timeout = if self.busy.is_empty() {
-                self.next_second.saturating_duration_since(now)
+                deadline.saturating_duration_since(now)
             } else {
                 Duration::ZERO
             };
@@ -363,6 +384,9 @@ impl Reactor {
             }
             for key in std::mem::take(&mut self.busy) {
                 self.on_readable(key, now);
+            }
+            if now >= self.next_refill {
+                self.refill_limits(now);
             }
             if now >= self.next_second {
                 self.second_tick(now);
@@ -692,6 +716,28 @@ impl Reactor {
         if now >= self.next_progress {
             self.next_progress = now + crate::progress::transfer_interval();
             self.print_progress(now);
+        }
+    }
+
+    /// Tops up the rate-limit buckets and lets throttled connections continue.
+    fn refill_limits(&mut self, now: Instant) {
+        self.next_refill = now + REFILL_INTERVAL;
+        if let Some(b) = &mut self.up_limit {
+            b.refill(now);
+            if b.available() {
+                for key in std::mem::take(&mut self.throttled_up) {
+                    self.serve_requests(key, now);
+                }
+            }
+        }
+        if let Some(b) = &mut self.down_limit {
+            b.refill(now);
+            if b.available() {
+                for key in std::mem::take(&mut self.throttled_down) {
+                    self.fill_requests(key, now);
+                    self.flush(key, now);
+                }
+            }
         }
     }
 

@@ -204,9 +204,19 @@ impl Reactor {
         if s.peer_choking || !s.am_interested || t.complete() {
             return;
         }
-        let want = s.pipeline().saturating_sub(s.requests_out.len());
+        let mut want = s.pipeline().saturating_sub(s.requests_out.len());
         if want == 0 {
             return;
+        }
+        if let Some(limit) = &self.down_limit {
+            let affordable = limit.tokens().div_ceil(u64::from(BLOCK_SIZE)) as usize;
+            if affordable < want && !self.throttled_down.contains(&key) {
+                self.throttled_down.push(key);
+            }
+            want = want.min(affordable);
+            if want == 0 {
+                return;
+            }
         }
         let mut blocks = Vec::with_capacity(want);
         let have = &s.have;
@@ -216,6 +226,9 @@ impl Reactor {
         for &block in &blocks {
             peer::encode(&Message::Request(block), &mut buf);
             s.requests_out.push_back((block, now));
+            if let Some(limit) = &mut self.down_limit {
+                limit.spend(u64::from(block.len));
+            }
         }
         if s.requests_out.len() == blocks.len() && !blocks.is_empty() {
             s.last_block_at = now;
@@ -241,6 +254,17 @@ impl Reactor {
             let Some(&block) = s.requests_in.front() else {
                 break;
             };
+            if let Some(limit) = &mut self.up_limit {
+                if !limit.available() {
+                    if !self.throttled_up.contains(&key) {
+                        self.throttled_up.push(key);
+                    }
+                    break;
+                }
+                if t.cache.contains_key(&block.piece.0) {
+                    limit.spend(u64::from(block.len));
+                }
+            }
             let Some(data) = t.cached(block.piece) else {
                 read = Some(block.piece);
                 break;
