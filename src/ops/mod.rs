@@ -128,7 +128,7 @@ pub fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
     let n: u64 = digits
         .trim()
         .parse()
-        .map_err(|_| format!("'{s}' is not a byte count"))?;
+        .map_err(|_| format!("'{s}' is not a size"))?;
     n.checked_mul(mult)
         .ok_or_else(|| format!("'{s}' is too large"))
 }
