@@ -746,12 +746,12 @@ fn verify_of_hostile_torrents_stays_inside_the_data_directory() {
     }
 }
 
-// --- Known hivebt bugs: these fail today and are ignored until fixed. ---------------
+// --- Regressions: each of these once failed (quadratic sanitising, long names, raw text). ---
 
 /// The sanitiser promises components of at most 255 bytes (what file systems accept),
 /// but numbering a duplicate after cutting a long name adds `.1` past the limit.
 #[test]
-#[ignore = "hivebt bug: duplicate numbering pushes cut names past 255 bytes"]
+
 fn sanitised_components_fit_the_file_system() {
     let json = inspect_json("hostile-long-names.torrent");
     let paths: Vec<&str> = json["files"]
@@ -772,7 +772,7 @@ fn sanitised_components_fit_the_file_system() {
 /// Strings from the torrent (comment, created by, source, trackers, web seeds) must
 /// not be able to add lines to `inspect` or send escape sequences to the terminal.
 #[test]
-#[ignore = "hivebt bug: inspect prints torrent text fields raw"]
+
 fn inspect_text_cannot_be_forged_by_the_torrent() {
     let out = run_in_data(&["inspect", "hostile-text.torrent"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -839,7 +839,7 @@ fn inspect_within(cwd: &Path, file: &str, budget: Duration) {
 /// 20,000 identical paths (a 480 KB torrent) must not take minutes to sanitise:
 /// renaming duplicates tries `.1`, `.2`, ... from 1 again for every file.
 #[test]
-#[ignore = "hivebt bug: quadratic time renaming duplicate paths"]
+
 fn many_duplicate_paths_are_sanitised_quickly() {
     let scratch = Scratch::new("duplicates");
     let paths = vec![vec!["a"]; 20_000];
@@ -855,7 +855,7 @@ fn many_duplicate_paths_are_sanitised_quickly() {
 /// gigabytes to sanitise: the set of implied directories holds every ancestor of every
 /// path as a full copy.
 #[test]
-#[ignore = "hivebt bug: quadratic memory for deep paths"]
+
 fn deep_paths_are_sanitised_quickly() {
     let scratch = Scratch::new("deep");
     let paths = vec![vec!["a"; 40_000]];

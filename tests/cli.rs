@@ -805,7 +805,7 @@ fn magnet_links_in_hex_and_base32() {
 /// shared finds nothing. Either `create` refuses such names (exit 2) or the round trip
 /// works.
 #[test]
-#[ignore = "hivebt bug: create accepts names that verify renames"]
+
 fn create_and_verify_agree_on_file_names() {
     let scratch = Scratch::new("odd-names");
     let cwd = scratch.path();
@@ -828,7 +828,7 @@ fn create_and_verify_agree_on_file_names() {
 /// Every error is documented as `hivebt: error: <message>` on stderr, but errors found
 /// while parsing arguments come from clap as `error: ...` plus a usage hint.
 #[test]
-#[ignore = "hivebt bug: argument errors do not use the 'hivebt: error:' format"]
+
 fn option_errors_use_the_documented_format() {
     let scratch = Scratch::new("option-errors");
     let cwd = scratch.path();

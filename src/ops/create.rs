@@ -23,6 +23,7 @@ use crate::config::{
 use crate::disk::ReadError;
 use crate::error::{Error, Result};
 use crate::ops::hash_all_pieces;
+use crate::torrent::paths::sanitize_component;
 use crate::torrent::storage::{FileSlot, Layout, Storage};
 use crate::wire::bencode::{self, DictBuilder};
 use crate::wire::metainfo::{InfoSpec, Metainfo, SpecFiles};
@@ -128,10 +129,22 @@ fn tracker_tiers(values: &[String]) -> Result<Vec<Vec<String>>> {
     Ok(tiers)
 }
 
+/// The name of `path` as torrent text. Names the path sanitiser would change (a `\\`,
+/// a control character) are refused: every client, hivebt included, would store them
+/// under another name, so the torrent could not be seeded from these files.
 fn utf8_name(path: &Path, name: &std::ffi::OsStr) -> Result<String> {
-    name.to_str()
-        .map(String::from)
-        .ok_or_else(|| Error::BadInput(format!("{}: file name is not valid UTF-8", path.display())))
+    let name = name.to_str().ok_or_else(|| {
+        Error::BadInput(format!("{}: file name is not valid UTF-8", path.display()))
+    })?;
+    let (_, reasons) = sanitize_component(name.as_bytes());
+    if !reasons.is_empty() {
+        return Err(Error::BadInput(format!(
+            "{}: file name cannot be shared as it is ({}); rename it",
+            path.display(),
+            reasons.join(", ")
+        )));
+    }
+    Ok(name.to_string())
 }
 
 /// The torrent name for `path`: its last component, or the real name of `.`/`..`.

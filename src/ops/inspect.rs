@@ -65,6 +65,20 @@ pub fn format_utc(secs: i64) -> String {
     )
 }
 
+/// `s` with control characters (newlines, escapes, carriage returns...) written as
+/// `\u{..}` escapes, so text from a torrent cannot forge lines or drive the terminal.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn warnings_of(meta: &Metainfo, paths: &SafePaths) -> Vec<String> {
     meta.warnings
         .iter()
@@ -77,7 +91,7 @@ impl Inspected {
     /// Human-readable listing.
     pub fn to_text(&self) -> String {
         let mut s = String::new();
-        let mut line = |k: &str, v: &str| s.push_str(&format!("{k:<14}{v}\n"));
+        let mut line = |k: &str, v: &str| s.push_str(&format!("{k:<14}{}\n", printable(v)));
         match self {
             Inspected::Magnet(m) => {
                 line("name:", m.name.as_deref().unwrap_or("(not given)"));
@@ -140,12 +154,12 @@ impl Inspected {
                     s.push_str(&format!(
                         "  {:>14}  {}{pad}\n",
                         f.length,
-                        p.to_string_lossy()
+                        printable(&p.to_string_lossy())
                     ));
                 }
                 let warnings = warnings_of(meta, paths);
                 for w in &warnings {
-                    s.push_str(&format!("warning: {w}\n"));
+                    s.push_str(&format!("warning: {}\n", printable(w)));
                 }
             }
         }
@@ -243,6 +257,15 @@ impl Inspected {
 #[cfg(test)]
 mod tests {
     use super::format_utc;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(
+            super::printable("a\nb\x1b[2K\r"),
+            "a\\u{a}b\\u{1b}[2K\\u{d}"
+        );
+        assert_eq!(super::printable("plain é"), "plain é");
+    }
 
     #[test]
     fn utc_dates() {

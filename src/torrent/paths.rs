@@ -11,6 +11,8 @@
 //! - no two files share a path, and no file's path is the directory of another file;
 //! - the first component of every path is the sanitised torrent name.
 
+use std::collections::HashMap;
+#[cfg(test)]
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 
@@ -106,6 +108,9 @@ pub fn sanitize_component(raw: &[u8]) -> (String, Vec<&'static str>) {
 /// Shortens `name` to at most `max` bytes on a character boundary, keeping a short
 /// extension (up to 16 bytes) so the file still opens with the right program.
 fn truncate_keeping_extension(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_string();
+    }
     let ext = name
         .rfind('.')
         .map(|i| &name[i..])
@@ -118,17 +123,52 @@ fn truncate_keeping_extension(name: &str, max: usize) -> String {
     format!("{}{}", &name[..cut], ext)
 }
 
-/// Inserts `.n` before the extension of the last component: `a/b.txt` -> `a/b.1.txt`.
-fn numbered(path: &Path, n: usize) -> PathBuf {
-    let file = path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let renamed = match file.rfind('.').filter(|&i| i > 0) {
-        Some(i) => format!("{}.{n}{}", &file[..i], &file[i..]),
-        None => format!("{file}.{n}"),
-    };
-    path.with_file_name(renamed)
+/// `name` with `.n` inserted before its extension (`b.txt` -> `b.1.txt`), shortened
+/// first if needed so the result still fits in `MAX_PATH_COMPONENT_BYTES`.
+fn numbered(name: &str, n: usize) -> String {
+    let tag = format!(".{n}");
+    let base = truncate_keeping_extension(name, MAX_PATH_COMPONENT_BYTES - tag.len());
+    match base.rfind('.').filter(|&i| i > 0) {
+        Some(i) => format!("{}{tag}{}", &base[..i], &base[i..]),
+        None => format!("{base}{tag}"),
+    }
+}
+
+/// Directory tree of the sanitised paths, one node per distinct directory or file, so
+/// conflicts are found in time and memory linear in the number of components.
+#[derive(Default)]
+struct Tree {
+    /// (parent node, component) -> node.
+    children: HashMap<(usize, String), usize>,
+    /// Per node: it is a directory some file lives in.
+    is_dir: Vec<bool>,
+    /// Per node: a file already took this path.
+    taken: Vec<bool>,
+    /// Per (parent node, component): the next number to try when renaming, so many
+    /// duplicates of one name cost linear, not quadratic, time.
+    next_number: HashMap<(usize, String), usize>,
+}
+
+impl Tree {
+    fn node(&mut self, parent: usize, component: &str) -> usize {
+        if let Some(&n) = self.children.get(&(parent, component.to_string())) {
+            return n;
+        }
+        let n = self.is_dir.len();
+        self.is_dir.push(false);
+        self.taken.push(false);
+        self.children.insert((parent, component.to_string()), n);
+        n
+    }
+
+    fn lookup(&self, parent: usize, component: &str) -> Option<usize> {
+        self.children.get(&(parent, component.to_string())).copied()
+    }
+
+    fn free(&self, parent: usize, component: &str) -> bool {
+        self.lookup(parent, component)
+            .is_none_or(|n| !self.is_dir[n] && !self.taken[n])
+    }
 }
 
 fn lossy_join(components: &[Vec<u8>]) -> String {
@@ -174,26 +214,49 @@ pub fn sanitize(info: &Info) -> SafePaths {
         pending_reasons.push(reasons);
     }
 
-    // Directories implied by the paths: a file may not take the name of one.
-    let dirs: HashSet<PathBuf> = files
-        .iter()
-        .flat_map(|p| p.ancestors().skip(1).map(Path::to_path_buf))
-        .collect();
-    let mut taken: HashSet<PathBuf> = HashSet::with_capacity(files.len());
+    // Directories implied by the paths: a file may not take the name of one, nor the
+    // name of an earlier file. Node 0 is the root (the directory the torrent goes in).
+    let mut tree = Tree::default();
+    tree.is_dir.push(true);
+    tree.taken.push(false);
+    let mut parents = Vec::with_capacity(files.len());
+    for path in &files {
+        let mut node = 0;
+        let components: Vec<String> = path
+            .iter()
+            .map(|c| c.to_string_lossy().into_owned())
+            .collect();
+        for dir in &components[..components.len() - 1] {
+            node = tree.node(node, dir);
+            tree.is_dir[node] = true;
+        }
+        parents.push(node);
+    }
     for (i, path) in files.iter_mut().enumerate() {
-        if taken.contains(path.as_path()) || dirs.contains(path.as_path()) {
-            let mut n = 1;
+        let parent = parents[i];
+        let name = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let chosen = if tree.free(parent, &name) {
+            name
+        } else {
+            let key = (parent, name.clone());
+            let mut n = tree.next_number.get(&key).copied().unwrap_or(1);
             let free = loop {
-                let candidate = numbered(path, n);
-                if !taken.contains(&candidate) && !dirs.contains(&candidate) {
+                let candidate = numbered(&name, n);
+                n += 1;
+                if tree.free(parent, &candidate) {
                     break candidate;
                 }
-                n += 1;
             };
-            *path = free;
+            tree.next_number.insert(key, n);
             pending_reasons[i].push("duplicate path");
-        }
-        taken.insert(path.clone());
+            path.set_file_name(&free);
+            free
+        };
+        let node = tree.node(parent, &chosen);
+        tree.taken[node] = true;
     }
 
     for (i, reasons) in pending_reasons.into_iter().enumerate() {
@@ -218,6 +281,12 @@ pub fn sanitize(info: &Info) -> SafePaths {
     }
 
     debug_assert!(files.iter().all(|p| is_safe_relative(p)));
+    debug_assert!(
+        files
+            .iter()
+            .flat_map(|p| p.iter())
+            .all(|c| c.len() <= MAX_PATH_COMPONENT_BYTES)
+    );
     SafePaths {
         name,
         files,
