@@ -2,16 +2,16 @@
 //! pool's completions, driving them from a hand-rolled `mio::Poll` loop.
 //!
 //! This is the only module that imports mio's networking and socket options. Each turn
-//! (see `Reactor::run`): poll with the next deadline as timeout (zero when a
-//! connection still has budgeted work) -> read the clock once -> dispatch events
-//! (waker: drain completions; signal pipe: start shutdown; listener: accept until
+//! (see `Reactor::run`): poll with the earliest deadline of the timer heap as timeout
+//! (zero when a connection still has budgeted work) -> read the clock once -> dispatch
+//! events (waker: drain completions; signal pipe: start shutdown; listener: accept until
 //! `WouldBlock`; peer: read, decode and handle, write) -> drive connections that ran out
-//! of their per-wake byte budget -> every second, the housekeeping sweep -> submit
-//! backlogged jobs -> close the connections collected during the turn. Removal is
-//! deferred to the end of the turn, so a
-//! stale event never reaches a connection that reused a slot: a closing connection is
-//! removed from every list that names it (read waiters, the torrent's peers) in the
-//! same step, and worker completions name torrents by a tag checked on arrival.
+//! of their per-wake byte budget -> fire due timers (the per-second sweep, rechoke,
+//! resume records, progress, rate-limit refills) -> submit backlogged jobs -> close the
+//! connections collected during the turn. Removal is deferred to the end of the turn so
+//! a stale event never reaches a connection that reused a slot; a closing connection is
+//! removed from every list that names it (read waiters, the torrent's peers) in the same
+//! step, and worker completions name torrents by a tag checked on arrival.
 //!
 //! Edge-triggered readiness: reads go until `WouldBlock` (or the budget), writes until
 //! `WouldBlock` or the queue empties, and output is written as soon as it is queued.
@@ -38,6 +38,7 @@ use crate::peer::conn::{RecvBuf, SendQueue};
 use crate::peer::session::PeerSession;
 use crate::progress::human_bytes;
 use crate::resume;
+use crate::timer::Timers;
 use crate::torrent::choker::Choker;
 use crate::torrent::picker::{PeerKey, Picker};
 use crate::torrent::state::Torrent;
@@ -189,11 +190,8 @@ pub struct Reactor {
     closing: Vec<(usize, CloseReason)>,
     busy: Vec<usize>,
     shutting_down: bool,
-    next_second: Instant,
-    next_rechoke: Instant,
+    timers: Timers<Tick>,
     rng: u64,
-    next_resume: Instant,
-    next_progress: Instant,
     close_counts: HashMap<CloseReason, u64>,
     up_limit: Option<TokenBucket>,
     down_limit: Option<TokenBucket>,
@@ -201,7 +199,22 @@ pub struct Reactor {
     throttled_up: Vec<usize>,
     /// Connections waiting for download tokens.
     throttled_down: Vec<usize>,
-    next_refill: Instant,
+}
+
+/// Periodic work, kept in the reactor's deadline heap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tick {
+    /// Per-second sweep: connection timeouts, keep-alives, request timeouts, rates,
+    /// reconnects.
+    Second,
+    /// Reassign unchoke slots.
+    Rechoke,
+    /// Write changed resume records.
+    Resume,
+    /// Report progress.
+    Progress,
+    /// Top up the rate-limit buckets.
+    Refill,
 }
 
 fn setup(what: &str, e: io::Error) -> Error {
@@ -306,7 +319,7 @@ impl Reactor {
             }
         }
 
-        Ok(Reactor {
+        let mut reactor = Reactor {
             poll,
             listeners,
             signals,
@@ -320,19 +333,25 @@ impl Reactor {
             closing: Vec::new(),
             busy: Vec::new(),
             shutting_down: false,
-            next_second: now,
-            next_rechoke: now + RECHOKE_INTERVAL,
+            timers: Timers::new(),
             rng: u64::from(std::process::id()) | 1,
-            next_resume: now + RESUME_INTERVAL,
-            next_progress: now,
             close_counts: HashMap::new(),
             up_limit: config.max_upload_rate.map(|r| TokenBucket::new(r, now)),
             down_limit: config.max_download_rate.map(|r| TokenBucket::new(r, now)),
             throttled_up: Vec::new(),
             throttled_down: Vec::new(),
-            next_refill: now,
             config,
-        })
+        };
+        reactor.timers.schedule(now, Tick::Second);
+        reactor
+            .timers
+            .schedule(now + RECHOKE_INTERVAL, Tick::Rechoke);
+        reactor.timers.schedule(now + RESUME_INTERVAL, Tick::Resume);
+        reactor.timers.schedule(now, Tick::Progress);
+        if reactor.up_limit.is_some() || reactor.down_limit.is_some() {
+            reactor.timers.schedule(now + REFILL_INTERVAL, Tick::Refill);
+        }
+        Ok(reactor)
     }
 
     /// Local addresses the listeners are bound to.
@@ -349,14 +368,10 @@ impl Reactor {
         let mut events = Events::with_capacity(1024);
         loop {
             let now = Instant::now();
-            let mut deadline = self.next_second;
-            if self.up_limit.is_some() || self.down_limit.is_some() {
-                deadline = deadline.min(self.next_refill);
-            }
-            let timeout = if self.busy.is_empty() {
-                deadline.saturating_duration_since(now)
-            } else {
-                Duration::ZERO
+            let timeout = match self.timers.next_deadline() {
+                _ if !self.busy.is_empty() => Duration::ZERO,
+                Some(at) => at.saturating_duration_since(now),
+                None => Duration::from_secs(1),
             };
             // Round up to whole milliseconds so we never wake just before the deadline.
             let timeout = Duration::from_millis(timeout.as_micros().div_ceil(1000) as u64);
@@ -385,11 +400,8 @@ impl Reactor {
             for key in std::mem::take(&mut self.busy) {
                 self.on_readable(key, now);
             }
-            if now >= self.next_refill {
-                self.refill_limits(now);
-            }
-            if now >= self.next_second {
-                self.second_tick(now);
+            while let Some(tick) = self.timers.pop_due(now) {
+                self.on_tick(tick, now);
             }
             self.submit_backlog();
             self.reap_closed();
@@ -688,9 +700,36 @@ impl Reactor {
         }
     }
 
+    fn on_tick(&mut self, tick: Tick, now: Instant) {
+        let again = match tick {
+            Tick::Second => {
+                self.second_tick(now);
+                Duration::from_secs(1)
+            }
+            Tick::Rechoke => {
+                let keys: Vec<usize> = self.torrents.iter().map(|(k, _)| k).collect();
+                for t in keys {
+                    self.rechoke(t, now);
+                }
+                RECHOKE_INTERVAL
+            }
+            Tick::Resume => {
+                self.save_resume(false);
+                RESUME_INTERVAL
+            }
+            Tick::Progress => {
+                self.print_progress(now);
+                crate::progress::transfer_interval()
+            }
+            Tick::Refill => {
+                self.refill_limits(now);
+                REFILL_INTERVAL
+            }
+        };
+        self.timers.schedule(now + again, tick);
+    }
+
     fn second_tick(&mut self, now: Instant) {
-        self.next_second = now + Duration::from_secs(1);
-        // Connection timeouts and per-peer housekeeping.
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
             self.peer_tick(key, now);
@@ -699,29 +738,13 @@ impl Reactor {
             t.down.tick();
             t.up.tick();
         }
-        if now >= self.next_rechoke {
-            self.next_rechoke = now + RECHOKE_INTERVAL;
-            let keys: Vec<usize> = self.torrents.iter().map(|(k, _)| k).collect();
-            for t in keys {
-                self.rechoke(t, now);
-            }
-        }
         if !self.shutting_down {
             self.reconnect_known(now);
-        }
-        if now >= self.next_resume {
-            self.next_resume = now + RESUME_INTERVAL;
-            self.save_resume(false);
-        }
-        if now >= self.next_progress {
-            self.next_progress = now + crate::progress::transfer_interval();
-            self.print_progress(now);
         }
     }
 
     /// Tops up the rate-limit buckets and lets throttled connections continue.
     fn refill_limits(&mut self, now: Instant) {
-        self.next_refill = now + REFILL_INTERVAL;
         if let Some(b) = &mut self.up_limit {
             b.refill(now);
             if b.available() {
