@@ -583,7 +583,14 @@ impl Reactor {
                 .filter(|k| k.addr == conn.addr && Some(k.torrent) == conn.torrent)
             {
                 kp.connected = false;
-                kp.retry_at = Instant::now() + RECONNECT_DELAY;
+                // A duplicate means we already talk to that peer over its own
+                // connection to us: check back much later.
+                let delay = if reason == CloseReason::Duplicate {
+                    RECONNECT_DELAY * 12
+                } else {
+                    RECONNECT_DELAY
+                };
+                kp.retry_at = Instant::now() + delay;
             }
             let Some(t) = conn.torrent.and_then(|t| self.torrents.get_mut(t)) else {
                 continue;

@@ -115,6 +115,15 @@ impl Reactor {
             return self.close(key, CloseReason::UnknownInfoHash);
         }
         let outgoing = conn.outgoing;
+        let duplicate = self.torrents[tkey].peers.iter().any(|&k| {
+            self.conns.get(k).is_some_and(|c| match &c.state {
+                ConnState::Active(s) => s.peer_id == hs.peer_id,
+                _ => false,
+            })
+        });
+        if duplicate {
+            return self.close(key, CloseReason::Duplicate);
+        }
         if !outgoing {
             if self.torrents[tkey].banned.contains(&conn.addr.ip()) {
                 return self.close(key, CloseReason::Banned);
