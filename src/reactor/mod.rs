@@ -172,6 +172,24 @@ struct KnownPeer {
     torrent: usize,
     connected: bool,
     retry_at: Instant,
+    /// Connections in a row that ended before the handshake completed.
+    failures: u32,
+}
+
+/// Longest wait between attempts to reach a configured peer that keeps failing.
+const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(300);
+
+/// When to try a configured peer again after a connection to it closed: at once-ish
+/// after a working connection dropped, with exponential backoff after failed attempts,
+/// and not while both sides are seeds (checked again every `MAX_RECONNECT_DELAY`).
+fn reconnect_delay(reason: CloseReason, was_active: bool, failures: u32) -> Duration {
+    match reason {
+        CloseReason::BothSeeding | CloseReason::Duplicate => MAX_RECONNECT_DELAY,
+        _ if was_active => RECONNECT_DELAY,
+        _ => RECONNECT_DELAY
+            .saturating_mul(1 << failures.min(6))
+            .min(MAX_RECONNECT_DELAY),
+    }
 }
 
 /// The reactor: all connections, torrents and the worker pool.
@@ -315,6 +333,7 @@ impl Reactor {
                     torrent: key,
                     connected: false,
                     retry_at: now,
+                    failures: 0,
                 });
             }
         }
@@ -582,15 +601,10 @@ impl Reactor {
                 .iter_mut()
                 .filter(|k| k.addr == conn.addr && Some(k.torrent) == conn.torrent)
             {
+                let was_active = matches!(conn.state, ConnState::Active(_));
+                kp.failures = if was_active { 0 } else { kp.failures + 1 };
                 kp.connected = false;
-                // A duplicate means we already talk to that peer over its own
-                // connection to us: check back much later.
-                let delay = if reason == CloseReason::Duplicate {
-                    RECONNECT_DELAY * 12
-                } else {
-                    RECONNECT_DELAY
-                };
-                kp.retry_at = Instant::now() + delay;
+                kp.retry_at = Instant::now() + reconnect_delay(reason, was_active, kp.failures);
             }
             let Some(t) = conn.torrent.and_then(|t| self.torrents.get_mut(t)) else {
                 continue;
@@ -788,7 +802,10 @@ impl Reactor {
             let ok = self.connect(addr, torrent, now);
             let k = &mut self.known[i];
             k.connected = ok;
-            k.retry_at = now + RECONNECT_DELAY;
+            if !ok {
+                k.failures += 1;
+                k.retry_at = now + reconnect_delay(CloseReason::ConnectFailed, false, k.failures);
+            }
         }
     }
 
@@ -830,5 +847,34 @@ impl Reactor {
             );
             crate::progress::transfer_line(&line, now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_backoff() {
+        assert_eq!(
+            reconnect_delay(CloseReason::PeerClosed, true, 0),
+            RECONNECT_DELAY
+        );
+        assert_eq!(
+            reconnect_delay(CloseReason::ConnectFailed, false, 1),
+            RECONNECT_DELAY * 2
+        );
+        assert_eq!(
+            reconnect_delay(CloseReason::ConnectFailed, false, 3),
+            RECONNECT_DELAY * 8
+        );
+        assert_eq!(
+            reconnect_delay(CloseReason::ConnectFailed, false, 30),
+            MAX_RECONNECT_DELAY
+        );
+        assert_eq!(
+            reconnect_delay(CloseReason::BothSeeding, true, 0),
+            MAX_RECONNECT_DELAY
+        );
     }
 }
