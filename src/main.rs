@@ -29,36 +29,11 @@ enum Command {
     Create {
         /// The file or directory to share.
         path: PathBuf,
-        /// Where to write the torrent [default: ./<name>.torrent].
-        #[arg(short, long, value_name = "OUT.torrent")]
-        output: Option<PathBuf>,
-        /// Tracker URL; repeat for more tiers, separate URLs with commas for one tier.
-        #[arg(short = 't', long = "tracker", value_name = "URL")]
-        trackers: Vec<String>,
-        /// Piece length: bytes (262144, 256K, 4M) or auto.
-        #[arg(long, default_value = "auto", value_name = "BYTES|auto", value_parser = create::parse_piece_length)]
-        piece_length: create::PieceLength,
-        /// Mark the torrent private (BEP 27).
-        #[arg(long)]
-        private: bool,
-        /// Comment to store in the torrent.
-        #[arg(long, value_name = "TEXT")]
-        comment: Option<String>,
-        /// Source tag (info.source), as some private trackers require.
-        #[arg(long, value_name = "TEXT")]
-        source: Option<String>,
-        /// Web seed URL (BEP 19); repeatable.
-        #[arg(long = "web-seed", value_name = "URL")]
-        web_seeds: Vec<String>,
-        /// Leave out the creation date (reproducible output).
-        #[arg(long)]
-        no_date: bool,
+        #[command(flatten)]
+        torrent: TorrentArgs,
         /// Hashing threads [default: all cores].
         #[arg(long, value_name = "N")]
         threads: Option<usize>,
-        /// Overwrite an existing output file.
-        #[arg(long)]
-        force: bool,
     },
     /// Show what a .torrent file or magnet link holds.
     Inspect {
@@ -79,21 +54,9 @@ enum Command {
         data: Option<PathBuf>,
         #[command(flatten)]
         engine: EngineArgs,
-        /// Tracker for a torrent created from PATH (repeatable, as for create).
-        #[arg(short = 't', long = "tracker", value_name = "URL")]
-        trackers: Vec<String>,
-        /// Piece length for a torrent created from PATH.
-        #[arg(long, default_value = "auto", value_name = "BYTES|auto", value_parser = create::parse_piece_length)]
-        piece_length: create::PieceLength,
-        /// Mark a torrent created from PATH private.
-        #[arg(long)]
-        private: bool,
-        /// Where to write a torrent created from PATH [default: ./<name>.torrent].
-        #[arg(short, long, value_name = "OUT.torrent")]
-        output: Option<PathBuf>,
-        /// Overwrite an existing output torrent.
-        #[arg(long)]
-        force: bool,
+        /// For a plain PATH: what goes into its new torrent.
+        #[command(flatten)]
+        torrent: TorrentArgs,
     },
     /// Download a torrent from peers.
     Download {
@@ -121,6 +84,82 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// What goes into a new torrent: shared by `create` and `seed PATH`.
+#[derive(clap::Args)]
+struct TorrentArgs {
+    /// Where to write the torrent [default: ./<name>.torrent].
+    #[arg(short, long, value_name = "OUT.torrent")]
+    output: Option<PathBuf>,
+    /// Tracker URL; repeat for more tiers, separate URLs with commas for one tier.
+    #[arg(short = 't', long = "tracker", value_name = "URL")]
+    trackers: Vec<String>,
+    /// Piece length: bytes (262144, 256K, 4M) or auto.
+    #[arg(long, default_value = "auto", value_name = "BYTES|auto", value_parser = create::parse_piece_length)]
+    piece_length: create::PieceLength,
+    /// Mark the torrent private (BEP 27).
+    #[arg(long)]
+    private: bool,
+    /// Comment to store in the torrent.
+    #[arg(long, value_name = "TEXT")]
+    comment: Option<String>,
+    /// Source tag (info.source), as some private trackers require.
+    #[arg(long, value_name = "TEXT")]
+    source: Option<String>,
+    /// Web seed URL (BEP 19); repeatable.
+    #[arg(long = "web-seed", value_name = "URL")]
+    web_seeds: Vec<String>,
+    /// Leave out the creation date (reproducible output).
+    #[arg(long)]
+    no_date: bool,
+    /// Overwrite an existing output file.
+    #[arg(long)]
+    force: bool,
+}
+
+impl TorrentArgs {
+    /// Hashes `path` into a torrent, writes it and returns where, with the metainfo.
+    /// Fails before hashing when the output exists and `--force` was not given.
+    fn create(
+        self,
+        path: PathBuf,
+        threads: usize,
+    ) -> Result<(PathBuf, hivebt::wire::metainfo::Metainfo)> {
+        let out = match self.output {
+            Some(o) => o,
+            None => {
+                // Named after the content (the real name of `.`); `build` checks it.
+                let name = path.file_name().map(|n| n.to_owned()).or_else(|| {
+                    std::fs::canonicalize(&path)
+                        .ok()
+                        .and_then(|p| p.file_name().map(|n| n.to_owned()))
+                });
+                let name = name.ok_or_else(|| {
+                    Error::BadInput(format!(
+                        "{}: cannot name the torrent; use -o",
+                        path.display()
+                    ))
+                })?;
+                PathBuf::from(format!("{}.torrent", name.to_string_lossy()))
+            }
+        };
+        create::check_output(&out, self.force)?;
+        let opts = create::CreateOptions {
+            path,
+            trackers: self.trackers,
+            piece_length: self.piece_length.0,
+            private: self.private,
+            comment: self.comment,
+            source: self.source,
+            web_seeds: self.web_seeds,
+            no_date: self.no_date,
+            threads,
+        };
+        let (bytes, meta) = create::build(&opts)?;
+        create::write_torrent_file(&out, &bytes, self.force)?;
+        Ok((out, meta))
+    }
 }
 
 /// Options shared by `seed` and `download`.
@@ -202,52 +241,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Create {
             path,
-            output,
-            trackers,
-            piece_length,
-            private,
-            comment,
-            source,
-            web_seeds,
-            no_date,
+            torrent,
             threads,
-            force,
         } => {
-            let opts = create::CreateOptions {
-                path,
-                trackers,
-                piece_length: piece_length.0,
-                private,
-                comment,
-                source,
-                web_seeds,
-                no_date,
-                threads: ops::thread_count(threads, config::batch_worker_threads())?,
-            };
-            let out = match output {
-                Some(o) => o,
-                None => {
-                    // Named after the content; the name check happens in `build`.
-                    let name = opts.path.file_name().map_or_else(
-                        || {
-                            std::fs::canonicalize(&opts.path)
-                                .ok()
-                                .and_then(|p| p.file_name().map(|n| n.to_owned()))
-                        },
-                        |n| Some(n.to_owned()),
-                    );
-                    let name = name.ok_or_else(|| {
-                        Error::BadInput(format!(
-                            "{}: cannot name the torrent; use -o",
-                            opts.path.display()
-                        ))
-                    })?;
-                    PathBuf::from(format!("{}.torrent", name.to_string_lossy()))
-                }
-            };
-            create::check_output(&out, force)?;
-            let (bytes, meta) = create::build(&opts)?;
-            create::write_torrent_file(&out, &bytes, force)?;
+            let threads = ops::thread_count(threads, config::batch_worker_threads())?;
+            let (out, meta) = torrent.create(path, threads)?;
             println!("created {}", out.display());
             println!("  name       {}", String::from_utf8_lossy(&meta.info.name));
             println!("  info-hash  {}", meta.info_hash);
@@ -272,37 +270,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
             targets,
             data,
             engine,
-            trackers,
-            piece_length,
-            private,
-            output,
-            force,
+            torrent,
         } => {
             let threads = ops::thread_count(engine.threads, config::batch_worker_threads())?;
             let config = engine.config("0.0.0.0:6881", false)?;
             let mut specs = Vec::new();
             if targets.len() == 1 && !is_torrent_file(&targets[0]) {
-                // Share a plain file or directory: create its torrent first.
+                // Share a plain file or directory: create its torrent first, then seed
+                // the content where it is.
                 let path = targets[0].clone();
-                let opts = create::CreateOptions {
-                    path: path.clone(),
-                    trackers,
-                    piece_length: piece_length.0,
-                    private,
-                    threads,
-                    ..Default::default()
+                // The directory holding the content: the path's parent, or for `.` and
+                // `..` the parent of the real directory (links are not resolved otherwise,
+                // so the content keeps the name the torrent gives it).
+                let parent = match (path.file_name(), path.parent()) {
+                    (Some(_), Some(p)) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                    (Some(_), _) => PathBuf::from("."),
+                    (None, _) => std::fs::canonicalize(&path)
+                        .map_err(|e| Error::io("cannot resolve", &path, e))?
+                        .parent()
+                        .map_or_else(|| PathBuf::from("/"), |p| p.to_path_buf()),
                 };
-                let (bytes, meta) = create::build(&opts)?;
-                let name = String::from_utf8_lossy(&meta.info.name).into_owned();
-                let out = output.unwrap_or_else(|| PathBuf::from(format!("{name}.torrent")));
-                create::check_output(&out, force)?;
-                create::write_torrent_file(&out, &bytes, force)?;
+                let (out, meta) = torrent.create(path, threads)?;
                 println!("torrent {}", out.display());
                 println!("magnet {}", meta.magnet());
-                let parent = match path.parent() {
-                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-                    _ => PathBuf::from("."),
-                };
                 let dir = data.unwrap_or(parent);
                 specs.push(transfer::prepare_meta(
                     meta,
