@@ -20,7 +20,7 @@ use sha1::{Digest, Sha1};
 
 use crate::disk::{self, FdCache, ReadError};
 use crate::torrent::storage::Storage;
-use crate::types::PieceIndex;
+use crate::types::{BLOCK_SIZE, PieceIndex};
 
 /// Work for a worker thread.
 #[derive(Debug)]
@@ -46,6 +46,9 @@ pub enum Job {
         data: Vec<u8>,
         /// The hash the torrent gives for it.
         expected: [u8; 20],
+        /// Return the SHA-1 of every 16 KiB block even when the piece verifies (the
+        /// piece failed before, and the blocks will be compared to find who lied).
+        block_hashes: bool,
     },
     /// Read a whole piece to serve blocks of it to peers.
     ReadPiece {
@@ -81,6 +84,9 @@ pub enum Completion {
         /// `Ok(true)`: verified and written; `Ok(false)`: hash mismatch, nothing written;
         /// `Err`: verified but the write failed.
         result: Result<bool, io::Error>,
+        /// SHA-1 of each 16 KiB block: always for a piece that failed, and on request
+        /// for one that verified.
+        block_hashes: Option<Vec<[u8; 20]>>,
     },
     /// A [`Job::ReadPiece`] finished.
     PieceRead {
@@ -209,6 +215,7 @@ fn worker_main(jobs: &Mutex<Receiver<Job>>, done: &mpsc::Sender<Completion>, sha
                 piece,
                 data,
                 expected,
+                block_hashes,
             } => {
                 let ok = <[u8; 20]>::from(Sha1::digest(&data)) == expected;
                 let result = if ok {
@@ -216,7 +223,17 @@ fn worker_main(jobs: &Mutex<Receiver<Job>>, done: &mpsc::Sender<Completion>, sha
                 } else {
                     Ok(false)
                 };
-                Completion::PieceWritten { tag, piece, result }
+                let block_hashes = (block_hashes || !ok).then(|| {
+                    data.chunks(BLOCK_SIZE as usize)
+                        .map(|b| <[u8; 20]>::from(Sha1::digest(b)))
+                        .collect()
+                });
+                Completion::PieceWritten {
+                    tag,
+                    piece,
+                    result,
+                    block_hashes,
+                }
             }
             Job::ReadPiece {
                 tag,

@@ -434,8 +434,6 @@ fn frame(m: &Message<'_>) -> Vec<u8> {
 }
 
 #[test]
-#[ignore = "hivebt bugs: an honest peer that shared a failed piece with the corrupt one is \
-            banned too, and banned addresses are dialled again; fails about 2 runs in 3"]
 fn corrupt_peer_is_banned_and_the_download_completes() {
     // 64 pieces of 64 KiB (4 blocks each).
     let fx = Fixture::new("corrupt", 4 << 20, 64 * KIB, 9);

@@ -184,7 +184,9 @@ const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(300);
 /// and not while both sides are seeds (checked again every `MAX_RECONNECT_DELAY`).
 fn reconnect_delay(reason: CloseReason, was_active: bool, failures: u32) -> Duration {
     match reason {
-        CloseReason::BothSeeding | CloseReason::Duplicate => MAX_RECONNECT_DELAY,
+        CloseReason::BothSeeding | CloseReason::Duplicate | CloseReason::Banned => {
+            MAX_RECONNECT_DELAY
+        }
         _ if was_active => RECONNECT_DELAY,
         _ => RECONNECT_DELAY
             .saturating_mul(1 << failures.min(6))
@@ -318,6 +320,7 @@ impl Reactor {
                 down: Default::default(),
                 up: Default::default(),
                 hash_failures: 0,
+                suspects: HashMap::new(),
                 resume_dirty: false,
                 started_at: now,
                 completed_at: None,
@@ -792,9 +795,10 @@ impl Reactor {
             .enumerate()
             .filter(|(_, k)| !k.connected && k.retry_at <= now)
             .filter(|(_, k)| {
-                self.torrents
-                    .get(k.torrent)
-                    .is_some_and(|t| !t.complete() || !self.config.exit_when_complete)
+                self.torrents.get(k.torrent).is_some_and(|t| {
+                    (!t.complete() || !self.config.exit_when_complete)
+                        && !t.banned.contains(&k.addr.ip())
+                })
             })
             .map(|(i, k)| (i, k.addr, k.torrent))
             .collect();

@@ -18,7 +18,7 @@ use crate::peer::close::CloseReason;
 use crate::peer::session::{MAX_REQUESTS_IN, PeerSession};
 use crate::torrent::choker::PeerView;
 use crate::torrent::picker::{BlockOutcome, PeerKey};
-use crate::torrent::state::{MAX_STRIKES, PartialPiece, Torrent};
+use crate::torrent::state::{PartialPiece, Torrent};
 use crate::types::{BLOCK_SIZE, BlockRef, PieceIndex};
 use crate::wire::ext::ExtHandshake;
 use crate::wire::peer::{self, Handshake, Message, ReservedBit};
@@ -124,10 +124,10 @@ impl Reactor {
         if duplicate {
             return self.close(key, CloseReason::Duplicate);
         }
+        if self.torrents[tkey].banned.contains(&conn.addr.ip()) {
+            return self.close(key, CloseReason::Banned);
+        }
         if !outgoing {
-            if self.torrents[tkey].banned.contains(&conn.addr.ip()) {
-                return self.close(key, CloseReason::Banned);
-            }
             self.conns[key].torrent = Some(tkey);
             self.send_handshake(key, tkey);
         }
@@ -185,6 +185,7 @@ impl Reactor {
                 piece,
                 data,
                 expected: t.meta.info.pieces[piece.0 as usize],
+                block_hashes: t.suspects.contains_key(&piece.0),
             };
             self.submit(job);
         }
@@ -324,8 +325,13 @@ impl Reactor {
         })?;
         for c in done {
             match c {
-                Completion::PieceWritten { tag, piece, result } => {
-                    self.on_piece_written(tag, piece, result, now)
+                Completion::PieceWritten {
+                    tag,
+                    piece,
+                    result,
+                    block_hashes,
+                } => {
+                    self.on_piece_written(tag, piece, result, block_hashes.unwrap_or_default(), now)
                 }
                 Completion::PieceRead { tag, piece, result } => {
                     self.on_piece_read(tag, piece, result, now)
@@ -380,6 +386,7 @@ impl Reactor {
         tag: u64,
         piece: PieceIndex,
         result: std::io::Result<bool>,
+        block_hashes: Vec<[u8; 20]>,
         now: Instant,
     ) {
         let Some(tkey) = self.torrent_by_tag(tag) else {
@@ -394,6 +401,9 @@ impl Reactor {
             .unwrap_or_default();
         match result {
             Ok(true) => {
+                let liars = t.blame_verified(piece, &block_hashes);
+                self.punish(tkey, liars);
+                let t = &mut self.torrents[tkey];
                 let _ = t.have.set(piece, true);
                 t.picker.on_piece_verified(piece);
                 t.resume_dirty = true;
@@ -429,29 +439,8 @@ impl Reactor {
                 t.hash_failures += 1;
                 t.picker.on_piece_failed(piece);
                 log::warn!("piece {} failed its hash check", piece.0);
-                let mut to_ban = Vec::new();
-                let mut seen = Vec::new();
-                for ip in sources {
-                    if seen.contains(&ip) {
-                        continue;
-                    }
-                    seen.push(ip);
-                    let strikes = t.strikes.entry(ip).or_default();
-                    *strikes += 1;
-                    if *strikes >= MAX_STRIKES {
-                        t.banned.insert(ip);
-                        to_ban.push(ip);
-                    }
-                }
-                let peers = t.peers.clone();
-                for ip in to_ban {
-                    log::warn!("banning {ip}: sent data that failed hash checks");
-                    for &k in &peers {
-                        if self.conns.get(k).is_some_and(|c| c.addr.ip() == ip) {
-                            self.close(k, CloseReason::Banned);
-                        }
-                    }
-                }
+                let blamed = t.blame_failed(piece, sources, block_hashes);
+                self.punish(tkey, blamed);
                 let peers = self.torrents[tkey].peers.clone();
                 for key in peers {
                     self.fill_requests(key, now);
@@ -463,6 +452,23 @@ impl Reactor {
                 t.picker.on_piece_failed(piece);
                 eprintln!("hivebt: error: writing piece {}: {e}; stopping", piece.0);
                 self.shutting_down = true;
+            }
+        }
+    }
+
+    /// Strikes each address; bans (closing its connections) those past the limit.
+    fn punish(&mut self, tkey: usize, ips: Vec<std::net::IpAddr>) {
+        for ip in ips {
+            let t = &mut self.torrents[tkey];
+            if !t.strike(ip) {
+                continue;
+            }
+            log::warn!("banning {ip}: sent data that failed hash checks");
+            let peers = t.peers.clone();
+            for key in peers {
+                if self.conns.get(key).is_some_and(|c| c.addr.ip() == ip) {
+                    self.close(key, CloseReason::Banned);
+                }
             }
         }
     }
@@ -773,14 +779,15 @@ fn on_message(
                 fx.cancels.push((other.0 as usize, block));
             }
             let piece_len = t.storage.layout.piece_len(piece) as usize;
+            let blocks = piece_len.div_ceil(BLOCK_SIZE as usize);
             let partial = t.partials.entry(piece.0).or_insert_with(|| PartialPiece {
                 data: vec![0; piece_len],
-                sources: Vec::new(),
+                sources: vec![None; blocks],
             });
             let start = offset as usize;
             partial.data[start..start + data.len()].copy_from_slice(data);
-            if !partial.sources.contains(&s.addr.ip()) {
-                partial.sources.push(s.addr.ip());
+            if let Some(source) = partial.sources.get_mut(start / BLOCK_SIZE as usize) {
+                *source = Some(s.addr.ip());
             }
             if complete {
                 let data = std::mem::take(&mut partial.data);

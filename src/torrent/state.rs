@@ -31,9 +31,24 @@ pub const MAX_STRIKES: u32 = 2;
 pub struct PartialPiece {
     /// The piece's bytes so far (allocated at full length on the first block).
     pub data: Vec<u8>,
-    /// Addresses that sent blocks of it, for blame if it fails its hash check.
-    pub sources: Vec<IpAddr>,
+    /// Who sent each 16 KiB block, for blame if the piece fails its hash check.
+    pub sources: Vec<Option<IpAddr>>,
 }
+
+/// A piece that failed its hash check with blocks from more than one address: kept
+/// until the piece verifies, then each block is compared with the good copy and the
+/// addresses that sent a wrong one get a strike (libtorrent calls this smart ban).
+#[derive(Debug)]
+pub struct Suspect {
+    /// SHA-1 of each block of the failed copy.
+    pub block_hashes: Vec<[u8; 20]>,
+    /// Who sent each block of the failed copy.
+    pub sources: Vec<Option<IpAddr>>,
+}
+
+/// Most failed pieces kept for smart ban per torrent; past it, new failures with mixed
+/// sources are forgotten (their blocks are re-downloaded, nobody is blamed).
+pub const MAX_SUSPECTS: usize = 64;
 
 /// One torrent in the session.
 #[derive(Debug)]
@@ -74,6 +89,8 @@ pub struct Torrent {
     pub up: Rate,
     /// Pieces that failed their hash check.
     pub hash_failures: u32,
+    /// Failed pieces with mixed sources, awaiting a good copy to compare with.
+    pub suspects: HashMap<u32, Suspect>,
     /// The resume record is out of date.
     pub resume_dirty: bool,
     /// When the torrent started in this session.
@@ -87,6 +104,57 @@ pub struct Torrent {
 }
 
 impl Torrent {
+    /// Gives `ip` a strike; returns true when that bans it (the first time only).
+    pub fn strike(&mut self, ip: IpAddr) -> bool {
+        let strikes = self.strikes.entry(ip).or_default();
+        *strikes += 1;
+        *strikes >= MAX_STRIKES && self.banned.insert(ip)
+    }
+
+    /// The addresses to blame for a failed piece: the one source if there was only one;
+    /// none yet if several (the piece is kept as a suspect for smart ban).
+    pub fn blame_failed(
+        &mut self,
+        piece: PieceIndex,
+        sources: Vec<Option<IpAddr>>,
+        block_hashes: Vec<[u8; 20]>,
+    ) -> Vec<IpAddr> {
+        let mut distinct: Vec<IpAddr> = sources.iter().flatten().copied().collect();
+        distinct.sort();
+        distinct.dedup();
+        match distinct.len() {
+            0 => Vec::new(),
+            1 => distinct,
+            _ => {
+                if self.suspects.len() < MAX_SUSPECTS || self.suspects.contains_key(&piece.0) {
+                    self.suspects.entry(piece.0).or_insert(Suspect {
+                        block_hashes,
+                        sources,
+                    });
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    /// The addresses whose blocks of a suspect piece differ from the verified copy.
+    pub fn blame_verified(&mut self, piece: PieceIndex, good: &[[u8; 20]]) -> Vec<IpAddr> {
+        let Some(s) = self.suspects.remove(&piece.0) else {
+            return Vec::new();
+        };
+        let mut liars: Vec<IpAddr> = s
+            .block_hashes
+            .iter()
+            .zip(good)
+            .zip(&s.sources)
+            .filter(|((bad, good), _)| bad != good)
+            .filter_map(|(_, ip)| *ip)
+            .collect();
+        liars.sort();
+        liars.dedup();
+        liars
+    }
+
     /// Whether every piece is verified and written.
     pub fn complete(&self) -> bool {
         self.have.is_all_set()
@@ -129,5 +197,97 @@ impl Torrent {
         if let Some((old, _)) = self.cache.insert(piece.0, (data, self.cache_clock)) {
             self.cache_bytes -= old.len();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::torrent::paths::sanitize;
+    use crate::torrent::storage::Layout;
+
+    fn torrent() -> Torrent {
+        let bytes = format!(
+            "d4:infod6:lengthi65536e4:name1:x12:piece lengthi32768e6:pieces40:{}ee",
+            "a".repeat(40)
+        );
+        let meta = Metainfo::from_bytes(bytes.as_bytes()).unwrap();
+        let layout = Layout::new(&meta.info, &sanitize(&meta.info));
+        let have = Bitfield::new(2);
+        let picker = Picker::new(2, 32768, 65536, |_| false, 1).unwrap();
+        Torrent {
+            tag: 0,
+            meta: Arc::new(meta),
+            storage: Arc::new(Storage::new(".".into(), layout)),
+            have,
+            picker,
+            partials: HashMap::new(),
+            writing: HashSet::new(),
+            cache: HashMap::new(),
+            cache_bytes: 0,
+            cache_cap: 1 << 20,
+            cache_clock: 0,
+            reads: HashMap::new(),
+            peers: Vec::new(),
+            strikes: HashMap::new(),
+            banned: HashSet::new(),
+            down: Rate::default(),
+            up: Rate::default(),
+            hash_failures: 0,
+            suspects: HashMap::new(),
+            resume_dirty: false,
+            started_at: Instant::now(),
+            completed_at: None,
+            peers_used: HashSet::new(),
+            choker: Choker::new(),
+        }
+    }
+
+    #[test]
+    fn sole_source_is_blamed_at_once() {
+        let mut t = torrent();
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let blamed = t.blame_failed(PieceIndex(0), vec![Some(a), Some(a)], vec![[1; 20]; 2]);
+        assert_eq!(blamed, [a]);
+        assert!(!t.strike(a), "one strike does not ban");
+        assert!(t.strike(a), "the second does");
+        assert!(!t.strike(a), "banned once only");
+        assert!(t.banned.contains(&a));
+    }
+
+    #[test]
+    fn mixed_sources_wait_for_the_good_copy() {
+        let mut t = torrent();
+        let honest: IpAddr = "10.0.0.1".parse().unwrap();
+        let liar: IpAddr = "10.0.0.2".parse().unwrap();
+        let blamed = t.blame_failed(
+            PieceIndex(1),
+            vec![Some(honest), Some(liar)],
+            vec![[1; 20], [2; 20]],
+        );
+        assert!(blamed.is_empty());
+        // The good copy agrees with the honest block and not with the liar's.
+        assert_eq!(t.blame_verified(PieceIndex(1), &[[1; 20], [9; 20]]), [liar]);
+        assert!(t.suspects.is_empty());
+        assert!(
+            t.blame_verified(PieceIndex(1), &[[1; 20], [9; 20]])
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn cache_evicts_least_recently_used() {
+        let mut t = torrent();
+        t.cache_cap = 100;
+        t.cache_insert(PieceIndex(0), Bytes::from(vec![0; 60]));
+        t.cache_insert(PieceIndex(1), Bytes::from(vec![1; 40]));
+        assert!(t.cached(PieceIndex(0)).is_some());
+        t.cache_insert(PieceIndex(2), Bytes::from(vec![2; 40]));
+        assert!(
+            t.cached(PieceIndex(1)).is_none(),
+            "least recently used went first"
+        );
+        assert!(t.cached(PieceIndex(0)).is_some());
+        assert_eq!(t.cache_bytes, 100);
     }
 }
