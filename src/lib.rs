@@ -35,6 +35,7 @@ pub mod progress;
 pub mod reactor;
 pub mod resume;
 pub mod timer;
+pub mod tracker;
 pub mod torrent;
 pub mod types;
 pub mod wire;
