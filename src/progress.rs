@@ -111,14 +111,29 @@ pub fn transfer_interval() -> Duration {
     }
 }
 
-/// Prints one transfer progress line on stderr: redrawn in place on a terminal, a new
-/// line otherwise.
-pub fn transfer_line(line: &str, _now: Instant) {
+/// Prints one transfer progress line on stderr: on a terminal a bar for `pct` percent
+/// and the line, redrawn in place; otherwise a plain new line.
+pub fn transfer_line(pct: f64, line: &str, _now: Instant) {
     let mut err = std::io::stderr().lock();
     if err.is_terminal() {
-        let _ = write!(err, "\r{line:<78}");
+        let width = 20;
+        let filled = ((pct.clamp(0.0, 100.0) / 100.0) * width as f64) as usize;
+        let _ = write!(
+            err,
+            "\r[{}{}] {line:<70}",
+            "#".repeat(filled),
+            "-".repeat(width - filled)
+        );
     } else {
         let _ = writeln!(err, "{line}");
+    }
+}
+
+/// Ends the in-place progress line on a terminal, so what follows starts on a new line.
+pub fn end_transfer_lines() {
+    let mut err = std::io::stderr().lock();
+    if err.is_terminal() {
+        let _ = writeln!(err);
     }
 }
 

@@ -115,6 +115,7 @@ pub fn prepare_meta(
 pub fn run(config: EngineConfig, specs: Vec<TorrentSpec>) -> Result<Vec<TorrentSummary>> {
     let reactor = Reactor::new(config, specs)?;
     let summaries = reactor.run()?;
+    crate::progress::end_transfer_lines();
     for s in &summaries {
         let rate = if s.seconds > 0.0 {
             s.downloaded as f64 / s.seconds

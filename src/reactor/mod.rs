@@ -212,6 +212,8 @@ pub struct Reactor {
     shutting_down: bool,
     timers: Timers<Tick>,
     rng: u64,
+    /// Port of the first listener, advertised in extension handshakes (`p`).
+    listen_port: Option<u16>,
     close_counts: HashMap<CloseReason, u64>,
     up_limit: Option<TokenBucket>,
     down_limit: Option<TokenBucket>,
@@ -341,6 +343,10 @@ impl Reactor {
             }
         }
 
+        let listen_port = listeners
+            .first()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port());
         let mut reactor = Reactor {
             poll,
             listeners,
@@ -357,6 +363,7 @@ impl Reactor {
             shutting_down: false,
             timers: Timers::new(),
             rng: u64::from(std::process::id()) | 1,
+            listen_port,
             close_counts: HashMap::new(),
             up_limit: config.max_upload_rate.map(|r| TokenBucket::new(r, now)),
             down_limit: config.max_download_rate.map(|r| TokenBucket::new(r, now)),
@@ -840,16 +847,16 @@ impl Reactor {
             } else {
                 "-".into()
             };
+            let pct = done as f64 * 100.0 / total as f64;
             let line = format!(
-                "{}: {:.1}% down {}/s up {}/s eta {} peers {}",
-                &t.meta.info_hash.to_hex()[..8],
-                done as f64 * 100.0 / total as f64,
+                "{}: {pct:.1}% down {}/s up {}/s eta {} peers {}",
+                t.name(),
                 human_bytes(down),
                 human_bytes(t.up.per_second()),
                 eta,
                 t.peers.len()
             );
-            crate::progress::transfer_line(&line, now);
+            crate::progress::transfer_line(pct, &line, now);
         }
     }
 }

@@ -143,6 +143,7 @@ impl Reactor {
                 v: Some(concat!("hivebt ", env!("CARGO_PKG_VERSION")).to_string()),
                 reqq: Some(MAX_REQUESTS_IN as u32),
                 yourip: Some(conn.addr.ip()),
+                p: self.listen_port,
                 ..ExtHandshake::default()
             };
             queue_msg(

@@ -104,6 +104,17 @@ pub struct Torrent {
 }
 
 impl Torrent {
+    /// The torrent's sanitised name (the first component of every file path).
+    pub fn name(&self) -> String {
+        self.storage
+            .layout
+            .files
+            .first()
+            .and_then(|f| f.path.components().next())
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
     /// Gives `ip` a strike; returns true when that bans it (the first time only).
     pub fn strike(&mut self, ip: IpAddr) -> bool {
         let strikes = self.strikes.entry(ip).or_default();
