@@ -33,6 +33,7 @@ pub mod ops;
 pub mod peer;
 pub mod progress;
 pub mod reactor;
+pub mod resolver;
 pub mod resume;
 pub mod timer;
 pub mod torrent;

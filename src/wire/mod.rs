@@ -6,6 +6,7 @@
 
 pub mod bencode;
 pub mod ext;
+pub mod http;
 pub mod magnet;
 pub mod metainfo;
 pub mod peer;

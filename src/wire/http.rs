@@ -1,0 +1,373 @@
+//! Minimal HTTP/1.1 for tracker traffic: URL splitting, building a GET, parsing a
+//! request head (server side) and a response (client side, with `Content-Length`,
+//! chunked bodies or read-to-close). Built on `httparse`; no I/O.
+//!
+//! Depends on `httparse`. Sizes are bounded: a request head over `MAX_HEAD` bytes or a
+//! response body over `MAX_BODY` bytes is an error, so a hostile peer cannot make us
+//! buffer without end.
+
+use std::fmt;
+
+/// Largest request or response head accepted.
+pub const MAX_HEAD: usize = 8 * 1024;
+/// Largest response body accepted (a tracker reply with thousands of peers fits).
+pub const MAX_BODY: usize = 1024 * 1024;
+const MAX_HEADERS: usize = 32;
+
+/// An `http://` or `https://` URL split for a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl {
+    /// `https` was given (not supported for requests yet).
+    pub tls: bool,
+    /// Host name or address literal (brackets removed from IPv6).
+    pub host: String,
+    /// Port (default 80 / 443).
+    pub port: u16,
+    /// Path and query, starting with `/`.
+    pub target: String,
+}
+
+/// Why HTTP bytes were refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpError {
+    /// The URL is not `http://host[:port]/...`.
+    BadUrl(String),
+    /// The head is malformed.
+    Malformed(String),
+    /// The head or body is larger than allowed.
+    TooLarge,
+    /// The connection closed before the message was complete.
+    Truncated,
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpError::BadUrl(u) => write!(f, "not an http URL: {u}"),
+            HttpError::Malformed(m) => write!(f, "malformed HTTP: {m}"),
+            HttpError::TooLarge => f.write_str("HTTP message too large"),
+            HttpError::Truncated => f.write_str("connection closed mid-response"),
+        }
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+/// Splits `http://host:port/path?query`.
+pub fn parse_url(url: &str) -> Result<HttpUrl, HttpError> {
+    let bad = || HttpError::BadUrl(url.to_string());
+    let (tls, rest) = if let Some(r) = strip_prefix_ci(url, "http://") {
+        (false, r)
+    } else if let Some(r) = strip_prefix_ci(url, "https://") {
+        (true, r)
+    } else {
+        return Err(bad());
+    };
+    let (authority, target) = match rest.find(['/', '?']) {
+        Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
+        Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
+        None => (rest, "/".to_string()),
+    };
+    let default_port = if tls { 443 } else { 80 };
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6.split_once(']').ok_or_else(bad)?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().map_err(|_| bad())?,
+            None if after.is_empty() => default_port,
+            None => return Err(bad()),
+        };
+        (h.to_string(), port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p.parse().map_err(|_| bad())?),
+            None => (authority.to_string(), default_port),
+        }
+    };
+    if host.is_empty() || host.contains('@') {
+        return Err(bad());
+    }
+    Ok(HttpUrl {
+        tls,
+        host,
+        port,
+        target,
+    })
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    s.get(..prefix.len())
+        .filter(|p| p.eq_ignore_ascii_case(prefix))
+        .map(|_| &s[prefix.len()..])
+}
+
+/// A GET request for `url`, asking the server to close the connection afterwards.
+pub fn get_request(url: &HttpUrl, user_agent: &str) -> Vec<u8> {
+    let host = if url.host.contains(':') {
+        format!("[{}]", url.host)
+    } else {
+        url.host.clone()
+    };
+    let default = if url.tls { 443 } else { 80 };
+    let host = if url.port == default {
+        host
+    } else {
+        format!("{host}:{}", url.port)
+    };
+    format!(
+        "GET {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {user_agent}\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n",
+        url.target
+    )
+    .into_bytes()
+}
+
+/// A parsed request head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    /// `GET`, `HEAD`, ...
+    pub method: String,
+    /// Path without the query.
+    pub path: String,
+    /// The query after `?` (empty when none), still percent-encoded.
+    pub query: String,
+    /// The client asked to keep the connection open (HTTP/1.1 without `close`, or
+    /// HTTP/1.0 with `keep-alive`).
+    pub keep_alive: bool,
+    /// Bytes of the head, including the blank line.
+    pub len: usize,
+}
+
+/// Parses a request head from the start of `buf`: `Ok(None)` while incomplete.
+pub fn parse_request(buf: &[u8]) -> Result<Option<RequestHead>, HttpError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => {
+            let target = req.path.unwrap_or("/");
+            let (path, query) = target.split_once('?').unwrap_or((target, ""));
+            let version = req.version.unwrap_or(0);
+            let connection = req
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("connection"))
+                .map(|h| String::from_utf8_lossy(h.value).to_ascii_lowercase());
+            let keep_alive = match (version, connection.as_deref()) {
+                (_, Some(c)) if c.contains("close") => false,
+                (1, _) => true,
+                (_, Some(c)) => c.contains("keep-alive"),
+                _ => false,
+            };
+            Ok(Some(RequestHead {
+                method: req.method.unwrap_or("").to_string(),
+                path: path.to_string(),
+                query: query.to_string(),
+                keep_alive,
+                len,
+            }))
+        }
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => Err(HttpError::TooLarge),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(e) => Err(HttpError::Malformed(e.to_string())),
+    }
+}
+
+/// A response with a body and its length, `Connection` as asked.
+pub fn response(status: &str, content_type: &str, body: &[u8], keep_alive: bool) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
+        body.len(),
+        if keep_alive { "keep-alive" } else { "close" }
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// A complete response: status code and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// The body, de-chunked.
+    pub body: Vec<u8>,
+}
+
+/// Parses a response from `buf`; `closed` says the peer closed the connection (then a
+/// body without a length ends there). `Ok(None)` while incomplete.
+pub fn parse_response(buf: &[u8], closed: bool) -> Result<Option<Response>, HttpError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut headers);
+    let head_len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(HttpError::TooLarge),
+        Ok(httparse::Status::Partial) if closed => return Err(HttpError::Truncated),
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(HttpError::Malformed(e.to_string())),
+    };
+    let status = resp.code.unwrap_or(0);
+    let header = |name: &str| {
+        resp.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(h.value).trim().to_ascii_lowercase())
+    };
+    let body = &buf[head_len..];
+    if header("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
+        return match dechunk(body)? {
+            Some(body) => Ok(Some(Response { status, body })),
+            None if closed => Err(HttpError::Truncated),
+            None => Ok(None),
+        };
+    }
+    if let Some(len) = header("content-length") {
+        let len: usize = len
+            .parse()
+            .map_err(|_| HttpError::Malformed("bad Content-Length".into()))?;
+        if len > MAX_BODY {
+            return Err(HttpError::TooLarge);
+        }
+        return match body.len() >= len {
+            true => Ok(Some(Response {
+                status,
+                body: body[..len].to_vec(),
+            })),
+            false if closed => Err(HttpError::Truncated),
+            false => Ok(None),
+        };
+    }
+    if body.len() > MAX_BODY {
+        return Err(HttpError::TooLarge);
+    }
+    Ok(closed.then(|| Response {
+        status,
+        body: body.to_vec(),
+    }))
+}
+
+/// Decodes a chunked body; `Ok(None)` while incomplete.
+fn dechunk(mut buf: &[u8]) -> Result<Option<Vec<u8>>, HttpError> {
+    let mut out = Vec::new();
+    loop {
+        let Some(line_end) = buf.windows(2).position(|w| w == b"\r\n") else {
+            return Ok(None);
+        };
+        let size_text = String::from_utf8_lossy(&buf[..line_end]);
+        let size_text = size_text.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_text, 16)
+            .map_err(|_| HttpError::Malformed("bad chunk size".into()))?;
+        if out.len() + size > MAX_BODY {
+            return Err(HttpError::TooLarge);
+        }
+        let start = line_end + 2;
+        if size == 0 {
+            return Ok(Some(out));
+        }
+        if buf.len() < start + size + 2 {
+            return Ok(None);
+        }
+        out.extend_from_slice(&buf[start..start + size]);
+        buf = &buf[start + size + 2..];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let u = parse_url("http://tracker.example:6969/announce?passkey=x").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.target.as_str()),
+            ("tracker.example", 6969, "/announce?passkey=x")
+        );
+        let u = parse_url("HTTP://[::1]:80/a").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("::1", 80));
+        let u = parse_url("https://t.example").unwrap();
+        assert_eq!((u.tls, u.port, u.target.as_str()), (true, 443, "/"));
+        let u = parse_url("http://t.example?x=1").unwrap();
+        assert_eq!(u.target, "/?x=1");
+        for bad in [
+            "udp://x:1",
+            "http://",
+            "http://:80/",
+            "http://h:port/",
+            "http://[::1/",
+            "http://u@h/",
+        ] {
+            assert!(parse_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn get_request_host_header() {
+        let r = get_request(
+            &parse_url("http://[::1]:8080/announce?a=b").unwrap(),
+            "hivebt",
+        );
+        let text = String::from_utf8(r).unwrap();
+        assert!(
+            text.starts_with("GET /announce?a=b HTTP/1.1\r\nHost: [::1]:8080\r\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn request_heads() {
+        let full = b"GET /announce?info_hash=%01 HTTP/1.1\r\nHost: x\r\n\r\n";
+        for cut in 0..full.len() {
+            assert_eq!(parse_request(&full[..cut]), Ok(None), "cut {cut}");
+        }
+        let h = parse_request(full).unwrap().unwrap();
+        assert_eq!(
+            (h.path.as_str(), h.query.as_str(), h.keep_alive, h.len),
+            ("/announce", "info_hash=%01", true, full.len())
+        );
+        let h = parse_request(b"GET /stats HTTP/1.0\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(!h.keep_alive);
+        let h = parse_request(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(!h.keep_alive);
+        assert!(matches!(
+            parse_request(b"\x00\x01 junk\r\n\r\n"),
+            Err(HttpError::Malformed(_))
+        ));
+        let long = [b"GET /".as_slice(), &vec![b'a'; MAX_HEAD + 10]].concat();
+        assert_eq!(parse_request(&long), Err(HttpError::TooLarge));
+    }
+
+    #[test]
+    fn responses() {
+        let r = response("200 OK", "text/plain", b"hello", false);
+        let p = parse_response(&r, false).unwrap().unwrap();
+        assert_eq!((p.status, p.body.as_slice()), (200, &b"hello"[..]));
+        assert_eq!(parse_response(&r[..r.len() - 1], false), Ok(None));
+        assert_eq!(
+            parse_response(&r[..r.len() - 1], true),
+            Err(HttpError::Truncated)
+        );
+        let no_len = b"HTTP/1.0 200 OK\r\n\r\nbody";
+        assert_eq!(parse_response(no_len, false), Ok(None));
+        assert_eq!(parse_response(no_len, true).unwrap().unwrap().body, b"body");
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nd2:a\r\n3;x=1\r\ni1e\r\n1\r\ne\r\n0\r\n\r\n";
+        assert_eq!(
+            parse_response(chunked, false).unwrap().unwrap().body,
+            b"d2:ai1ee"
+        );
+        assert_eq!(
+            parse_response(&chunked[..chunked.len() - 8], false),
+            Ok(None)
+        );
+        let huge = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+            MAX_BODY + 1
+        );
+        assert_eq!(
+            parse_response(huge.as_bytes(), false),
+            Err(HttpError::TooLarge)
+        );
+    }
+}
