@@ -176,6 +176,13 @@ struct KnownPeer {
     failures: u32,
 }
 
+/// A torrent dials tracker peers while it has fewer connections than this.
+const PEERS_PER_TORRENT: usize = 60;
+/// Tracker peers dialled per torrent per second at most.
+const DIALS_PER_SECOND: usize = 10;
+/// A tracker peer dialled once is not dialled again within this.
+const REDIAL_AFTER: Duration = Duration::from_secs(120);
+
 /// Longest wait between attempts to reach a configured peer that keeps failing.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(300);
 
@@ -328,6 +335,8 @@ impl Reactor {
                 completed_at: None,
                 peers_used: Default::default(),
                 choker: Choker::new(),
+                candidates: Default::default(),
+                dialled: HashMap::new(),
             });
         }
         let mut known = Vec::new();
@@ -771,6 +780,44 @@ impl Reactor {
         }
         if !self.shutting_down {
             self.reconnect_known(now);
+            self.dial_candidates(now);
+        }
+    }
+
+    /// Dials peers learned from trackers while a torrent has fewer connections than
+    /// `PEERS_PER_TORRENT`, a few per second, never an address dialled in the last
+    /// `REDIAL_AFTER`, never one we are already connected to.
+    fn dial_candidates(&mut self, now: Instant) {
+        let keys: Vec<usize> = self.torrents.iter().map(|(k, _)| k).collect();
+        for tkey in keys {
+            let mut budget = DIALS_PER_SECOND;
+            loop {
+                let t = &mut self.torrents[tkey];
+                if budget == 0
+                    || t.peers.len() >= PEERS_PER_TORRENT
+                    || (t.complete() && self.config.exit_when_complete)
+                {
+                    break;
+                }
+                let Some(addr) = t.candidates.pop_front() else {
+                    break;
+                };
+                if t.dialled
+                    .get(&addr)
+                    .is_some_and(|&at| now.duration_since(at) < REDIAL_AFTER)
+                    || t.banned.contains(&addr.ip())
+                    || self.conns.iter().any(|(_, c)| c.addr == addr)
+                {
+                    continue;
+                }
+                t.dialled.insert(addr, now);
+                if t.dialled.len() > 4 * crate::torrent::state::MAX_CANDIDATES {
+                    t.dialled
+                        .retain(|_, at| now.duration_since(*at) < REDIAL_AFTER);
+                }
+                budget -= 1;
+                self.connect(addr, tkey, now);
+            }
         }
     }
 

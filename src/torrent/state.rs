@@ -8,8 +8,8 @@
 //! - `cache_bytes` is the sum of the cached pieces' lengths and stays within
 //!   `cache_cap` after every insertion.
 
-use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -98,10 +98,18 @@ pub struct Torrent {
     /// When the last piece was verified, if complete.
     pub completed_at: Option<Instant>,
     /// Peers that sent us at least one block.
-    pub peers_used: HashSet<std::net::SocketAddr>,
+    pub peers_used: HashSet<SocketAddr>,
     /// Who we upload to, by connection slab key.
     pub choker: Choker<usize>,
+    /// Peers learned from trackers and not tried yet, oldest first.
+    pub candidates: VecDeque<SocketAddr>,
+    /// When each address was last dialled, so a tracker's repeats are not redialled
+    /// at once.
+    pub dialled: HashMap<SocketAddr, Instant>,
 }
+
+/// Most untried peer addresses kept per torrent; older ones are dropped first.
+pub const MAX_CANDIDATES: usize = 1000;
 
 impl Torrent {
     /// The torrent's sanitised name (the first component of every file path).
@@ -113,6 +121,19 @@ impl Torrent {
             .and_then(|f| f.path.components().next())
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .unwrap_or_default()
+    }
+
+    /// Remembers peers a tracker gave us, skipping banned and already known ones.
+    pub fn add_candidates(&mut self, addrs: impl IntoIterator<Item = SocketAddr>) {
+        for addr in addrs {
+            if self.banned.contains(&addr.ip()) || self.candidates.contains(&addr) {
+                continue;
+            }
+            if self.candidates.len() >= MAX_CANDIDATES {
+                self.candidates.pop_front();
+            }
+            self.candidates.push_back(addr);
+        }
     }
 
     /// Gives `ip` a strike; returns true when that bans it (the first time only).
@@ -251,6 +272,8 @@ mod tests {
             completed_at: None,
             peers_used: HashSet::new(),
             choker: Choker::new(),
+            candidates: VecDeque::new(),
+            dialled: HashMap::new(),
         }
     }
 
