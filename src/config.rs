@@ -46,6 +46,32 @@ pub const RECHOKE_INTERVAL_SECS: u64 = 10;
 /// thirty seconds, three rechoke rounds).
 pub const OPTIMISTIC_UNCHOKE_INTERVAL_SECS: u64 = 30;
 
+/// Shortest wait between regular tracker announces, whatever a tracker's `interval` says,
+/// so a misconfigured tracker is not hammered.
+pub const TRACKER_REANNOUNCE_MIN_SECS: u64 = 60;
+
+/// Longest wait between regular tracker announces, even when a tracker asks for more in
+/// `interval` or `min interval`: a tracker cannot silence us for longer than this.
+pub const TRACKER_REANNOUNCE_MAX_SECS: u64 = 3600;
+
+/// Wait after the first announce round in which every tracker failed; it doubles with
+/// each further failed round up to [`TRACKER_BACKOFF_MAX_SECS`] and resets on an answer.
+pub const TRACKER_BACKOFF_BASE_SECS: u64 = 15;
+
+/// Longest wait between announce rounds in which every tracker failed.
+pub const TRACKER_BACKOFF_MAX_SECS: u64 = 30 * 60;
+
+/// How long an HTTP announce may take, name look-up to last byte of the answer, before
+/// the tracker counts as failed and the next one is tried (libtorrent's default too).
+pub const TRACKER_HTTP_TIMEOUT_SECS: u64 = 30;
+
+/// How long the `stopped` announces at shutdown may take; the reactor waits no longer.
+pub const TRACKER_STOP_TIMEOUT_SECS: u64 = 5;
+
+/// Tracker URLs one torrent uses (all tiers together); further ones are ignored with a
+/// warning. Public torrents carry up to about a hundred.
+pub const TRACKER_MAX_URLS: usize = 200;
+
 /// How often a non-terminal progress line is printed during long operations.
 pub const PROGRESS_LINE_INTERVAL_SECS: u64 = 5;
 

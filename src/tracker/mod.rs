@@ -1,10 +1,12 @@
 //! Trackers, both sides: the announce and scrape model shared by the wire codecs
 //! (`wire::http_tracker`, `wire::udp_tracker`), the tracker server core and the client
-//! core that `seed` and `download` use.
+//! core that `seed` and `download` use ([`client`]).
 //!
 //! Depends on `types`. Plain data: what an announce or scrape asks and answers,
 //! independent of whether it travelled over HTTP (BEP 3, BEP 23, BEP 7, BEP 48) or UDP
 //! (BEP 15).
+
+pub mod client;
 
 use std::net::SocketAddr;
 
