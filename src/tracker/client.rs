@@ -89,9 +89,11 @@ use crate::types::{InfoHash, PeerId};
 /// retransmit the request", the base of that schedule.
 pub const UDP_RETRANSMIT_BASE: Duration = Duration::from_secs(15);
 
-/// BEP 15: n "is increased up to 8 (3840 seconds)"; without an answer to the
-/// transmission with n = 8 the tracker fails.
-pub const UDP_MAX_RETRANSMIT_EXPONENT: u32 = 8;
+/// BEP 15 lets n grow "up to 8 (3840 seconds)", which would hold a silent tracker for
+/// over two hours before the next one is tried. Like libtorrent (about 30 s) and
+/// Transmission (about 60 s) we give up much sooner: without an answer to the
+/// transmission with n = 3 (after 15 + 30 + 60 + 120 s) the tracker fails over.
+pub const UDP_MAX_RETRANSMIT_EXPONENT: u32 = 3;
 
 /// BEP 15: "a client can use a connection ID until one minute after it has received it".
 pub const UDP_CONNECTION_ID_LIFETIME: Duration = Duration::from_secs(60);
