@@ -72,6 +72,58 @@ pub const TRACKER_STOP_TIMEOUT_SECS: u64 = 5;
 /// warning. Public torrents carry up to about a hundred.
 pub const TRACKER_MAX_URLS: usize = 200;
 
+/// Seconds a tracker tells clients to wait between regular announces. Half the
+/// customary 30 minutes: seed-box and benchmark swarms churn, and an answer costs the
+/// tracker microseconds.
+pub const TRACKER_INTERVAL_SECS: u64 = 900;
+
+/// Seconds a tracker asks clients to wait at least between announces (`min interval`),
+/// libtorrent's own floor for automatic announces.
+pub const TRACKER_MIN_INTERVAL_SECS: u64 = 300;
+
+/// Slack beyond two intervals before a silent peer is dropped: covers a slow client
+/// timer and a BEP 15 retransmission or two.
+pub const TRACKER_PEER_GRACE_SECS: u64 = 120;
+
+/// A peer that has not announced for this long is dropped from its swarm: it may miss
+/// one re-announce (a lost datagram) but not two.
+pub const TRACKER_PEER_TIMEOUT_SECS: u64 = 2 * TRACKER_INTERVAL_SECS + TRACKER_PEER_GRACE_SECS;
+
+/// Swarms a tracker keeps at most; an announce for a new info-hash beyond it is refused.
+pub const TRACKER_MAX_TORRENTS: usize = 100_000;
+
+/// Peers one swarm keeps at most; a new peer beyond it is answered but not listed.
+pub const TRACKER_MAX_PEERS_PER_TORRENT: usize = 100_000;
+
+/// Peers a tracker keeps at most over all swarms (about 150 bytes each, so some 150 MB);
+/// a new peer beyond it is answered but not listed.
+pub const TRACKER_MAX_PEERS: usize = 1_000_000;
+
+/// Peers returned when an announce does not say how many it wants (the usual client
+/// default).
+pub const TRACKER_DEFAULT_NUMWANT: u32 = 50;
+
+/// Most peers returned by one announce, whatever it asks for: enough to fill a client's
+/// connection limit, and 200 IPv4 peers make a 1,220-byte UDP answer, under one MTU.
+pub const TRACKER_MAX_NUMWANT: u32 = 200;
+
+/// Most torrents one scrape answers: the first this many of a request's info-hashes, or
+/// of all swarms when it names none.
+pub const TRACKER_SCRAPE_MAX: usize = 1000;
+
+/// How often the tracker starts a sweep for expired peers. A peer is dropped at most
+/// about this long after its timeout.
+pub const TRACKER_EXPIRE_SWEEP_SECS: u64 = 60;
+
+/// Peers (and swarms) one expiry step examines, so a sweep of a big tracker is spread
+/// over reactor turns instead of stalling one: about a millisecond at most, when every
+/// peer examined has expired.
+pub const TRACKER_EXPIRE_BATCH: usize = 4096;
+
+/// Length of a UDP tracker connection-id window. Ids of the current and the previous
+/// window are accepted, so an id lives 2 to 4 minutes (BEP 15: accept it for two).
+pub const TRACKER_CONNECTION_ID_WINDOW_SECS: u64 = 120;
+
 /// How often a non-terminal progress line is printed during long operations.
 pub const PROGRESS_LINE_INTERVAL_SECS: u64 = 5;
 

@@ -13,6 +13,7 @@
 //!
 //! - [`types`], [`config`], [`error`]: newtypes, every limit with its default, the
 //!   command-level error.
+//! - [`siphash`]: SipHash-2-4 with a chosen key, for ids a remote party must not forge.
 //! - [`bitfield`]: sets of pieces in the BEP 3 wire layout.
 //! - [`wire`]: bencode, metainfo (.torrent files), magnet links, the peer wire and the
 //!   extension handshake.
@@ -35,6 +36,7 @@ pub mod progress;
 pub mod reactor;
 pub mod resolver;
 pub mod resume;
+pub mod siphash;
 pub mod timer;
 pub mod torrent;
 pub mod tracker;

@@ -5,12 +5,17 @@
 //! Depends on `types`. Plain data: what an announce or scrape asks and answers,
 //! independent of whether it travelled over HTTP (BEP 3, BEP 23, BEP 7, BEP 48) or UDP
 //! (BEP 15).
+//!
+//! [`server`] is the tracker's decision core (swarms, sampling, expiry, connection ids,
+//! stats).
 
 pub mod client;
 
 use std::net::SocketAddr;
 
 use crate::types::{InfoHash, PeerId};
+
+pub mod server;
 
 /// The `event` of an announce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
