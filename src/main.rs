@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use hivebt::config;
 use hivebt::error::{Error, Result};
 use hivebt::ops::{self, create, inspect, transfer, verify};
-use hivebt::reactor::EngineConfig;
+use std::collections::HashSet;
+
+use hivebt::reactor::{EngineConfig, TrackerServerSetup};
+use hivebt::tracker::server::TrackerConfig;
+use hivebt::types::InfoHash;
 
 #[derive(Parser)]
 #[command(
@@ -57,6 +61,9 @@ enum Command {
         /// For a plain PATH: what goes into its new torrent.
         #[command(flatten)]
         torrent: TorrentArgs,
+        /// For a plain PATH given no tracker: where the embedded tracker listens.
+        #[command(flatten)]
+        embedded: EmbeddedTrackerArgs,
     },
     /// Download a torrent from peers.
     Download {
@@ -68,8 +75,16 @@ enum Command {
         /// Keep seeding after the download completes.
         #[arg(long)]
         seed: bool,
+        /// Another tracker to announce to (repeatable), besides the torrent's.
+        #[arg(long = "tracker", value_name = "URL")]
+        trackers: Vec<String>,
         #[command(flatten)]
         engine: EngineArgs,
+    },
+    /// Run an HTTP and UDP tracker.
+    Tracker {
+        #[command(flatten)]
+        server: TrackerArgs,
     },
     /// Recheck data on disk against a torrent.
     Verify {
@@ -162,6 +177,141 @@ impl TorrentArgs {
     }
 }
 
+/// The tracker server's options.
+#[derive(clap::Args)]
+struct TrackerArgs {
+    /// Address for HTTP announces (repeatable) [default: 0.0.0.0:6969 when neither
+    /// --http nor --udp is given].
+    #[arg(long, value_name = "ADDR", value_parser = transfer::parse_addr)]
+    http: Vec<SocketAddr>,
+    /// Address for UDP announces, BEP 15 (repeatable) [default: 0.0.0.0:6969 when
+    /// neither --http nor --udp is given].
+    #[arg(long, value_name = "ADDR", value_parser = transfer::parse_addr)]
+    udp: Vec<SocketAddr>,
+    /// Seconds between a client's announces.
+    #[arg(long, default_value_t = config::TRACKER_INTERVAL_SECS, value_name = "SECS")]
+    interval: u64,
+    /// Most torrents tracked; announces for new ones beyond it are refused.
+    #[arg(long, default_value_t = config::TRACKER_MAX_TORRENTS, value_name = "N")]
+    max_torrents: usize,
+    /// Most peers listed per torrent; newcomers beyond it get peers but are not listed.
+    #[arg(long, default_value_t = config::TRACKER_MAX_PEERS_PER_TORRENT, value_name = "N")]
+    max_peers_per_torrent: usize,
+    /// Only track the info-hashes in FILE (40 hex digits per line; # comments).
+    #[arg(long, value_name = "FILE")]
+    allow: Option<PathBuf>,
+    /// Trust the `ip` a client claims (only behind a proxy you control).
+    #[arg(long)]
+    trust_ip: bool,
+    /// Most HTTP connections open at once.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    max_http_connections: usize,
+}
+
+impl TrackerArgs {
+    /// Binds the sockets and builds the server's configuration.
+    fn setup(self) -> Result<TrackerServerSetup> {
+        if self.interval == 0 {
+            return Err(Error::BadInput("--interval must be at least 1 second".into()));
+        }
+        let (http, udp) = if self.http.is_empty() && self.udp.is_empty() {
+            let any: SocketAddr = ([0, 0, 0, 0], 6969).into();
+            (vec![any], vec![any])
+        } else {
+            (self.http, self.udp)
+        };
+        let allow = self.allow.as_deref().map(read_allow_list).transpose()?;
+        let interval = std::time::Duration::from_secs(self.interval);
+        let defaults = TrackerConfig::default();
+        let tracker = TrackerConfig {
+            interval,
+            min_interval: defaults.min_interval.min(interval),
+            peer_timeout: TrackerConfig::peer_timeout_for(interval),
+            max_torrents: self.max_torrents,
+            max_peers_per_torrent: self.max_peers_per_torrent,
+            allow,
+            trust_claimed_ip: self.trust_ip,
+            ..defaults
+        };
+        bind_tracker(&http, &udp, tracker, self.max_http_connections)
+    }
+}
+
+/// Binds tracker sockets: a clear error names the address that failed.
+fn bind_tracker(
+    http: &[SocketAddr],
+    udp: &[SocketAddr],
+    config: TrackerConfig,
+    max_http_connections: usize,
+) -> Result<TrackerServerSetup> {
+    let mut setup = TrackerServerSetup {
+        http: Vec::new(),
+        udp: Vec::new(),
+        config,
+        max_http_connections,
+    };
+    for a in http {
+        let l = std::net::TcpListener::bind(a)
+            .map_err(|e| Error::Failed(format!("cannot listen on {a} for HTTP announces: {e}")))?;
+        setup.http.push(l);
+    }
+    for a in udp {
+        let u = std::net::UdpSocket::bind(a)
+            .map_err(|e| Error::Failed(format!("cannot bind {a} for UDP announces: {e}")))?;
+        setup.udp.push(u);
+    }
+    Ok(setup)
+}
+
+/// Reads an allow list: one 40-hex info-hash per line, blank lines and `#` comments
+/// ignored.
+fn read_allow_list(path: &std::path::Path) -> Result<HashSet<InfoHash>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
+    let mut set = HashSet::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let hash = InfoHash::from_hex(line).ok_or_else(|| {
+            Error::BadInput(format!(
+                "{}:{}: '{line}' is not a 40-digit hex info-hash",
+                path.display(),
+                n + 1
+            ))
+        })?;
+        set.insert(hash);
+    }
+    Ok(set)
+}
+
+/// Where `seed PATH` runs its embedded tracker when the torrent names none.
+#[derive(clap::Args)]
+struct EmbeddedTrackerArgs {
+    /// HTTP address of the embedded tracker.
+    #[arg(long, default_value = "0.0.0.0:6969", value_name = "ADDR", value_parser = transfer::parse_addr)]
+    tracker_http: SocketAddr,
+    /// UDP address of the embedded tracker.
+    #[arg(long, default_value = "0.0.0.0:6969", value_name = "ADDR", value_parser = transfer::parse_addr)]
+    tracker_udp: SocketAddr,
+    /// Host name or address other machines reach this one by, for the tracker URLs put
+    /// in the torrent [default: this machine's host name].
+    #[arg(long, value_name = "HOST")]
+    announce_host: Option<String>,
+    /// Do not start an embedded tracker.
+    #[arg(long)]
+    no_tracker: bool,
+}
+
+/// This machine's host name, from the kernel.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
 /// Options shared by `seed` and `download`.
 #[derive(clap::Args)]
 struct EngineArgs {
@@ -221,6 +371,8 @@ impl EngineArgs {
             announce_listen: true,
             max_upload_rate: self.max_upload_rate.filter(|&r| r > 0),
             max_download_rate: self.max_download_rate.filter(|&r| r > 0),
+            extra_trackers: Vec::new(),
+            tracker_server: None,
         })
     }
 }
@@ -270,10 +422,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             targets,
             data,
             engine,
-            torrent,
+            mut torrent,
+            embedded,
         } => {
             let threads = ops::thread_count(engine.threads, config::batch_worker_threads())?;
-            let config = engine.config("0.0.0.0:6881", false)?;
+            let mut config = engine.config("0.0.0.0:6881", false)?;
             let mut specs = Vec::new();
             if targets.len() == 1 && !is_torrent_file(&targets[0]) {
                 // Share a plain file or directory: create its torrent first, then seed
@@ -290,9 +443,34 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         .parent()
                         .map_or_else(|| PathBuf::from("/"), |p| p.to_path_buf()),
                 };
+                if torrent.trackers.is_empty() && !embedded.no_tracker {
+                    // No tracker given: run one here and name it in the torrent.
+                    let setup = bind_tracker(
+                        &[embedded.tracker_http],
+                        &[embedded.tracker_udp],
+                        TrackerConfig::default(),
+                        10_000,
+                    )?;
+                    let host = embedded.announce_host.unwrap_or_else(host_name);
+                    let host = if host.contains(':') { format!("[{host}]") } else { host };
+                    let port = |a: std::io::Result<SocketAddr>| a.map(|a| a.port()).unwrap_or(0);
+                    let udp_port = port(setup.udp[0].local_addr());
+                    let http_port = port(setup.http[0].local_addr());
+                    torrent.trackers = vec![format!(
+                        "udp://{host}:{udp_port}/announce,http://{host}:{http_port}/announce"
+                    )];
+                    config.tracker_server = Some(setup);
+                }
                 let (out, meta) = torrent.create(path, threads)?;
                 println!("torrent {}", out.display());
                 println!("magnet {}", meta.magnet());
+                if config.tracker_server.is_some() {
+                    println!(
+                        "to download it elsewhere, copy {} there and run: hivebt download {} --out DIR",
+                        out.display(),
+                        out.file_name().map_or_else(|| out.display().to_string(), |n| n.to_string_lossy().into_owned())
+                    );
+                }
                 let dir = data.unwrap_or(parent);
                 specs.push(transfer::prepare_meta(
                     meta,
@@ -302,6 +480,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     threads,
                 )?);
             } else {
+                config.extra_trackers = std::mem::take(&mut torrent.trackers);
                 let dir = data.unwrap_or_else(|| PathBuf::from("."));
                 for t in &targets {
                     specs.push(transfer::prepare(
@@ -320,10 +499,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             torrent,
             out,
             seed,
+            trackers,
             engine,
         } => {
             let threads = ops::thread_count(engine.threads, config::batch_worker_threads())?;
-            let config = engine.config("0.0.0.0:0", !seed)?;
+            let mut config = engine.config("0.0.0.0:0", !seed)?;
+            config.extra_trackers = trackers;
             let spec = transfer::prepare(
                 &torrent,
                 &out,
@@ -337,6 +518,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Tracker { server } => {
+            let setup = server.setup()?;
+            let config = EngineConfig {
+                listen: Vec::new(),
+                peers: Vec::new(),
+                max_peers: 1,
+                upload_slots: 1,
+                workers: 1,
+                state_dir: None,
+                max_upload_rate: None,
+                max_download_rate: None,
+                exit_when_complete: false,
+                announce_listen: true,
+                extra_trackers: Vec::new(),
+                tracker_server: Some(setup),
+            };
+            transfer::run(config, Vec::new())?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Verify {
             torrent,

@@ -16,7 +16,9 @@
 //! Edge-triggered readiness: reads go until `WouldBlock` (or the budget), writes until
 //! `WouldBlock` or the queue empties, and output is written as soon as it is queued.
 
+mod http;
 mod peers;
+mod trackers;
 
 use std::collections::HashMap;
 use std::io;
@@ -26,7 +28,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::{TcpListener, TcpStream, UnixStream};
+use mio::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
@@ -37,7 +39,11 @@ use crate::peer::close::CloseReason;
 use crate::peer::conn::{RecvBuf, SendQueue};
 use crate::peer::session::PeerSession;
 use crate::progress::human_bytes;
+use crate::resolver::Resolver;
 use crate::resume;
+use crate::tracker::client::{AnnounceParams, TrackerClient};
+use crate::tracker::server::{ConnectionIds, TrackerConfig, TrackerServer};
+use crate::types::PieceIndex;
 use crate::timer::Timers;
 use crate::torrent::choker::Choker;
 use crate::torrent::picker::{PeerKey, Picker};
@@ -50,6 +56,10 @@ use crate::workers::{Job, WorkerPool};
 const WAKE: Token = Token(0);
 const SIGNALS: Token = Token(1);
 const LISTENER_BASE: usize = 2;
+const HTTP_LISTEN_BASE: usize = 1000;
+const UDP_SERVER_BASE: usize = 2000;
+const UDP_CLIENT4: Token = Token(3000);
+const UDP_CLIENT6: Token = Token(3001);
 const CONN_BASE: usize = 1 << 20;
 
 /// Bytes read from one connection per wake before others get their turn.
@@ -75,8 +85,22 @@ const PIECE_CACHE_BYTES: usize = 32 << 20;
 /// Upload data queued to one peer before we stop reading more pieces for it.
 const SEND_HIGH_WATER: usize = 1 << 20;
 
+/// A tracker server to run on the reactor, with its sockets already bound (so a
+/// torrent can name their ports before the engine starts).
+#[derive(Debug)]
+pub struct TrackerServerSetup {
+    /// HTTP listeners.
+    pub http: Vec<std::net::TcpListener>,
+    /// UDP sockets.
+    pub udp: Vec<std::net::UdpSocket>,
+    /// Swarm limits and intervals.
+    pub config: TrackerConfig,
+    /// Most HTTP connections open at once; more are closed on accept.
+    pub max_http_connections: usize,
+}
+
 /// What the engine should do, from the command line.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct EngineConfig {
     /// Addresses to listen on for incoming peers.
     pub listen: Vec<SocketAddr>,
@@ -98,6 +122,10 @@ pub struct EngineConfig {
     pub exit_when_complete: bool,
     /// Print "listening on ..." lines to stdout when ready (tests wait on them).
     pub announce_listen: bool,
+    /// Trackers every torrent announces to besides its own (each a tier of its own).
+    pub extra_trackers: Vec<String>,
+    /// A tracker server to run in this process.
+    pub tracker_server: Option<TrackerServerSetup>,
 }
 
 /// A torrent to run, with what is already verified on disk.
@@ -228,6 +256,34 @@ pub struct Reactor {
     throttled_up: Vec<usize>,
     /// Connections waiting for download tokens.
     throttled_down: Vec<usize>,
+    waker: Arc<Waker>,
+    resolver: Option<Resolver>,
+    tracker_server: Option<TrackerServer>,
+    conn_ids: Option<ConnectionIds>,
+    http_listeners: Vec<TcpListener>,
+    udp_servers: Vec<UdpSocket>,
+    http_conns: Slab<http::HttpServerConn>,
+    http_fetches: Slab<http::HttpFetch>,
+    udp_client4: Option<UdpSocket>,
+    udp_client6: Option<UdpSocket>,
+    tracker_limits: TrackerLimits,
+    tracker_counters: TrackerCounters,
+    tracker_io: trackers::TrackerIo,
+    /// When shutting down: the latest instant to wait for `stopped` announces.
+    stop_deadline: Option<Instant>,
+}
+
+/// Bounds of the tracker server's HTTP side.
+#[derive(Debug, Clone, Copy)]
+struct TrackerLimits {
+    max_http_connections: usize,
+}
+
+/// HTTP-side counts the tracker core does not see.
+#[derive(Debug, Clone, Copy, Default)]
+struct TrackerCounters {
+    http_refused: u64,
+    http_timeouts: u64,
 }
 
 /// Periodic work, kept in the reactor's deadline heap.
@@ -246,35 +302,35 @@ enum Tick {
     Refill,
 }
 
-fn setup(what: &str, e: io::Error) -> Error {
+fn setup_err(what: &str, e: io::Error) -> Error {
     Error::Failed(format!("{what}: {e}"))
 }
 
 impl Reactor {
     /// Binds the listeners, starts the workers and registers the torrents.
     pub fn new(config: EngineConfig, specs: Vec<TorrentSpec>) -> Result<Reactor> {
-        let poll = Poll::new().map_err(|e| setup("cannot create the poller", e))?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKE).map_err(|e| setup("waker", e))?);
-        let pool = WorkerPool::new(config.workers, config.workers * JOBS_PER_WORKER, waker)
-            .map_err(|e| setup("cannot start worker threads", e))?;
+        let poll = Poll::new().map_err(|e| setup_err("cannot create the poller", e))?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKE).map_err(|e| setup_err("waker", e))?);
+        let pool = WorkerPool::new(config.workers, config.workers * JOBS_PER_WORKER, waker.clone())
+            .map_err(|e| setup_err("cannot start worker threads", e))?;
 
         let (sig_read, sig_write) =
-            StdUnixStream::pair().map_err(|e| setup("cannot create the signal pipe", e))?;
+            StdUnixStream::pair().map_err(|e| setup_err("cannot create the signal pipe", e))?;
         sig_read
             .set_nonblocking(true)
-            .map_err(|e| setup("signal pipe", e))?;
+            .map_err(|e| setup_err("signal pipe", e))?;
         sig_write
             .set_nonblocking(true)
-            .map_err(|e| setup("signal pipe", e))?;
+            .map_err(|e| setup_err("signal pipe", e))?;
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            let w = sig_write.try_clone().map_err(|e| setup("signal pipe", e))?;
+            let w = sig_write.try_clone().map_err(|e| setup_err("signal pipe", e))?;
             signal_hook::low_level::pipe::register(sig, w)
-                .map_err(|e| setup("cannot install signal handlers", e))?;
+                .map_err(|e| setup_err("cannot install signal handlers", e))?;
         }
         let mut signals = UnixStream::from_std(sig_read);
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)
-            .map_err(|e| setup("signal pipe", e))?;
+            .map_err(|e| setup_err("signal pipe", e))?;
 
         let mut listeners = Vec::new();
         for (i, addr) in config.listen.iter().enumerate() {
@@ -282,7 +338,7 @@ impl Reactor {
                 .map_err(|e| Error::Failed(format!("cannot listen on {addr}: {e}")))?;
             poll.registry()
                 .register(&mut l, Token(LISTENER_BASE + i), Interest::READABLE)
-                .map_err(|e| setup("listener", e))?;
+                .map_err(|e| setup_err("listener", e))?;
             if config.announce_listen {
                 if let Ok(bound) = l.local_addr() {
                     println!("listening on {bound}");
@@ -292,6 +348,60 @@ impl Reactor {
         }
 
         let now = Instant::now();
+        let mut config = config;
+        let mut http_listeners = Vec::new();
+        let mut udp_servers = Vec::new();
+        let mut tracker_server = None;
+        let mut conn_ids = None;
+        let mut tracker_limits = TrackerLimits {
+            max_http_connections: 0,
+        };
+        if let Some(setup) = config.tracker_server.take() {
+            for (i, l) in setup.http.into_iter().enumerate() {
+                l.set_nonblocking(true).map_err(|e| setup_err("tracker listener", e))?;
+                let mut l = TcpListener::from_std(l);
+                poll.registry()
+                    .register(&mut l, Token(HTTP_LISTEN_BASE + i), Interest::READABLE)
+                    .map_err(|e| setup_err("tracker listener", e))?;
+                http_listeners.push(l);
+            }
+            for (i, u) in setup.udp.into_iter().enumerate() {
+                u.set_nonblocking(true).map_err(|e| setup_err("tracker socket", e))?;
+                let mut u = UdpSocket::from_std(u);
+                poll.registry()
+                    .register(&mut u, Token(UDP_SERVER_BASE + i), Interest::READABLE)
+                    .map_err(|e| setup_err("tracker socket", e))?;
+                udp_servers.push(u);
+            }
+            tracker_limits.max_http_connections = setup.max_http_connections;
+            tracker_server = Some(TrackerServer::new(setup.config, random_u64()));
+            let mut secret = [0u8; 16];
+            secret[..8].copy_from_slice(&random_u64().to_le_bytes());
+            secret[8..].copy_from_slice(&random_u64().to_le_bytes());
+            conn_ids = Some(ConnectionIds::new(secret, now));
+        }
+        let any_trackers = !config.extra_trackers.is_empty()
+            || specs.iter().any(|s| !s.meta.tracker_tiers().is_empty());
+        let (mut udp_client4, mut udp_client6) = if any_trackers {
+            (trackers::client_socket(false), trackers::client_socket(true))
+        } else {
+            (None, None)
+        };
+        if let Some(u) = udp_client4.as_mut() {
+            poll.registry()
+                .register(u, UDP_CLIENT4, Interest::READABLE)
+                .map_err(|e| setup_err("tracker client socket", e))?;
+        }
+        if let Some(u) = udp_client6.as_mut() {
+            poll.registry()
+                .register(u, UDP_CLIENT6, Interest::READABLE)
+                .map_err(|e| setup_err("tracker client socket", e))?;
+        }
+        let peer_id = PeerId::generate();
+        let listen_port = listeners
+            .first()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port());
         let mut torrents = Slab::new();
         let mut by_hash = HashMap::new();
         for spec in specs {
@@ -310,6 +420,24 @@ impl Reactor {
             )
             .map_err(|e| Error::Failed(format!("internal error: {e:?}")))?;
             by_hash.insert(spec.meta.info_hash, key);
+            let mut tiers = spec.meta.tracker_tiers();
+            tiers.extend(config.extra_trackers.iter().map(|u| vec![u.clone()]));
+            let bytes_left: u64 = (0..pieces)
+                .map(PieceIndex)
+                .filter(|&p| !spec.have.get(p))
+                .map(|p| spec.storage.layout.piece_len(p))
+                .sum();
+            let tracker = (!tiers.is_empty()).then(|| {
+                let params = AnnounceParams {
+                    info_hash: spec.meta.info_hash,
+                    peer_id,
+                    port: listen_port.unwrap_or(0),
+                    key: random_u64() as u32,
+                    numwant: None,
+                    left: bytes_left,
+                };
+                TrackerClient::new(params, tiers, random_u64(), now)
+            });
             entry.insert(Torrent {
                 tag: key as u64,
                 meta: spec.meta,
@@ -335,6 +463,7 @@ impl Reactor {
                 completed_at: None,
                 peers_used: Default::default(),
                 choker: Choker::new(),
+                tracker,
                 candidates: Default::default(),
                 dialled: HashMap::new(),
             });
@@ -352,10 +481,6 @@ impl Reactor {
             }
         }
 
-        let listen_port = listeners
-            .first()
-            .and_then(|l| l.local_addr().ok())
-            .map(|a| a.port());
         let mut reactor = Reactor {
             poll,
             listeners,
@@ -366,7 +491,7 @@ impl Reactor {
             pool,
             backlog: Vec::new(),
             known,
-            peer_id: PeerId::generate(),
+            peer_id,
             closing: Vec::new(),
             busy: Vec::new(),
             shutting_down: false,
@@ -378,8 +503,34 @@ impl Reactor {
             down_limit: config.max_download_rate.map(|r| TokenBucket::new(r, now)),
             throttled_up: Vec::new(),
             throttled_down: Vec::new(),
+            waker,
+            resolver: None,
+            tracker_server,
+            conn_ids,
+            http_listeners,
+            udp_servers,
+            http_conns: Slab::new(),
+            http_fetches: Slab::new(),
+            udp_client4,
+            udp_client6,
+            tracker_limits,
+            tracker_counters: TrackerCounters::default(),
+            tracker_io: Default::default(),
+            stop_deadline: None,
             config,
         };
+        if reactor.config.announce_listen {
+            for l in &reactor.http_listeners {
+                if let Ok(a) = l.local_addr() {
+                    println!("tracker http on {a}");
+                }
+            }
+            for u in &reactor.udp_servers {
+                if let Ok(a) = u.local_addr() {
+                    println!("tracker udp on {a}");
+                }
+            }
+        }
         reactor.timers.schedule(now, Tick::Second);
         reactor
             .timers
@@ -415,14 +566,25 @@ impl Reactor {
             let timeout = Duration::from_millis(timeout.as_micros().div_ceil(1000) as u64);
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(setup("poll failed", e));
+                    return Err(setup_err("poll failed", e));
                 }
             }
             let now = Instant::now();
             for event in events.iter() {
                 match event.token() {
-                    WAKE => self.on_completions(now)?,
-                    SIGNALS => self.on_signal(),
+                    WAKE => {
+                        self.on_completions(now)?;
+                        self.on_lookups(now);
+                    }
+                    SIGNALS => self.on_signal(now),
+                    UDP_CLIENT4 => self.on_udp_client(false, now),
+                    UDP_CLIENT6 => self.on_udp_client(true, now),
+                    Token(t) if t >= http::HTTP_CLIENT_BASE => {
+                        self.on_fetch_event(t - http::HTTP_CLIENT_BASE, now)
+                    }
+                    Token(t) if t >= http::HTTP_SERVER_BASE => {
+                        self.on_http_server_event(t - http::HTTP_SERVER_BASE, now)
+                    }
                     Token(t) if t >= CONN_BASE => {
                         let key = t - CONN_BASE;
                         if event.is_writable() {
@@ -432,6 +594,8 @@ impl Reactor {
                             self.on_readable(key, now);
                         }
                     }
+                    Token(t) if t >= UDP_SERVER_BASE => self.on_udp_server(t - UDP_SERVER_BASE, now),
+                    Token(t) if t >= HTTP_LISTEN_BASE => self.on_http_accept(t - HTTP_LISTEN_BASE, now),
                     Token(t) => self.on_accept(t - LISTENER_BASE, now),
                 }
             }
@@ -440,6 +604,12 @@ impl Reactor {
             }
             while let Some(tick) = self.timers.pop_due(now) {
                 self.on_tick(tick, now);
+            }
+            if let Some(server) = self.tracker_server.as_mut() {
+                // Expiry runs in bounded steps, one per turn while a pass is under way.
+                if server.poll_timeout().is_some_and(|at| at <= now) {
+                    server.expire(now);
+                }
             }
             self.submit_backlog();
             self.reap_closed();
@@ -457,8 +627,15 @@ impl Reactor {
         if writes_pending || !self.backlog.is_empty() {
             return false;
         }
-        self.shutting_down
-            || (self.config.exit_when_complete && self.torrents.iter().all(|(_, t)| t.complete()))
+        if self.shutting_down {
+            // Give `stopped` announces until their deadline.
+            let announcing = self
+                .torrents
+                .iter()
+                .any(|(_, t)| t.tracker.as_ref().is_some_and(|c| !c.is_stopped()));
+            return !announcing || self.stop_deadline.is_none_or(|d| Instant::now() >= d);
+        }
+        false
     }
 
     fn finish_run(mut self) -> Result<Vec<TorrentSummary>> {
@@ -500,7 +677,7 @@ impl Reactor {
             .collect())
     }
 
-    fn on_signal(&mut self) {
+    fn on_signal(&mut self, now: Instant) {
         let mut buf = [0u8; 64];
         while let Ok(n) = io::Read::read(&mut self.signals, &mut buf) {
             if n == 0 {
@@ -510,7 +687,24 @@ impl Reactor {
         if !self.shutting_down {
             eprintln!("hivebt: stopping (flushing data and resume records)");
         }
+        self.begin_shutdown(now);
+    }
+
+    /// Stops taking new work and tells the trackers we leave; the loop ends once
+    /// pending writes finish and the `stopped` announces are answered or time out.
+    fn begin_shutdown(&mut self, now: Instant) {
+        if self.shutting_down {
+            return;
+        }
         self.shutting_down = true;
+        let keys: Vec<usize> = self.torrents.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            if let Some(client) = self.torrents[key].tracker.as_mut() {
+                let deadline = client.on_stop(now);
+                self.stop_deadline = Some(self.stop_deadline.map_or(deadline, |d| d.max(deadline)));
+            }
+            self.pump_tracker(key, now);
+        }
     }
 
     fn is_banned(&self, ip: IpAddr) -> bool {
@@ -782,6 +976,18 @@ impl Reactor {
             self.reconnect_known(now);
             self.dial_candidates(now);
         }
+        let keys: Vec<usize> = self.torrents.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.pump_tracker(key, now);
+        }
+        self.expire_http_conns(now);
+        self.expire_fetches(now);
+        if self.config.exit_when_complete
+            && !self.shutting_down
+            && self.torrents.iter().all(|(_, t)| t.complete() && t.writing.is_empty())
+        {
+            self.begin_shutdown(now);
+        }
     }
 
     /// Dials peers learned from trackers while a torrent has fewer connections than
@@ -935,4 +1141,18 @@ mod tests {
             MAX_RECONNECT_DELAY
         );
     }
+}
+
+/// 64 random bits from the operating system (for connection-id secrets, tracker keys
+/// and generator seeds), falling back to std's randomly keyed hasher.
+pub(crate) fn random_u64() -> u64 {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).is_ok() {
+        return u64::from_le_bytes(b);
+    }
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::process::id() as u64);
+    h.finish()
 }

@@ -18,6 +18,7 @@ use bytes::Bytes;
 use crate::bitfield::Bitfield;
 use crate::peer::session::Rate;
 use crate::torrent::choker::Choker;
+use crate::tracker::client::TrackerClient;
 use crate::torrent::picker::Picker;
 use crate::torrent::storage::Storage;
 use crate::types::PieceIndex;
@@ -101,6 +102,8 @@ pub struct Torrent {
     pub peers_used: HashSet<SocketAddr>,
     /// Who we upload to, by connection slab key.
     pub choker: Choker<usize>,
+    /// Announces to this torrent's trackers, when it has any.
+    pub tracker: Option<TrackerClient>,
     /// Peers learned from trackers and not tried yet, oldest first.
     pub candidates: VecDeque<SocketAddr>,
     /// When each address was last dialled, so a tracker's repeats are not redialled
@@ -272,6 +275,7 @@ mod tests {
             completed_at: None,
             peers_used: HashSet::new(),
             choker: Choker::new(),
+            tracker: None,
             candidates: VecDeque::new(),
             dialled: HashMap::new(),
         }
