@@ -14,8 +14,8 @@
 //! - [`types`], [`config`], [`error`]: newtypes, every limit with its default, the
 //!   command-level error.
 //! - [`bitfield`]: sets of pieces in the BEP 3 wire layout.
-//! - [`wire`]: bencode, metainfo (.torrent files), magnet links, the peer wire and the
-//!   extension handshake.
+//! - [`wire`]: bencode, metainfo (.torrent files), magnet links, the peer wire, the
+//!   extension handshake, and the HTTP and UDP tracker protocols.
 //! - [`torrent`]: the path sanitiser, the piece-to-file mapping, the piece picker, the
 //!   choker and the engine's per-torrent state.
 //! - [`disk`], [`workers`]: piece I/O on worker threads, the pool and its wake protocol.
@@ -35,8 +35,8 @@ pub mod progress;
 pub mod reactor;
 pub mod resume;
 pub mod timer;
-pub mod tracker;
 pub mod torrent;
+pub mod tracker;
 pub mod types;
 pub mod wire;
 pub mod workers;
