@@ -17,6 +17,12 @@ pub const MAX_BENCODE_DEPTH: usize = 64;
 /// limit from `wire::peer::max_frame_for` is usually far smaller.
 pub const MAX_PEER_FRAME: u32 = 1024 * 1024;
 
+/// Most info-hashes one HTTP scrape may name (`info_hash` repeated). BEP 48 sets no
+/// limit; clients batch far fewer (BEP 15 caps a UDP scrape at 74), so this refuses no
+/// real client while bounding a scrape's work and answer. A query naming more is
+/// refused with a failure reason, not cut short.
+pub const MAX_HTTP_SCRAPE_HASHES: usize = 128;
+
 /// Largest piece length accepted from a torrent; larger pieces would need buffers no
 /// seed box wants to hold per piece.
 pub const MAX_PIECE_LENGTH: u64 = 256 * 1024 * 1024;

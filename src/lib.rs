@@ -15,8 +15,8 @@
 //!   command-level error.
 //! - [`siphash`]: SipHash-2-4 with a chosen key, for ids a remote party must not forge.
 //! - [`bitfield`]: sets of pieces in the BEP 3 wire layout.
-//! - [`wire`]: bencode, metainfo (.torrent files), magnet links, the peer wire and the
-//!   extension handshake.
+//! - [`wire`]: bencode, metainfo (.torrent files), magnet links, the peer wire, the
+//!   extension handshake, and the HTTP and UDP tracker protocols.
 //! - [`torrent`]: the path sanitiser, the piece-to-file mapping, the piece picker, the
 //!   choker and the engine's per-torrent state.
 //! - [`disk`], [`workers`]: piece I/O on worker threads, the pool and its wake protocol.

@@ -1,12 +1,18 @@
 //! Pure codecs with no I/O: bencode, the .torrent metainfo, magnet links, the peer
-//! wire (BEP 3, 5, 6 and the BEP 10 envelope) and the BEP 10 extension handshake.
-//! Later the ut_metadata, ut_pex, KRPC and tracker messages live here too.
+//! wire (BEP 3, 5, 6 and the BEP 10 envelope), the BEP 10 extension handshake, and
+//! the tracker protocols over HTTP (BEP 3, 7, 23, 48) and UDP (BEP 15) with the
+//! compact peer lists they share, and the bit of HTTP/1.1 the trackers need. Later the ut_metadata, ut_pex and KRPC messages live
+//! here too.
 //!
-//! Depends only on `types`, `config` and `bitfield`.
+//! Depends only on `types`, `config`, `bitfield` and the plain announce/scrape model
+//! in `tracker` (data types that themselves depend only on `types`).
 
 pub mod bencode;
+pub mod compact;
 pub mod ext;
 pub mod http;
+pub mod http_tracker;
 pub mod magnet;
 pub mod metainfo;
 pub mod peer;
+pub mod udp_tracker;
