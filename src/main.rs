@@ -27,6 +27,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run, so the size difference between commands costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Create a .torrent file from a file or directory.
@@ -212,7 +214,9 @@ impl TrackerArgs {
     /// Binds the sockets and builds the server's configuration.
     fn setup(self) -> Result<TrackerServerSetup> {
         if self.interval == 0 {
-            return Err(Error::BadInput("--interval must be at least 1 second".into()));
+            return Err(Error::BadInput(
+                "--interval must be at least 1 second".into(),
+            ));
         }
         let (http, udp) = if self.http.is_empty() && self.udp.is_empty() {
             let any: SocketAddr = ([0, 0, 0, 0], 6969).into();
@@ -452,7 +456,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         10_000,
                     )?;
                     let host = embedded.announce_host.unwrap_or_else(host_name);
-                    let host = if host.contains(':') { format!("[{host}]") } else { host };
+                    let host = if host.contains(':') {
+                        format!("[{host}]")
+                    } else {
+                        host
+                    };
                     let port = |a: std::io::Result<SocketAddr>| a.map(|a| a.port()).unwrap_or(0);
                     let udp_port = port(setup.udp[0].local_addr());
                     let http_port = port(setup.http[0].local_addr());
@@ -468,7 +476,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     println!(
                         "to download it elsewhere, copy {} there and run: hivebt download {} --out DIR",
                         out.display(),
-                        out.file_name().map_or_else(|| out.display().to_string(), |n| n.to_string_lossy().into_owned())
+                        out.file_name().map_or_else(
+                            || out.display().to_string(),
+                            |n| n.to_string_lossy().into_owned()
+                        )
                     );
                 }
                 let dir = data.unwrap_or(parent);

@@ -41,14 +41,14 @@ use crate::peer::session::PeerSession;
 use crate::progress::human_bytes;
 use crate::resolver::Resolver;
 use crate::resume;
-use crate::tracker::client::{AnnounceParams, TrackerClient};
-use crate::tracker::server::{ConnectionIds, TrackerConfig, TrackerServer};
-use crate::types::PieceIndex;
 use crate::timer::Timers;
 use crate::torrent::choker::Choker;
 use crate::torrent::picker::{PeerKey, Picker};
 use crate::torrent::state::Torrent;
 use crate::torrent::storage::Storage;
+use crate::tracker::client::{AnnounceParams, TrackerClient};
+use crate::tracker::server::{ConnectionIds, TrackerConfig, TrackerServer};
+use crate::types::PieceIndex;
 use crate::types::{InfoHash, PeerId};
 use crate::wire::metainfo::Metainfo;
 use crate::workers::{Job, WorkerPool};
@@ -311,8 +311,12 @@ impl Reactor {
     pub fn new(config: EngineConfig, specs: Vec<TorrentSpec>) -> Result<Reactor> {
         let poll = Poll::new().map_err(|e| setup_err("cannot create the poller", e))?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKE).map_err(|e| setup_err("waker", e))?);
-        let pool = WorkerPool::new(config.workers, config.workers * JOBS_PER_WORKER, waker.clone())
-            .map_err(|e| setup_err("cannot start worker threads", e))?;
+        let pool = WorkerPool::new(
+            config.workers,
+            config.workers * JOBS_PER_WORKER,
+            waker.clone(),
+        )
+        .map_err(|e| setup_err("cannot start worker threads", e))?;
 
         let (sig_read, sig_write) =
             StdUnixStream::pair().map_err(|e| setup_err("cannot create the signal pipe", e))?;
@@ -323,7 +327,9 @@ impl Reactor {
             .set_nonblocking(true)
             .map_err(|e| setup_err("signal pipe", e))?;
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            let w = sig_write.try_clone().map_err(|e| setup_err("signal pipe", e))?;
+            let w = sig_write
+                .try_clone()
+                .map_err(|e| setup_err("signal pipe", e))?;
             signal_hook::low_level::pipe::register(sig, w)
                 .map_err(|e| setup_err("cannot install signal handlers", e))?;
         }
@@ -358,7 +364,8 @@ impl Reactor {
         };
         if let Some(setup) = config.tracker_server.take() {
             for (i, l) in setup.http.into_iter().enumerate() {
-                l.set_nonblocking(true).map_err(|e| setup_err("tracker listener", e))?;
+                l.set_nonblocking(true)
+                    .map_err(|e| setup_err("tracker listener", e))?;
                 let mut l = TcpListener::from_std(l);
                 poll.registry()
                     .register(&mut l, Token(HTTP_LISTEN_BASE + i), Interest::READABLE)
@@ -366,7 +373,8 @@ impl Reactor {
                 http_listeners.push(l);
             }
             for (i, u) in setup.udp.into_iter().enumerate() {
-                u.set_nonblocking(true).map_err(|e| setup_err("tracker socket", e))?;
+                u.set_nonblocking(true)
+                    .map_err(|e| setup_err("tracker socket", e))?;
                 let mut u = UdpSocket::from_std(u);
                 poll.registry()
                     .register(&mut u, Token(UDP_SERVER_BASE + i), Interest::READABLE)
@@ -383,7 +391,10 @@ impl Reactor {
         let any_trackers = !config.extra_trackers.is_empty()
             || specs.iter().any(|s| !s.meta.tracker_tiers().is_empty());
         let (mut udp_client4, mut udp_client6) = if any_trackers {
-            (trackers::client_socket(false), trackers::client_socket(true))
+            (
+                trackers::client_socket(false),
+                trackers::client_socket(true),
+            )
         } else {
             (None, None)
         };
@@ -594,8 +605,12 @@ impl Reactor {
                             self.on_readable(key, now);
                         }
                     }
-                    Token(t) if t >= UDP_SERVER_BASE => self.on_udp_server(t - UDP_SERVER_BASE, now),
-                    Token(t) if t >= HTTP_LISTEN_BASE => self.on_http_accept(t - HTTP_LISTEN_BASE, now),
+                    Token(t) if t >= UDP_SERVER_BASE => {
+                        self.on_udp_server(t - UDP_SERVER_BASE, now)
+                    }
+                    Token(t) if t >= HTTP_LISTEN_BASE => {
+                        self.on_http_accept(t - HTTP_LISTEN_BASE, now)
+                    }
                     Token(t) => self.on_accept(t - LISTENER_BASE, now),
                 }
             }
@@ -984,7 +999,10 @@ impl Reactor {
         self.expire_fetches(now);
         if self.config.exit_when_complete
             && !self.shutting_down
-            && self.torrents.iter().all(|(_, t)| t.complete() && t.writing.is_empty())
+            && self
+                .torrents
+                .iter()
+                .all(|(_, t)| t.complete() && t.writing.is_empty())
         {
             self.begin_shutdown(now);
         }
@@ -993,7 +1011,7 @@ impl Reactor {
     /// Dials peers learned from trackers while a torrent has fewer connections than
     /// `PEERS_PER_TORRENT`, a few per second, never an address dialled in the last
     /// `REDIAL_AFTER`, never one we are already connected to.
-    fn dial_candidates(&mut self, now: Instant) {
+    pub(super) fn dial_candidates(&mut self, now: Instant) {
         let keys: Vec<usize> = self.torrents.iter().map(|(k, _)| k).collect();
         for tkey in keys {
             let mut budget = DIALS_PER_SECOND;
@@ -1114,6 +1132,23 @@ impl Reactor {
     }
 }
 
+/// 64 random bits from the operating system (for connection-id secrets, tracker keys
+/// and generator seeds), falling back to std's randomly keyed hasher.
+pub(crate) fn random_u64() -> u64 {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok()
+    {
+        return u64::from_le_bytes(b);
+    }
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::process::id() as u64);
+    h.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1141,18 +1176,4 @@ mod tests {
             MAX_RECONNECT_DELAY
         );
     }
-}
-
-/// 64 random bits from the operating system (for connection-id secrets, tracker keys
-/// and generator seeds), falling back to std's randomly keyed hasher.
-pub(crate) fn random_u64() -> u64 {
-    use std::io::Read;
-    let mut b = [0u8; 8];
-    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).is_ok() {
-        return u64::from_le_bytes(b);
-    }
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(std::process::id() as u64);
-    h.finish()
 }

@@ -83,9 +83,11 @@ impl Reactor {
         while let Some(e) = client.poll_event() {
             events.push(e);
         }
+        let mut got_peers = false;
         for e in events {
             match e {
                 ClientEvent::Peers(addrs) => {
+                    got_peers = true;
                     log::debug!("tracker gave {} peers", addrs.len());
                     t.add_candidates(addrs);
                 }
@@ -100,6 +102,9 @@ impl Reactor {
         }
         for o in outgoing {
             self.send_tracker_request(tkey, o, now);
+        }
+        if got_peers && !self.shutting_down {
+            self.dial_candidates(now);
         }
     }
 
@@ -140,7 +145,9 @@ impl Reactor {
         let asked = self
             .resolver
             .as_ref()
-            .map_or(Err("no resolver".to_string()), |r| r.resolve(id, &host, port));
+            .map_or(Err("no resolver".to_string()), |r| {
+                r.resolve(id, &host, port)
+            });
         match asked {
             Ok(()) => {
                 self.tracker_io.lookups.insert(
@@ -157,7 +164,11 @@ impl Reactor {
 
     /// Takes resolver answers and sends the requests that waited for them.
     pub(super) fn on_lookups(&mut self, now: Instant) {
-        let answers = self.resolver.as_ref().map(|r| r.drain()).unwrap_or_default();
+        let answers = self
+            .resolver
+            .as_ref()
+            .map(|r| r.drain())
+            .unwrap_or_default();
         for (id, result) in answers {
             let Some(p) = self.tracker_io.lookups.remove(&id) else {
                 continue;
@@ -184,7 +195,8 @@ impl Reactor {
                 announce,
                 tracker_id,
             } => {
-                let full = http_tracker::announce_url(&outgoing.url, &announce, tracker_id.as_deref());
+                let full =
+                    http_tracker::announce_url(&outgoing.url, &announce, tracker_id.as_deref());
                 let started = http::parse_url(&full)
                     .map_err(|e| e.to_string())
                     .and_then(|url| {
@@ -352,8 +364,15 @@ impl Reactor {
     }
 
     /// Builds the answer to one tracker datagram into `out`; false when it is dropped.
-    fn answer_udp(&mut self, packet: &[u8], from: SocketAddr, now: Instant, out: &mut Vec<u8>) -> bool {
-        let (Some(server), Some(ids)) = (self.tracker_server.as_mut(), self.conn_ids.as_ref()) else {
+    fn answer_udp(
+        &mut self,
+        packet: &[u8],
+        from: SocketAddr,
+        now: Instant,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let (Some(server), Some(ids)) = (self.tracker_server.as_mut(), self.conn_ids.as_ref())
+        else {
             return false;
         };
         let ipv6 = from.is_ipv6();
@@ -428,7 +447,12 @@ impl Reactor {
     }
 
     /// Answers one HTTP request to the tracker: the full response bytes.
-    pub(super) fn tracker_http_request(&mut self, head: &RequestHead, peer: SocketAddr, now: Instant) -> Vec<u8> {
+    pub(super) fn tracker_http_request(
+        &mut self,
+        head: &RequestHead,
+        peer: SocketAddr,
+        now: Instant,
+    ) -> Vec<u8> {
         let keep = head.keep_alive;
         let Some(server) = self.tracker_server.as_mut() else {
             return http::response("404 Not Found", "text/plain", b"no tracker here\n", keep);
@@ -505,9 +529,18 @@ mod tests {
 
     #[test]
     fn udp_urls() {
-        assert_eq!(udp_host_port("udp://t.example:6969/announce"), Some(("t.example".into(), 6969)));
-        assert_eq!(udp_host_port("UDP://127.0.0.1:80"), Some(("127.0.0.1".into(), 80)));
-        assert_eq!(udp_host_port("udp://[::1]:6969/announce"), Some(("::1".into(), 6969)));
+        assert_eq!(
+            udp_host_port("udp://t.example:6969/announce"),
+            Some(("t.example".into(), 6969))
+        );
+        assert_eq!(
+            udp_host_port("UDP://127.0.0.1:80"),
+            Some(("127.0.0.1".into(), 80))
+        );
+        assert_eq!(
+            udp_host_port("udp://[::1]:6969/announce"),
+            Some(("::1".into(), 6969))
+        );
         assert_eq!(udp_host_port("udp://t.example/announce"), None);
         assert_eq!(udp_host_port("udp://:80"), None);
         assert_eq!(udp_host_port("http://t:80"), None);

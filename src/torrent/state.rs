@@ -18,9 +18,9 @@ use bytes::Bytes;
 use crate::bitfield::Bitfield;
 use crate::peer::session::Rate;
 use crate::torrent::choker::Choker;
-use crate::tracker::client::TrackerClient;
 use crate::torrent::picker::Picker;
 use crate::torrent::storage::Storage;
+use crate::tracker::client::TrackerClient;
 use crate::types::PieceIndex;
 use crate::wire::metainfo::Metainfo;
 
