@@ -854,6 +854,9 @@ fn hivebt_to_hivebt_over_ipv6_loopback() {
             .arg("seed")
             .arg(&fixture.path)
             .args(["--piece-length", "32K", "--listen", "[::1]:0"])
+            // No -t: the embedded tracker starts; keep it on loopback.
+            .args(["--tracker-http", "[::1]:0", "--tracker-udp", "[::1]:0"])
+            .args(["--announce-host", "::1"])
             .arg("-o")
             .arg(&torrent)
             .arg("--state")
