@@ -452,6 +452,7 @@ impl Reactor {
             entry.insert(Torrent {
                 tag: key as u64,
                 meta: spec.meta,
+                bytes_have: Torrent::count_bytes(&spec.have, &spec.storage),
                 storage: spec.storage,
                 have: spec.have,
                 picker,

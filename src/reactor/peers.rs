@@ -374,7 +374,7 @@ impl Reactor {
                     piece.0
                 );
                 // Data we claimed is gone: stop advertising it until rechecked.
-                let _ = t.have.set(piece, false);
+                t.set_have(piece, false);
                 for key in waiters {
                     self.close(key, CloseReason::Shutdown);
                 }
@@ -405,7 +405,7 @@ impl Reactor {
                 let liars = t.blame_verified(piece, &block_hashes);
                 self.punish(tkey, liars);
                 let t = &mut self.torrents[tkey];
-                let _ = t.have.set(piece, true);
+                t.set_have(piece, true);
                 t.picker.on_piece_verified(piece);
                 t.resume_dirty = true;
                 let complete = t.complete();

@@ -60,8 +60,10 @@ pub struct Torrent {
     pub meta: Arc<Metainfo>,
     /// Where its files are.
     pub storage: Arc<Storage>,
-    /// Pieces verified and on disk.
+    /// Pieces verified and on disk; change it with [`Torrent::set_have`].
     pub have: Bitfield,
+    /// Bytes in the pieces of `have`.
+    pub bytes_have: u64,
     /// Block picker for what we lack.
     pub picker: Picker,
     /// Pieces being assembled.
@@ -197,10 +199,24 @@ impl Torrent {
 
     /// Bytes verified and on disk.
     pub fn bytes_done(&self) -> u64 {
-        self.have
-            .iter_ones()
-            .map(|p| self.storage.layout.piece_len(p))
-            .sum()
+        self.bytes_have
+    }
+
+    /// Bytes in the pieces of `have`, counted once when a torrent is set up.
+    pub fn count_bytes(have: &Bitfield, storage: &Storage) -> u64 {
+        have.iter_ones().map(|p| storage.layout.piece_len(p)).sum()
+    }
+
+    /// Marks `piece` verified on disk (or no longer), keeping `bytes_done` in step.
+    pub fn set_have(&mut self, piece: PieceIndex, value: bool) {
+        if let Ok(before) = self.have.set(piece, value) {
+            let len = self.storage.layout.piece_len(piece);
+            match (before, value) {
+                (false, true) => self.bytes_have += len,
+                (true, false) => self.bytes_have -= len,
+                _ => {}
+            }
+        }
     }
 
     /// A cached piece, marking it recently used.
@@ -255,6 +271,7 @@ mod tests {
             meta: Arc::new(meta),
             storage: Arc::new(Storage::new(".".into(), layout)),
             have,
+            bytes_have: 0,
             picker,
             partials: HashMap::new(),
             writing: HashSet::new(),
