@@ -1,0 +1,261 @@
+//! The reactor's periodic work: the per-second sweep over connections, reconnecting
+//! to configured peers, dialling tracker peers, rate-limit refills, resume records and
+//! progress lines. Each runs from a `Tick` in the reactor's timer heap.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::{RECHOKE_INTERVAL, RECONNECT_DELAY, RESUME_INTERVAL, Reactor, Tick};
+use crate::limit::REFILL_INTERVAL;
+use crate::peer::close::CloseReason;
+use crate::progress::human_bytes;
+use crate::resume;
+
+/// A configured peer to keep connected to.
+#[derive(Debug)]
+pub(super) struct KnownPeer {
+    pub(super) addr: SocketAddr,
+    pub(super) torrent: usize,
+    pub(super) connected: bool,
+    pub(super) retry_at: Instant,
+    /// Connections in a row that ended before the handshake completed.
+    pub(super) failures: u32,
+}
+
+/// A torrent dials tracker peers while it has fewer connections than this.
+const PEERS_PER_TORRENT: usize = 60;
+/// Tracker peers dialled per torrent per second at most.
+const DIALS_PER_SECOND: usize = 10;
+/// A tracker peer dialled once is not dialled again within this.
+const REDIAL_AFTER: Duration = Duration::from_secs(120);
+
+/// Longest wait between attempts to reach a configured peer that keeps failing.
+const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(300);
+
+/// When to try a configured peer again after a connection to it closed: at once-ish
+/// after a working connection dropped, with exponential backoff after failed attempts,
+/// and not while both sides are seeds (checked again every `MAX_RECONNECT_DELAY`).
+pub(super) fn reconnect_delay(reason: CloseReason, was_active: bool, failures: u32) -> Duration {
+    match reason {
+        CloseReason::BothSeeding | CloseReason::Duplicate | CloseReason::Banned => {
+            MAX_RECONNECT_DELAY
+        }
+        _ if was_active => RECONNECT_DELAY,
+        _ => RECONNECT_DELAY
+            .saturating_mul(1 << failures.min(6))
+            .min(MAX_RECONNECT_DELAY),
+    }
+}
+
+impl Reactor {
+    pub(super) fn on_tick(&mut self, tick: Tick, now: Instant) {
+        let again = match tick {
+            Tick::Second => {
+                self.second_tick(now);
+                Duration::from_secs(1)
+            }
+            Tick::Rechoke => {
+                let keys: Vec<usize> = self.torrents.iter().map(|(k, _)| k).collect();
+                for t in keys {
+                    self.rechoke(t, now);
+                }
+                RECHOKE_INTERVAL
+            }
+            Tick::Resume => {
+                self.save_resume(false);
+                RESUME_INTERVAL
+            }
+            Tick::Progress => {
+                self.print_progress(now);
+                crate::progress::transfer_interval()
+            }
+            Tick::Refill => {
+                self.refill_limits(now);
+                REFILL_INTERVAL
+            }
+        };
+        self.timers.schedule(now + again, tick);
+    }
+
+    pub(super) fn second_tick(&mut self, now: Instant) {
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.peer_tick(key, now);
+        }
+        for (_, t) in self.torrents.iter_mut() {
+            t.down.tick();
+            t.up.tick();
+        }
+        if !self.shutting_down {
+            self.reconnect_known(now);
+            self.dial_candidates(now);
+        }
+        let keys: Vec<usize> = self.torrents.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.pump_tracker(key, now);
+        }
+        self.expire_http_conns(now);
+        self.expire_fetches(now);
+        if self.config.exit_when_complete
+            && !self.shutting_down
+            && self
+                .torrents
+                .iter()
+                .all(|(_, t)| t.complete() && t.writing.is_empty())
+        {
+            self.begin_shutdown(now);
+        }
+    }
+
+    /// Dials peers learned from trackers while a torrent has fewer connections than
+    /// `PEERS_PER_TORRENT`, a few per second, never an address dialled in the last
+    /// `REDIAL_AFTER`, never one we are already connected to.
+    pub(super) fn dial_candidates(&mut self, now: Instant) {
+        let keys: Vec<usize> = self.torrents.iter().map(|(k, _)| k).collect();
+        for tkey in keys {
+            let mut budget = DIALS_PER_SECOND;
+            loop {
+                let t = &mut self.torrents[tkey];
+                if budget == 0
+                    || t.peers.len() >= PEERS_PER_TORRENT
+                    || (t.complete() && self.config.exit_when_complete)
+                {
+                    break;
+                }
+                let Some(addr) = t.candidates.pop_front() else {
+                    break;
+                };
+                if t.dialled
+                    .get(&addr)
+                    .is_some_and(|&at| now.duration_since(at) < REDIAL_AFTER)
+                    || t.banned.contains(&addr.ip())
+                    || self.conns.iter().any(|(_, c)| c.addr == addr)
+                {
+                    continue;
+                }
+                t.dialled.insert(addr, now);
+                if t.dialled.len() > 4 * crate::torrent::state::MAX_CANDIDATES {
+                    t.dialled
+                        .retain(|_, at| now.duration_since(*at) < REDIAL_AFTER);
+                }
+                budget -= 1;
+                self.connect(addr, tkey, now);
+            }
+        }
+    }
+
+    /// Tops up the rate-limit buckets and lets throttled connections continue.
+    pub(super) fn refill_limits(&mut self, now: Instant) {
+        if let Some(b) = &mut self.up_limit {
+            b.refill(now);
+            if b.available() {
+                for key in std::mem::take(&mut self.throttled_up) {
+                    self.serve_requests(key, now);
+                }
+            }
+        }
+        if let Some(b) = &mut self.down_limit {
+            b.refill(now);
+            if b.available() {
+                for key in std::mem::take(&mut self.throttled_down) {
+                    self.fill_requests(key, now);
+                    self.flush(key, now);
+                }
+            }
+        }
+    }
+
+    pub(super) fn reconnect_known(&mut self, now: Instant) {
+        let due: Vec<(usize, SocketAddr, usize)> = self
+            .known
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| !k.connected && k.retry_at <= now)
+            .filter(|(_, k)| {
+                self.torrents.get(k.torrent).is_some_and(|t| {
+                    (!t.complete() || !self.config.exit_when_complete)
+                        && !t.banned.contains(&k.addr.ip())
+                })
+            })
+            .map(|(i, k)| (i, k.addr, k.torrent))
+            .collect();
+        for (i, addr, torrent) in due {
+            let ok = self.connect(addr, torrent, now);
+            let k = &mut self.known[i];
+            k.connected = ok;
+            if !ok {
+                k.failures += 1;
+                k.retry_at = now + reconnect_delay(CloseReason::ConnectFailed, false, k.failures);
+            }
+        }
+    }
+
+    pub(super) fn save_resume(&mut self, force: bool) {
+        let Some(dir) = self.config.state_dir.clone() else {
+            return;
+        };
+        for (_, t) in self.torrents.iter_mut() {
+            if (t.resume_dirty || force) && t.writing.is_empty() {
+                if let Err(e) = resume::save(&dir, &t.meta.info_hash, &t.storage, &t.have) {
+                    log::warn!("cannot write resume record in {}: {e}", dir.display());
+                }
+                t.resume_dirty = false;
+            }
+        }
+    }
+
+    pub(super) fn print_progress(&self, now: Instant) {
+        for (_, t) in self.torrents.iter() {
+            if t.complete() && t.up.per_second() == 0 && t.completed_at.is_some() {
+                continue;
+            }
+            let total = t.storage.layout.total_length;
+            let done = t.bytes_done();
+            let down = t.down.per_second();
+            let eta = if down > 0 && done < total {
+                format!("{}s", (total - done) / down)
+            } else {
+                "-".into()
+            };
+            let pct = done as f64 * 100.0 / total as f64;
+            let line = format!(
+                "{}: {pct:.1}% down {}/s up {}/s eta {} peers {}",
+                t.name(),
+                human_bytes(down),
+                human_bytes(t.up.per_second()),
+                eta,
+                t.peers.len()
+            );
+            crate::progress::transfer_line(pct, &line, now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_backoff() {
+        assert_eq!(
+            reconnect_delay(CloseReason::PeerClosed, true, 0),
+            RECONNECT_DELAY
+        );
+        assert_eq!(
+            reconnect_delay(CloseReason::ConnectFailed, false, 1),
+            RECONNECT_DELAY * 2
+        );
+        assert_eq!(
+            reconnect_delay(CloseReason::ConnectFailed, false, 3),
+            RECONNECT_DELAY * 8
+        );
+        assert_eq!(
+            reconnect_delay(CloseReason::ConnectFailed, false, 30),
+            MAX_RECONNECT_DELAY
+        );
+        assert_eq!(
+            reconnect_delay(CloseReason::BothSeeding, true, 0),
+            MAX_RECONNECT_DELAY
+        );
+    }
+}
