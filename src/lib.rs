@@ -19,8 +19,16 @@
 //!   extension handshake, and the HTTP and UDP tracker protocols.
 //! - [`torrent`]: the path sanitiser, the piece-to-file mapping, the piece picker, the
 //!   choker and the engine's per-torrent state.
+//! - [`tracker`]: the announce model, the tracker server core and the tracker client
+//!   core (sans-io).
+//! - [`peer`]: one connection's buffers, protocol session and close reasons.
+//! - [`timer`], [`limit`]: the deadline heap and the rate-limit token buckets.
 //! - [`disk`], [`workers`]: piece I/O on worker threads, the pool and its wake protocol.
-//! - [`ops`]: the `create`, `inspect` and `verify` commands as library calls.
+//! - [`resume`]: resume records in the state directory.
+//! - [`resolver`]: DNS on its own thread.
+//! - [`reactor`]: the mio loop that owns every socket and drives all of the above.
+//! - [`ops`]: the commands (`create`, `inspect`, `verify`, `seed`, `download`) as
+//!   library calls.
 //! - [`json`], [`progress`]: output helpers.
 #![deny(missing_docs)]
 
