@@ -14,6 +14,9 @@ pub enum Json {
     Bool(bool),
     /// An integer (sizes, counts, timestamps).
     Int(i128),
+    /// A measured quantity (rates, percentages); a non-finite value prints as `null`,
+    /// which JSON has no number for.
+    Float(f64),
     /// A string.
     Str(String),
     /// An array.
@@ -43,6 +46,8 @@ impl Json {
             Json::Null => out.write_str("null"),
             Json::Bool(b) => write!(out, "{b}"),
             Json::Int(n) => write!(out, "{n}"),
+            Json::Float(x) if x.is_finite() => write!(out, "{x}"),
+            Json::Float(_) => out.write_str("null"),
             Json::Str(s) => write_str(out, s),
             Json::Arr(items) if items.is_empty() => out.write_str("[]"),
             Json::Obj(items) if items.is_empty() => out.write_str("{}"),
@@ -111,6 +116,9 @@ mod tests {
         let v = Json::Obj(vec![
             ("s", Json::str("a\"b\\c\n\u{1}é")),
             ("n", Json::int(-5)),
+            ("x", Json::Float(1.5)),
+            ("whole", Json::Float(3.0)),
+            ("nan", Json::Float(f64::NAN)),
             ("arr", Json::Arr(vec![Json::Null, Json::Bool(true)])),
             ("empty", Json::Arr(vec![])),
         ]);
@@ -118,6 +126,9 @@ mod tests {
         let back: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(back["s"], "a\"b\\c\n\u{1}é");
         assert_eq!(back["n"], -5);
+        assert_eq!(back["x"], 1.5);
+        assert_eq!(back["whole"], 3.0);
+        assert!(back["nan"].is_null());
         assert_eq!(back["arr"][1], true);
         assert!(back["empty"].as_array().unwrap().is_empty());
     }

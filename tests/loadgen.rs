@@ -1,0 +1,389 @@
+//! `hivebt-loadgen` end to end on loopback: against `hivebt seed` with `--verify` and
+//! with `--idle`, against a fake seeder that sends wrong bytes (so `--verify` must fail
+//! and exit 1), against nothing at all, and with bad options.
+//!
+//! Every seeder listens on 127.0.0.1 on a port the kernel picks (learnt from its
+//! `listening on ADDR` line), every child is killed when its guard drops, and every
+//! load generator run is killed and fails the test if it outlives its own duration by
+//! [`GRACE`].
+
+mod common;
+mod swarm;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+use swarm::{FakeSeeder, Fixture, Script, s};
+
+const KIB: u32 = 1024;
+
+/// How long a load generator run may take beyond its `--duration`.
+const GRACE: Duration = Duration::from_secs(30);
+
+/// What a finished load generator run printed.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// Stdout parsed as the `--json` report.
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "loadgen printed no JSON ({e})\nstdout:\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `hivebt-loadgen ARGS`, killing it if it runs for `duration` + [`GRACE`].
+fn loadgen(args: &[&str], duration: Duration) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hivebt-loadgen"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn hivebt-loadgen");
+    let mut out = child.stdout.take().expect("piped stdout");
+    let mut err = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = mpsc::channel();
+    let err_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = err.read_to_string(&mut text);
+        text
+    });
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = out.read_to_string(&mut text);
+        let _ = tx.send(text);
+    });
+    let stdout = match rx.recv_timeout(duration + GRACE) {
+        Ok(text) => text,
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("hivebt-loadgen {args:?} still running after {duration:?} + {GRACE:?}");
+        }
+    };
+    let status = child.wait().expect("wait for hivebt-loadgen");
+    Run {
+        code: status.code(),
+        stdout,
+        stderr: err_reader.join().expect("stderr reader"),
+    }
+}
+
+/// Checks that every connection error counter is zero.
+fn no_errors(report: &Value, run: &Run) {
+    let errors = report["errors"].as_object().expect("errors object");
+    assert!(!errors.is_empty());
+    for (kind, n) in errors {
+        assert_eq!(n, 0, "{kind} errors\n{}", run.describe());
+    }
+}
+
+/// 3 MiB and a bit, in 64 KiB pieces (four blocks each; the last piece is short).
+fn fixture(tag: &str) -> Fixture {
+    Fixture::new(tag, 3 * 1024 * 1024 + 5000, 64 * KIB, 11)
+}
+
+#[test]
+fn verify_against_hivebt_seed() {
+    let fx = fixture("lg-verify");
+    let mut seeder = fx.seeder(&[]);
+    let secs = Duration::from_secs(2);
+    let run = loadgen(
+        &[
+            "--torrent",
+            s(&fx.torrent),
+            "--peer",
+            &seeder.peer_arg(),
+            "--connections",
+            "4",
+            "--depth",
+            "16",
+            "--verify",
+            "--duration",
+            "2",
+            "--json",
+        ],
+        secs,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    let r = run.json();
+    assert!(
+        r["bytes"].as_u64().expect("bytes") > 0,
+        "{}",
+        run.describe()
+    );
+    assert!(r["mb_per_s"].as_f64().expect("mb_per_s") > 0.0);
+    assert!(r["seconds"].as_f64().expect("seconds") >= 2.0);
+    assert!(r["requests_completed"].as_u64().expect("requests") > 0);
+    assert_eq!(r["pieces_failed"], 0, "{}", run.describe());
+    assert!(r["pieces_verified"].as_u64().expect("pieces_verified") > 0);
+    let latency = &r["latency_us"];
+    let points: Vec<u64> = ["p50", "p90", "p99", "p99_9", "max"]
+        .iter()
+        .map(|k| {
+            latency[k]
+                .as_u64()
+                .unwrap_or_else(|| panic!("latency_us.{k} missing: {latency}"))
+        })
+        .collect();
+    assert!(points.windows(2).all(|w| w[0] <= w[1]), "{points:?}");
+    assert!(points[0] > 0);
+    assert_eq!(r["connections_handshaken"], 4, "{}", run.describe());
+    assert_eq!(r["connections_open_at_end"], 4);
+    no_errors(&r, &run);
+    assert!(r["cpu"]["percent"].as_f64().is_some());
+    seeder.stop();
+}
+
+#[test]
+fn sequential_text_report_against_hivebt_seed() {
+    let fx = fixture("lg-seq");
+    let mut seeder = fx.seeder(&[]);
+    let run = loadgen(
+        &[
+            "--torrent",
+            s(&fx.torrent),
+            "--peer",
+            &seeder.peer_arg(),
+            "--connections",
+            "2",
+            "--depth",
+            "8",
+            "--pattern",
+            "sequential",
+            "--duration",
+            "1",
+        ],
+        Duration::from_secs(1),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    for needle in [
+        "throughput",
+        " MB/s",
+        "p99.9 ",
+        "errors       none",
+        "of one core",
+    ] {
+        assert!(
+            run.stdout.contains(needle),
+            "{needle:?} missing\n{}",
+            run.describe()
+        );
+    }
+    assert!(
+        !run.stdout.contains("bytes        0 "),
+        "{}",
+        run.describe()
+    );
+    seeder.stop();
+}
+
+#[test]
+fn idle_connections_stay_open() {
+    let fx = fixture("lg-idle");
+    let mut seeder = fx.seeder(&[]);
+    let run = loadgen(
+        &[
+            "--torrent",
+            s(&fx.torrent),
+            "--peer",
+            &seeder.peer_arg(),
+            "--connections",
+            "50",
+            "--idle",
+            "--duration",
+            "2",
+            "--json",
+        ],
+        Duration::from_secs(2),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    let r = run.json();
+    assert_eq!(r["idle"], true);
+    assert_eq!(r["connections_handshaken"], 50, "{}", run.describe());
+    assert_eq!(r["connections_open_at_end"], 50, "{}", run.describe());
+    assert_eq!(r["requests_sent"], 0);
+    assert_eq!(r["bytes"], 0);
+    assert!(r["latency_us"].is_null());
+    no_errors(&r, &run);
+    seeder.stop();
+}
+
+#[test]
+fn verify_fails_on_wrong_bytes() {
+    let fx = fixture("lg-corrupt");
+    let fake = FakeSeeder::start("127.0.0.1", fx.info_hash, fx.pieces, Script::Corrupt);
+    let run = loadgen(
+        &[
+            "--torrent",
+            s(&fx.torrent),
+            "--peer",
+            &fake.addr.to_string(),
+            "--connections",
+            "2",
+            "--depth",
+            "8",
+            "--verify",
+            "--duration",
+            "1",
+            "--json",
+        ],
+        Duration::from_secs(1),
+    );
+    assert_eq!(run.code, Some(1), "{}", run.describe());
+    let r = run.json();
+    assert!(r["pieces_failed"].as_u64().expect("pieces_failed") > 0);
+    assert_eq!(r["pieces_verified"], 0);
+    assert!(
+        run.stderr.contains("failed their SHA-1 check"),
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn nothing_listening_is_counted_and_exits_1() {
+    let fx = fixture("lg-refused");
+    // A port that was just free: nothing listens there now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("ephemeral port")
+        .port();
+    let peer = format!("127.0.0.1:{port}");
+    let run = loadgen(
+        &[
+            "--torrent",
+            s(&fx.torrent),
+            "--peer",
+            &peer,
+            "--connections",
+            "3",
+            "--duration",
+            "5",
+            "--json",
+        ],
+        Duration::from_secs(5),
+    );
+    assert_eq!(run.code, Some(1), "{}", run.describe());
+    let r = run.json();
+    assert_eq!(r["errors"]["connect_refused"], 3, "{}", run.describe());
+    assert!(
+        r["seconds"].as_f64().expect("seconds") < 5.0,
+        "the run ends once every connection has failed"
+    );
+}
+
+#[test]
+fn bad_options_exit_2() {
+    let fx = fixture("lg-bad");
+    let torrent = s(&fx.torrent);
+    let cases: &[&[&str]] = &[
+        &[
+            "--torrent",
+            torrent,
+            "--peer",
+            "no-port",
+            "--connections",
+            "1",
+        ],
+        &[
+            "--torrent",
+            torrent,
+            "--peer",
+            "127.0.0.1:1",
+            "--connections",
+            "0",
+        ],
+        &[
+            "--torrent",
+            torrent,
+            "--peer",
+            "127.0.0.1:1",
+            "--connections",
+            "1",
+            "--depth",
+            "0",
+        ],
+        &[
+            "--torrent",
+            torrent,
+            "--peer",
+            "127.0.0.1:1",
+            "--connections",
+            "1",
+            "--duration",
+            "0",
+        ],
+        &[
+            "--torrent",
+            torrent,
+            "--peer",
+            "127.0.0.1:1",
+            "--connections",
+            "1",
+            "--verify",
+            "--idle",
+        ],
+        &[
+            "--torrent",
+            torrent,
+            "--peer",
+            "127.0.0.1:1",
+            "--connections",
+            "1",
+            "--pattern",
+            "zigzag",
+        ],
+    ];
+    for args in cases {
+        let run = loadgen(args, Duration::from_secs(1));
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.describe());
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.describe());
+    }
+    // A torrent that cannot be read is an operational failure, as for `hivebt`.
+    let run = loadgen(
+        &[
+            "--torrent",
+            "/nonexistent.torrent",
+            "--peer",
+            "127.0.0.1:1",
+            "--connections",
+            "1",
+        ],
+        Duration::from_secs(1),
+    );
+    assert_eq!(run.code, Some(1), "{}", run.describe());
+    assert!(run.stderr.contains("cannot open"), "{}", run.describe());
+    // A file that is not a torrent is bad input.
+    let junk = fx.scratch.write("junk.torrent", b"not bencode");
+    let run = loadgen(
+        &[
+            "--torrent",
+            s(&junk),
+            "--peer",
+            "127.0.0.1:1",
+            "--connections",
+            "1",
+        ],
+        Duration::from_secs(1),
+    );
+    assert_eq!(run.code, Some(2), "{}", run.describe());
+}
