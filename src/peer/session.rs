@@ -93,6 +93,8 @@ pub struct PeerSession {
     pub have: Bitfield,
     /// Its bitfield, have_all or have_none arrived (only one is allowed).
     pub got_bitfield: bool,
+    /// That one was have_none, which a single later bitfield may extend (aria2).
+    pub after_have_none: bool,
     /// Our requests to it, oldest first, with when they were sent.
     pub requests_out: VecDeque<(BlockRef, Instant)>,
     /// Its requests to us not yet answered, oldest first.
@@ -130,6 +132,7 @@ impl PeerSession {
             peer_interested: false,
             have: Bitfield::new(pieces),
             got_bitfield: false,
+            after_have_none: false,
             requests_out: VecDeque::new(),
             requests_in: VecDeque::new(),
             down: Rate::default(),

@@ -41,7 +41,8 @@ pub(super) struct HttpServerConn {
     waiting_since: Instant,
     /// Close once the queued answer is written.
     close_after_write: bool,
-    /// Bytes of a partial head seen so far, for the idle/head timeout distinction.
+    /// A request is under way (the connection is new, or part of a head came): the
+    /// head timeout applies rather than the idle one.
     partial: bool,
 }
 
@@ -104,7 +105,8 @@ impl Reactor {
                 send: SendQueue::new(),
                 waiting_since: now,
                 close_after_write: false,
-                partial: false,
+                // A new connection owes us a request head: the head timeout applies.
+                partial: true,
             });
         }
     }
@@ -130,7 +132,11 @@ impl Reactor {
                 let head = match http::parse_request(conn.recv.unconsumed()) {
                     Ok(Some(head)) => head,
                     Ok(None) => {
-                        conn.partial = !conn.recv.unconsumed().is_empty();
+                        // Part of a head: the head timeout runs (a fresh connection
+                        // starts that way; an idle kept-alive one gets the idle timeout).
+                        if !conn.recv.unconsumed().is_empty() {
+                            conn.partial = true;
+                        }
                         break;
                     }
                     Err(e) => {

@@ -411,6 +411,9 @@ impl Reactor {
                 let complete = t.complete();
                 if complete && t.completed_at.is_none() {
                     t.completed_at = Some(now);
+                    if let Some(client) = t.tracker.as_mut() {
+                        client.on_complete(now);
+                    }
                 }
                 let peers = t.peers.clone();
                 for key in peers {
@@ -679,17 +682,23 @@ fn on_message(
             update_interest(s, send, &t.have);
             fx.request = true;
         }
-        // BEP 3 and BEP 6: a bitfield, have_all or have_none comes once, first.
-        Message::Bitfield(_) | Message::HaveAll | Message::HaveNone if s.got_bitfield => {
+        // BEP 3 and BEP 6: one of bitfield, have_all or have_none comes, first. aria2
+        // follows have_none with a bitfield of what it got since, so that one bitfield
+        // is accepted when it only adds pieces; any other repeat is a violation.
+        Message::HaveAll | Message::HaveNone if !s.fast || s.got_bitfield => {
             return Err(CloseReason::ProtocolViolation);
         }
-        Message::HaveAll | Message::HaveNone if !s.fast => {
+        Message::Bitfield(_) if s.got_bitfield && !s.after_have_none => {
             return Err(CloseReason::ProtocolViolation);
         }
         Message::Bitfield(bits) => {
             let bf =
                 Bitfield::from_wire(bits, pieces).map_err(|_| CloseReason::ProtocolViolation)?;
+            if s.have.iter_ones().any(|p| !bf.get(p)) {
+                return Err(CloseReason::ProtocolViolation);
+            }
             s.got_bitfield = true;
+            s.after_have_none = false;
             // `have` messages may have come first; count only what is new.
             let before = std::mem::replace(&mut s.have, bf);
             let have = &s.have;
@@ -713,7 +722,10 @@ fn on_message(
             update_interest(s, send, &t.have);
             fx.request = true;
         }
-        Message::HaveNone => s.got_bitfield = true,
+        Message::HaveNone => {
+            s.got_bitfield = true;
+            s.after_have_none = true;
+        }
         Message::Request(block) => {
             let valid = block.piece.0 < pieces
                 && block.len > 0

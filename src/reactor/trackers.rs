@@ -433,12 +433,21 @@ impl Reactor {
             }
             Err(e) => {
                 server.count_malformed(Protocol::Udp);
+                // Answer only what a client we issued a connection id to could have
+                // sent (or a connect with the protocol magic): anything else is junk,
+                // and answering it would make us a reflector.
+                let known = match e.connection_id {
+                    Some(id) => {
+                        id == crate::wire::udp_tracker::PROTOCOL_ID || ids.valid(id, from, now)
+                    }
+                    None => true,
+                };
                 match e.transaction_id {
-                    Some(transaction_id) => UdpResponse::Error {
+                    Some(transaction_id) if known => UdpResponse::Error {
                         transaction_id,
                         message: e.to_string(),
                     },
-                    None => return false,
+                    _ => return false,
                 }
             }
         };

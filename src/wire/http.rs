@@ -141,6 +141,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<RequestHead>, HttpError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) if len > MAX_HEAD => Err(HttpError::TooLarge),
         Ok(httparse::Status::Complete(len)) => {
             let target = req.path.unwrap_or("/");
             let (path, query) = target.split_once('?').unwrap_or((target, ""));
@@ -337,6 +338,8 @@ mod tests {
         ));
         let long = [b"GET /".as_slice(), &vec![b'a'; MAX_HEAD + 10]].concat();
         assert_eq!(parse_request(&long), Err(HttpError::TooLarge));
+        let complete = [long.as_slice(), b" HTTP/1.1\r\n\r\n"].concat();
+        assert_eq!(parse_request(&complete), Err(HttpError::TooLarge));
     }
 
     #[test]

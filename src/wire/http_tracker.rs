@@ -173,7 +173,9 @@ struct AnnounceParams<'q> {
 /// is `started`, `completed`, `stopped`, or `empty` or absent for a regular announce;
 /// BEP 21's `paused` is read as a regular announce. A negative `numwant` means "the
 /// tracker's default", as does an absent one; a larger one than fits 32 bits is
-/// capped. `compact` and `no_peer_id` are on when present with any value but `0`.
+/// capped. `no_peer_id` is on when present with any value but `0`; `compact` is on
+/// unless it is `0` (BEP 23: a tracker may answer compact by default, and most
+/// clients cannot do without it).
 /// `key` is read as up to 8 hex digits (what libtorrent and Transmission send), else
 /// as a decimal number, else, since any stable value serves its purpose, as a 32-bit
 /// FNV-1a hash of its bytes. An `ip` that is not an IP address (a host name) is
@@ -238,7 +240,7 @@ pub fn parse_announce_query(query: &str) -> Result<AnnounceRequest, HttpTrackerE
         event,
         numwant,
         key: key.as_deref().and_then(parse_key),
-        compact: flag(p.compact, "compact")?,
+        compact: p.compact.is_none() || flag(p.compact, "compact")?,
         no_peer_id: flag(p.no_peer_id, "no_peer_id")?,
         claimed_ip: ip.as_deref().and_then(parse_ip),
     })
