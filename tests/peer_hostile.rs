@@ -307,8 +307,11 @@ fn bad_bitfields_and_haves_to_a_seeder_are_closed() {
             vec![Message::Bitfield(&[0, 0, 0x01])],
         ),
         (
-            "a second bitfield",
-            vec![Message::Bitfield(&[0, 0, 0]), Message::Bitfield(&[0, 0, 0])],
+            "a second bitfield that takes a piece away",
+            vec![
+                Message::Bitfield(&[0x80, 0, 0]),
+                Message::Bitfield(&[0, 0, 0]),
+            ],
         ),
         (
             "a have past the last piece",

@@ -91,10 +91,9 @@ pub struct PeerSession {
     pub peer_interested: bool,
     /// Pieces it has.
     pub have: Bitfield,
-    /// Its bitfield, have_all or have_none arrived (only one is allowed).
+    /// Its bitfield, have_all or have_none arrived (after it, only a bitfield that
+    /// adds pieces may come again).
     pub got_bitfield: bool,
-    /// That one was have_none, which a single later bitfield may extend (aria2).
-    pub after_have_none: bool,
     /// Our requests to it, oldest first, with when they were sent.
     pub requests_out: VecDeque<(BlockRef, Instant)>,
     /// Its requests to us not yet answered, oldest first.
@@ -132,7 +131,6 @@ impl PeerSession {
             peer_interested: false,
             have: Bitfield::new(pieces),
             got_bitfield: false,
-            after_have_none: false,
             requests_out: VecDeque::new(),
             requests_in: VecDeque::new(),
             down: Rate::default(),

@@ -683,12 +683,10 @@ fn on_message(
             fx.request = true;
         }
         // BEP 3 and BEP 6: one of bitfield, have_all or have_none comes, first. aria2
-        // follows have_none with a bitfield of what it got since, so that one bitfield
-        // is accepted when it only adds pieces; any other repeat is a violation.
+        // later sends a bitfield again in place of a batch of haves, so a repeated
+        // bitfield is accepted when it only adds pieces; one that takes pieces away, or
+        // a repeated have_all or have_none, is a violation.
         Message::HaveAll | Message::HaveNone if !s.fast || s.got_bitfield => {
-            return Err(CloseReason::ProtocolViolation);
-        }
-        Message::Bitfield(_) if s.got_bitfield && !s.after_have_none => {
             return Err(CloseReason::ProtocolViolation);
         }
         Message::Bitfield(bits) => {
@@ -698,7 +696,6 @@ fn on_message(
                 return Err(CloseReason::ProtocolViolation);
             }
             s.got_bitfield = true;
-            s.after_have_none = false;
             // `have` messages may have come first; count only what is new.
             let before = std::mem::replace(&mut s.have, bf);
             let have = &s.have;
@@ -722,10 +719,7 @@ fn on_message(
             update_interest(s, send, &t.have);
             fx.request = true;
         }
-        Message::HaveNone => {
-            s.got_bitfield = true;
-            s.after_have_none = true;
-        }
+        Message::HaveNone => s.got_bitfield = true,
         Message::Request(block) => {
             let valid = block.piece.0 < pieces
                 && block.len > 0

@@ -279,7 +279,7 @@ fixture("hostile-name-absolute.torrent", torrent({
     "pieces": pieces_of(fill(0, 100)),
 }))
 
-# --- Known hivebt bugs (tests marked #[ignore] until fixed) -------------------------
+# --- Regression fixtures: each reproduced a hivebt bug, since fixed -----------------
 
 # Names cut to 255 bytes, then numbered as duplicates: the number must not push them
 # past 255 bytes again.
