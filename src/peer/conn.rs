@@ -5,7 +5,7 @@
 //! Depends on `bytes` and `config`. Memory is allocated on demand: an idle connection
 //! with nothing buffered holds no receive buffer and an empty send queue, so a
 //! thousand idle peers cost little more than their sockets. Invariants:
-//! - `recv[recv_start..]` is the unconsumed input; the buffer is freed when it empties;
+//! - `buf[start..end]` is the unconsumed input; the buffer is freed by the sweep when empty;
 //! - `send_bytes` is the sum of the queued chunks' lengths minus `front_written`.
 
 use std::collections::VecDeque;
@@ -13,8 +13,13 @@ use std::io::{self, IoSlice, Read, Write};
 
 use bytes::Bytes;
 
-/// Bytes read per `read` call when the receive buffer has to grow.
-pub const RECV_CHUNK: usize = 32 * 1024;
+/// Largest receive buffer grown for reading (a frame longer than this grows it to
+/// twice the frame instead).
+pub const RECV_CHUNK: usize = 64 * 1024;
+
+/// First size of a receive buffer: enough for a handshake, small requests and HTTP
+/// tracker requests without reaching for the large size.
+pub const RECV_MIN: usize = 4 * 1024;
 
 /// Most chunks handed to one vectored write.
 const MAX_IOVECS: usize = 64;
@@ -30,11 +35,15 @@ pub struct ReadPass {
     pub drained: bool,
 }
 
-/// Input read from the socket and not yet decoded.
+/// Input read from the socket and not yet decoded: `buf[start..end]`. The whole of
+/// `buf` is initialised once when it grows, so reads never zero memory again; it grows
+/// by doubling from `RECV_MIN` and is handed back by [`RecvBuf::release_if_empty`]
+/// (the reactor's per-second sweep), not after every read.
 #[derive(Debug, Default)]
 pub struct RecvBuf {
-    recv: Vec<u8>,
-    recv_start: usize,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
 }
 
 /// Output waiting for the socket to accept it.
@@ -61,41 +70,36 @@ impl RecvBuf {
         max_buffered: usize,
     ) -> io::Result<ReadPass> {
         let mut pass = ReadPass::default();
-        while pass.bytes < budget && self.recv.len() - self.recv_start < max_buffered {
-            if self.recv_start > 0 && self.recv_start == self.recv.len() {
-                self.recv.clear();
-                self.recv_start = 0;
+        while pass.bytes < budget && self.end - self.start < max_buffered {
+            if self.start == self.end {
+                self.start = 0;
+                self.end = 0;
             }
-            if self.recv.capacity() - self.recv.len() < RECV_CHUNK / 4 {
-                if self.recv_start > 0 {
-                    self.recv.drain(..self.recv_start);
-                    self.recv_start = 0;
+            if self.buf.len() - self.end < RECV_MIN / 2 {
+                // Make room: move what is left to the front, and grow if still short.
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+                if self.buf.len() - self.end < RECV_MIN / 2 {
+                    let grown = (self.buf.len() * 2).clamp(RECV_MIN, RECV_CHUNK.max(self.end * 2));
+                    self.buf.resize(grown, 0);
                 }
-                self.recv.reserve(RECV_CHUNK);
             }
-            let len = self.recv.len();
-            let spare = self.recv.capacity() - len;
-            self.recv.resize(len + spare, 0);
-            match r.read(&mut self.recv[len..]) {
+            match r.read(&mut self.buf[self.end..]) {
                 Ok(0) => {
-                    self.recv.truncate(len);
                     pass.eof = true;
                     return Ok(pass);
                 }
                 Ok(n) => {
-                    self.recv.truncate(len + n);
+                    self.end += n;
                     pass.bytes += n;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.recv.truncate(len);
                     pass.drained = true;
                     return Ok(pass);
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.recv.truncate(len),
-                Err(e) => {
-                    self.recv.truncate(len);
-                    return Err(e);
-                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(pass)
@@ -103,17 +107,32 @@ impl RecvBuf {
 
     /// The input not yet consumed.
     pub fn unconsumed(&self) -> &[u8] {
-        &self.recv[self.recv_start..]
+        &self.buf[self.start..self.end]
     }
 
-    /// Marks `n` bytes of input consumed; frees the buffer when it empties.
+    /// Marks `n` bytes of input consumed.
     pub fn consume(&mut self, n: usize) {
-        self.recv_start += n;
-        debug_assert!(self.recv_start <= self.recv.len());
-        if self.recv_start == self.recv.len() {
-            self.recv = Vec::new();
-            self.recv_start = 0;
+        self.start += n;
+        debug_assert!(self.start <= self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
         }
+    }
+
+    /// Frees the buffer when nothing is waiting in it, so an idle connection holds no
+    /// receive memory.
+    pub fn release_if_empty(&mut self) {
+        if self.start == self.end && !self.buf.is_empty() {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Bytes of memory the buffer holds.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
     }
 }
 
@@ -258,7 +277,9 @@ mod tests {
         assert_eq!(io.unconsumed(), &data[60_000..]);
         io.consume(40_000);
         assert!(io.unconsumed().is_empty());
-        assert_eq!(io.recv.capacity(), 0, "buffer freed when empty");
+        assert!(io.capacity() > 0, "kept between reads");
+        io.release_if_empty();
+        assert_eq!(io.capacity(), 0, "freed by the sweep when empty");
     }
 
     #[test]

@@ -563,6 +563,10 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
+        // An idle connection gives its receive buffer back; a busy one keeps it.
+        if !conn.read_pending {
+            conn.recv.release_if_empty();
+        }
         match &mut conn.state {
             ConnState::Connecting if now.duration_since(conn.started_at) >= CONNECT_TIMEOUT => {
                 self.close(key, CloseReason::ConnectFailed)

@@ -187,7 +187,10 @@ fn lenient_values() {
         (r.event, r.numwant, r.key, r.claimed_ip),
         (Event::None, None, None, None)
     );
-    assert!(!r.compact && !r.no_peer_id);
+    // BEP 23: compact unless the client says compact=0.
+    assert!(r.compact && !r.no_peer_id);
+    assert!(!parse("&compact=0").compact);
+    assert!(parse("&compact=1").compact);
     // Events.
     for (v, e) in [
         ("started", Event::Started),
