@@ -384,51 +384,46 @@ impl Reactor {
                     connection_id: ids.issue(from, now),
                 }
             }
-            Ok(UdpRequest::Announce {
-                connection_id,
-                transaction_id,
-                request,
-            }) => {
-                if !ids.valid(connection_id, from, now) {
-                    server.count_bad_connection_id();
-                    UdpResponse::Error {
-                        transaction_id,
-                        message: "connection id expired or invalid".into(),
-                    }
-                } else {
-                    match server.announce(Protocol::Udp, from, &request, now) {
-                        Ok(response) => UdpResponse::Announce {
-                            transaction_id,
-                            response,
-                        },
-                        Err(refusal) => UdpResponse::Error {
-                            transaction_id,
-                            message: refusal.to_string(),
-                        },
-                    }
+            // BEP 15: announces and scrapes must carry a connection id we issued to
+            // this address.
+            Ok(req @ (UdpRequest::Announce { .. } | UdpRequest::Scrape { .. }))
+                if req
+                    .connection_id()
+                    .is_some_and(|id| !ids.valid(id, from, now)) =>
+            {
+                server.count_bad_connection_id();
+                UdpResponse::Error {
+                    transaction_id: req.transaction_id(),
+                    message: "connection id expired or invalid".into(),
                 }
             }
+            Ok(UdpRequest::Announce {
+                transaction_id,
+                request,
+                ..
+            }) => match server.announce(Protocol::Udp, from, &request, now) {
+                Ok(response) => UdpResponse::Announce {
+                    transaction_id,
+                    response,
+                },
+                Err(refusal) => UdpResponse::Error {
+                    transaction_id,
+                    message: refusal.to_string(),
+                },
+            },
             Ok(UdpRequest::Scrape {
-                connection_id,
                 transaction_id,
                 info_hashes,
+                ..
             }) => {
-                if !ids.valid(connection_id, from, now) {
-                    server.count_bad_connection_id();
-                    UdpResponse::Error {
-                        transaction_id,
-                        message: "connection id expired or invalid".into(),
-                    }
-                } else {
-                    let stats = server
-                        .scrape(Protocol::Udp, &info_hashes)
-                        .into_iter()
-                        .map(|(_, s)| s)
-                        .collect();
-                    UdpResponse::Scrape {
-                        transaction_id,
-                        stats,
-                    }
+                let stats = server
+                    .scrape(Protocol::Udp, &info_hashes)
+                    .into_iter()
+                    .map(|(_, s)| s)
+                    .collect();
+                UdpResponse::Scrape {
+                    transaction_id,
+                    stats,
                 }
             }
             Err(e) => {
