@@ -212,7 +212,8 @@ fn walk_dir(
     Ok(())
 }
 
-/// Finds the files to share under `path`; `None` for `rel` means a single-file torrent.
+/// Finds the files to share under `path`: `(true, [the file])` for a single file, else
+/// `(false, files)` sorted byte-wise by relative path.
 fn collect(path: &Path) -> Result<(bool, Vec<Found>)> {
     let meta = fs::metadata(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => {

@@ -8,10 +8,10 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{CONN_BASE, Conn, ConnState, Reactor};
 use super::{
     CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, INACTIVITY_TIMEOUT, KEEPALIVE_INTERVAL, SEND_HIGH_WATER,
 };
+use super::{Conn, ConnState, Reactor};
 use crate::bitfield::Bitfield;
 use crate::error::Result;
 use crate::peer::close::CloseReason;
@@ -815,11 +815,4 @@ fn on_message(
         Message::Extended { .. } => {}
     }
     Ok(())
-}
-
-impl Conn {
-    #[allow(dead_code)]
-    fn token(key: usize) -> mio::Token {
-        mio::Token(CONN_BASE + key)
-    }
 }
