@@ -27,7 +27,7 @@ impl InfoHash {
         }
         let mut out = [0u8; 20];
         for (i, pair) in b.chunks_exact(2).enumerate() {
-            out[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
+            out[i] = (hex_digit(pair[0])? << 4) | hex_digit(pair[1])?;
         }
         Some(InfoHash(out))
     }
@@ -152,7 +152,8 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-fn hex_val(c: u8) -> Option<u8> {
+/// The value of one hex digit (either case).
+pub(crate) fn hex_digit(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
         b'a'..=b'f' => Some(c - b'a' + 10),

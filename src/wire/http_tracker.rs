@@ -28,7 +28,7 @@ use crate::config::MAX_HTTP_SCRAPE_HASHES;
 use crate::tracker::{AnnounceRequest, AnnounceResponse, Event, PeerEntry, ScrapeStats};
 use crate::types::{InfoHash, PeerId};
 use crate::wire::bencode::{self, DictBuilder, Node, Value};
-use crate::wire::compact;
+use crate::wire::{compact, percent};
 
 /// Why a query string or a tracker response was refused. The `Display` text of a
 /// query error is fit to send back as a `failure reason`.
@@ -370,9 +370,9 @@ pub fn announce_url(base: &str, req: &AnnounceRequest, tracker_id: Option<&[u8]>
         Some(_) => url.push('&'),
     }
     url.push_str("info_hash=");
-    percent_encode_into(&req.info_hash.0, &mut url);
+    percent::encode_into(&req.info_hash.0, &mut url);
     url.push_str("&peer_id=");
-    percent_encode_into(&req.peer_id.0, &mut url);
+    percent::encode_into(&req.peer_id.0, &mut url);
     url.push_str(&format!(
         "&port={}&uploaded={}&downloaded={}&left={}&compact=1",
         req.port, req.uploaded, req.downloaded, req.left
@@ -398,11 +398,11 @@ pub fn announce_url(base: &str, req: &AnnounceRequest, tracker_id: Option<&[u8]>
     }
     if let Some(id) = tracker_id {
         url.push_str("&trackerid=");
-        percent_encode_into(id, &mut url);
+        percent::encode_into(id, &mut url);
     }
     if let Some(ip) = req.claimed_ip {
         url.push_str("&ip=");
-        percent_encode_into(ip.to_string().as_bytes(), &mut url);
+        percent::encode_into(ip.to_string().as_bytes(), &mut url);
     }
     url
 }
@@ -508,59 +508,12 @@ fn query_pairs(query: &str) -> impl Iterator<Item = (Cow<'_, [u8]>, &str)> {
         .filter(|p| !p.is_empty())
         .filter_map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            Some((percent_decode(key)?, value))
+            Some((percent::decode(key)?, value))
         })
 }
 
-/// Decodes `%XX` (either case) and `+` as a space; `None` on a broken escape. Borrows
-/// when there is nothing to decode, as for most keys and numbers.
-fn percent_decode(s: &str) -> Option<Cow<'_, [u8]>> {
-    let b = s.as_bytes();
-    if !b.iter().any(|&c| c == b'%' || c == b'+') {
-        return Some(Cow::Borrowed(b));
-    }
-    let mut out = Vec::with_capacity(b.len());
-    let mut rest = b;
-    while let Some((&c, tail)) = rest.split_first() {
-        rest = tail;
-        match c {
-            b'%' => {
-                let (&[hi, lo], tail) = rest.split_first_chunk::<2>()?;
-                out.push((hex_digit(hi)? << 4) | hex_digit(lo)?);
-                rest = tail;
-            }
-            b'+' => out.push(b' '),
-            c => out.push(c),
-        }
-    }
-    Some(Cow::Owned(out))
-}
-
-fn hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Appends `bytes` with everything but RFC 3986 unreserved characters as `%XX`.
-fn percent_encode_into(bytes: &[u8], out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 15)]));
-        }
-    }
-}
-
 fn decode_param<'q>(name: &'static str, raw: &'q str) -> Result<Cow<'q, [u8]>, HttpTrackerError> {
-    percent_decode(raw).ok_or(HttpTrackerError::BadEscape(name))
+    percent::decode(raw).ok_or(HttpTrackerError::BadEscape(name))
 }
 
 fn bytes20(name: &'static str, raw: &str) -> Result<[u8; 20], HttpTrackerError> {

@@ -8,6 +8,7 @@
 use std::fmt;
 
 use crate::types::InfoHash;
+use crate::wire::percent;
 
 /// The parts of a magnet link hivebt uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +73,7 @@ impl Magnet {
         let mut web_seeds = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
-            let value = percent_decode(raw).ok_or_else(|| MagnetError::BadEscape(pair.into()))?;
+            let value = decode_text(raw).ok_or_else(|| MagnetError::BadEscape(pair.into()))?;
             // `tr.1`, `tr.2`... are an old numbered form of `tr`.
             let key = key.split('.').next().unwrap_or(key);
             match key {
@@ -109,56 +110,23 @@ impl Magnet {
         let mut s = format!("magnet:?xt=urn:btih:{}", self.info_hash.to_hex());
         if let Some(n) = &self.name {
             s.push_str("&dn=");
-            s.push_str(&percent_encode(n));
+            s.push_str(&percent::encode(n.as_bytes()));
         }
         for t in &self.trackers {
             s.push_str("&tr=");
-            s.push_str(&percent_encode(t));
+            s.push_str(&percent::encode(t.as_bytes()));
         }
         for w in &self.web_seeds {
             s.push_str("&ws=");
-            s.push_str(&percent_encode(w));
+            s.push_str(&percent::encode(w.as_bytes()));
         }
         s
     }
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Decodes `%XX` escapes and `+` as a space; `None` on a broken escape or non-UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                let hex = s.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
+/// A parameter value percent-decoded; `None` on a broken escape or non-UTF-8.
+fn decode_text(s: &str) -> Option<String> {
+    String::from_utf8(percent::decode(s)?.into_owned()).ok()
 }
 
 #[cfg(test)]

@@ -15,4 +15,5 @@ pub mod http_tracker;
 pub mod magnet;
 pub mod metainfo;
 pub mod peer;
+pub mod percent;
 pub mod udp_tracker;

@@ -160,13 +160,28 @@ fn errors_name_the_parameter() {
 
 #[test]
 fn percent_decoding_edge_cases() {
-    assert_eq!(percent_decode("a%2Bb%2bc").unwrap().as_ref(), b"a+b+c");
-    assert_eq!(percent_decode("a+b").unwrap().as_ref(), b"a b");
-    assert_eq!(percent_decode("%e9%E9").unwrap().as_ref(), [0xe9, 0xe9]);
-    assert_eq!(percent_decode("100%25").unwrap().as_ref(), b"100%");
-    assert_eq!(percent_decode("é").unwrap().as_ref(), "é".as_bytes());
+    assert_eq!(
+        crate::wire::percent::decode("a%2Bb%2bc").unwrap().as_ref(),
+        b"a+b+c"
+    );
+    assert_eq!(
+        crate::wire::percent::decode("a+b").unwrap().as_ref(),
+        b"a b"
+    );
+    assert_eq!(
+        crate::wire::percent::decode("%e9%E9").unwrap().as_ref(),
+        [0xe9, 0xe9]
+    );
+    assert_eq!(
+        crate::wire::percent::decode("100%25").unwrap().as_ref(),
+        b"100%"
+    );
+    assert_eq!(
+        crate::wire::percent::decode("é").unwrap().as_ref(),
+        "é".as_bytes()
+    );
     for bad in ["%", "%4", "%zz", "%4g", "%g4", "a%", "%%41", "%é"] {
-        assert_eq!(percent_decode(bad), None, "{bad}");
+        assert_eq!(crate::wire::percent::decode(bad), None, "{bad}");
     }
     // A `+` in a binary value is a space (0x20), as a form-encoding client means it.
     let q = "info_hash=+++++%20%20%20%20%20aaaaaaaaaa&peer_id=-TR3000-abcdefghijkl&port=1&left=0";
