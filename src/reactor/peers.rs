@@ -25,9 +25,7 @@ use crate::wire::peer::{self, Handshake, Message, ReservedBit};
 use crate::workers::{Completion, Job};
 
 fn queue_msg(conn: &mut Conn, msg: &Message<'_>) {
-    let mut buf = Vec::with_capacity(msg.frame_len() as usize + 4);
-    peer::encode(msg, &mut buf);
-    conn.send.queue(Bytes::from(buf));
+    reply(&mut conn.send, msg);
 }
 
 fn session(conn: &mut Conn) -> Option<&mut PeerSession> {
@@ -629,12 +627,11 @@ fn update_interest(s: &mut PeerSession, send: &mut crate::peer::conn::SendQueue,
         } else {
             Message::NotInterested
         };
-        let mut buf = Vec::with_capacity(5);
-        peer::encode(&msg, &mut buf);
-        send.queue(Bytes::from(buf));
+        reply(send, &msg);
     }
 }
 
+/// Encodes `msg` onto a connection's send queue.
 fn reply(send: &mut crate::peer::conn::SendQueue, msg: &Message<'_>) {
     let mut buf = Vec::with_capacity(msg.frame_len() as usize + 4);
     peer::encode(msg, &mut buf);
@@ -683,7 +680,12 @@ fn on_message(
                 let _ = s.have.set(p, true);
                 t.picker.on_have(peer_key, p);
             }
-            update_interest(s, send, &t.have);
+            // A new piece can only make the peer interesting, and only if we lack it:
+            // an O(1) check instead of rescanning its bitfield on every `have`.
+            if !s.am_interested && !t.have.get(p) && !t.complete() {
+                s.am_interested = true;
+                reply(send, &Message::Interested);
+            }
             fx.request = true;
         }
         // BEP 3 and BEP 6: one of bitfield, have_all or have_none comes, first. aria2
