@@ -22,6 +22,7 @@ use crate::torrent::storage::{Span, Storage};
 use crate::types::PieceIndex;
 
 mod mmap;
+mod pagecache;
 
 /// Bytes read per system call while hashing (fits a core's L2 cache).
 pub const READ_CHUNK: usize = 256 * 1024;
@@ -207,15 +208,52 @@ pub fn write_piece(
     Ok(())
 }
 
-/// Reads a whole piece into `out` (resized to the piece length); padding reads as zeros.
+/// Reads a whole piece into `out` (replacing its contents); padding reads as zeros.
+/// The bytes are read into `out`'s spare capacity, never zero-filled first.
 pub fn read_piece(
     storage: &Storage,
     piece: PieceIndex,
     cache: &mut FdCache,
     out: &mut Vec<u8>,
 ) -> Result<(), ReadError> {
+    use std::io::{Read, Seek, SeekFrom};
     out.clear();
-    out.resize(storage.layout.piece_len(piece) as usize, 0);
+    out.reserve_exact(storage.layout.piece_len(piece) as usize);
+    for span in storage.layout.spans(piece) {
+        if storage.layout.files[span.file].padding {
+            out.resize(out.len() + span.len as usize, 0);
+            continue;
+        }
+        let mut file: &File = cache
+            .get_for_read(storage, span.file)
+            .map_err(|error| open_error(span.file, error))?;
+        let io_err = |error| ReadError::Io {
+            file: span.file,
+            error,
+        };
+        // This worker owns the descriptor, so moving its file position is safe.
+        file.seek(SeekFrom::Start(span.file_offset))
+            .map_err(io_err)?;
+        let got = file.take(span.len).read_to_end(out).map_err(io_err)?;
+        if (got as u64) < span.len {
+            return Err(ReadError::Short { file: span.file });
+        }
+    }
+    Ok(())
+}
+
+/// Makes sure a piece's data is in the page cache, so the reactor can `sendfile` it
+/// without waiting for the disk: spans the kernel reports fully cached (`cachestat`)
+/// cost one system call; the rest are read ahead and then read through into `scratch`,
+/// which returns once the data is there. Returns the bytes that had to be read.
+pub fn prefetch_piece(
+    storage: &Storage,
+    piece: PieceIndex,
+    cache: &mut FdCache,
+    scratch: &mut Vec<u8>,
+) -> Result<u64, ReadError> {
+    let page = pagecache::page_size();
+    let mut read = 0;
     for span in storage.layout.spans(piece) {
         if storage.layout.files[span.file].padding {
             continue;
@@ -223,13 +261,29 @@ pub fn read_piece(
         let file = cache
             .get_for_read(storage, span.file)
             .map_err(|error| open_error(span.file, error))?;
-        let start = span.piece_offset as usize;
-        let dest = &mut out[start..start + span.len as usize];
-        let mut done = 0;
-        while done < dest.len() {
-            match file.read_at(&mut dest[done..], span.file_offset + done as u64) {
+        let end = span.file_offset + span.len;
+        let size = file
+            .metadata()
+            .map_err(|error| ReadError::Io {
+                file: span.file,
+                error,
+            })?
+            .len();
+        if size < end {
+            return Err(ReadError::Short { file: span.file });
+        }
+        let pages = end.div_ceil(page) - span.file_offset / page;
+        if pagecache::cached_pages(file, span.file_offset, span.len).is_some_and(|n| n >= pages) {
+            continue;
+        }
+        pagecache::readahead(file, span.file_offset, span.len);
+        scratch.resize(READ_CHUNK, 0);
+        let mut at = span.file_offset;
+        while at < end {
+            let want = (end - at).min(READ_CHUNK as u64) as usize;
+            match file.read_at(&mut scratch[..want], at) {
                 Ok(0) => return Err(ReadError::Short { file: span.file }),
-                Ok(n) => done += n,
+                Ok(n) => at += n as u64,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(error) => {
                     return Err(ReadError::Io {
@@ -239,8 +293,9 @@ pub fn read_piece(
                 }
             }
         }
+        read += span.len;
     }
-    Ok(())
+    Ok(read)
 }
 
 fn open_error(file: usize, error: io::Error) -> ReadError {

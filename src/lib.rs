@@ -45,6 +45,7 @@ pub mod reactor;
 pub mod resolver;
 pub mod resume;
 pub mod siphash;
+pub mod stats;
 pub mod timer;
 pub mod torrent;
 pub mod tracker;

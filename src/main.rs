@@ -12,7 +12,7 @@ use hivebt::error::{Error, Result};
 use hivebt::ops::{self, create, inspect, transfer, verify};
 use std::collections::HashSet;
 
-use hivebt::reactor::{EngineConfig, TrackerServerSetup};
+use hivebt::reactor::{EngineConfig, TrackerServerSetup, UploadMode};
 use hivebt::tracker::server::TrackerConfig;
 use hivebt::types::InfoHash;
 
@@ -345,6 +345,23 @@ struct EngineArgs {
     /// Worker threads for hashing and disk I/O [default: cores - 1, at least 1].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// How blocks are sent: `sendfile` straight from the page cache after a prefetch on
+    /// a worker, or `buffered` (whole pieces read into a 32 MiB cache per torrent).
+    #[arg(long, value_enum, default_value_t = UploadModeArg::Sendfile, value_name = "MODE")]
+    upload_mode: UploadModeArg,
+    /// Print latency histograms (request to block, hash queue wait, hash time, disk
+    /// read, reactor loop) at exit.
+    #[arg(long)]
+    stats: bool,
+}
+
+/// `--upload-mode` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum UploadModeArg {
+    /// sendfile(2) from the page cache.
+    Sendfile,
+    /// Pieces read into memory, sent with vectored writes.
+    Buffered,
 }
 
 impl EngineArgs {
@@ -377,6 +394,11 @@ impl EngineArgs {
             max_download_rate: self.max_download_rate.filter(|&r| r > 0),
             extra_trackers: Vec::new(),
             tracker_server: None,
+            upload_mode: match self.upload_mode {
+                UploadModeArg::Sendfile => UploadMode::Sendfile,
+                UploadModeArg::Buffered => UploadMode::Buffered,
+            },
+            stats: self.stats,
         })
     }
 }
@@ -545,6 +567,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 announce_listen: true,
                 extra_trackers: Vec::new(),
                 tracker_server: Some(setup),
+                upload_mode: UploadMode::default(),
+                stats: false,
             };
             transfer::run(config, Vec::new())?;
             Ok(ExitCode::SUCCESS)

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mio::Waker;
@@ -49,6 +50,16 @@ pub enum Job {
         /// Return the SHA-1 of every 16 KiB block even when the piece verifies (the
         /// piece failed before, and the blocks will be compared to find who lied).
         block_hashes: bool,
+    },
+    /// Make sure a piece is in the page cache so its blocks can be sent with
+    /// `sendfile` without the reactor waiting on the disk.
+    PrefetchPiece {
+        /// Caller's id for the torrent, returned in the completion.
+        tag: u64,
+        /// Where the piece lives.
+        storage: Arc<Storage>,
+        /// Which piece.
+        piece: PieceIndex,
     },
     /// Read a whole piece to serve blocks of it to peers.
     ReadPiece {
@@ -87,6 +98,18 @@ pub enum Completion {
         /// SHA-1 of each 16 KiB block: always for a piece that failed, and on request
         /// for one that verified.
         block_hashes: Option<Vec<[u8; 20]>>,
+        /// Time spent hashing the piece (the rest of the job's run time is the write).
+        hashed: Duration,
+    },
+    /// A [`Job::PrefetchPiece`] finished.
+    PiecePrefetched {
+        /// The job's tag.
+        tag: u64,
+        /// The piece.
+        piece: PieceIndex,
+        /// Bytes that had to be read from disk (0 when all was cached), or why the
+        /// piece cannot be read.
+        result: Result<u64, ReadError>,
     },
     /// A [`Job::ReadPiece`] finished.
     PieceRead {
@@ -97,6 +120,15 @@ pub enum Completion {
         /// The piece's bytes.
         result: Result<Bytes, ReadError>,
     },
+}
+
+/// How long a job waited in the queue and how long a worker spent on it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JobTiming {
+    /// From submission to a worker taking it.
+    pub waited: Duration,
+    /// From a worker taking it to its completion.
+    pub ran: Duration,
 }
 
 struct Shared {
@@ -111,8 +143,8 @@ pub struct PoolGone;
 
 /// A fixed pool of worker threads.
 pub struct WorkerPool {
-    jobs: Option<SyncSender<Job>>,
-    completions: Receiver<Completion>,
+    jobs: Option<SyncSender<(Job, Instant)>>,
+    completions: Receiver<(Completion, JobTiming)>,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -121,7 +153,7 @@ impl WorkerPool {
     /// Starts `threads` workers (at least one) sharing a queue of `queue` jobs; each
     /// completion wakes `waker`.
     pub fn new(threads: usize, queue: usize, waker: Arc<Waker>) -> io::Result<WorkerPool> {
-        let (job_tx, job_rx) = mpsc::sync_channel::<Job>(queue.max(1));
+        let (job_tx, job_rx) = mpsc::sync_channel::<(Job, Instant)>(queue.max(1));
         let (done_tx, done_rx) = mpsc::channel();
         let job_rx = Arc::new(Mutex::new(job_rx));
         let shared = Arc::new(Shared {
@@ -151,14 +183,14 @@ impl WorkerPool {
         let Some(tx) = &self.jobs else {
             return Err(job);
         };
-        tx.try_send(job).map_err(|e| match e {
-            TrySendError::Full(j) | TrySendError::Disconnected(j) => j,
+        tx.try_send((job, Instant::now())).map_err(|e| match e {
+            TrySendError::Full((j, _)) | TrySendError::Disconnected((j, _)) => j,
         })
     }
 
-    /// Takes every completion that is ready. Call it when the waker fires. Fails once
-    /// every worker is gone and nothing is left to drain.
-    pub fn drain(&self) -> Result<Vec<Completion>, PoolGone> {
+    /// Takes every completion that is ready, with its job's timing. Call it when the
+    /// waker fires. Fails once every worker is gone and nothing is left to drain.
+    pub fn drain(&self) -> Result<Vec<(Completion, JobTiming)>, PoolGone> {
         // Clear first: a completion pushed from now on wakes us again.
         self.shared.wake_pending.store(false, Ordering::SeqCst);
         let mut out = Vec::new();
@@ -188,7 +220,11 @@ impl Drop for WorkerPool {
     }
 }
 
-fn worker_main(jobs: &Mutex<Receiver<Job>>, done: &mpsc::Sender<Completion>, shared: &Shared) {
+fn worker_main(
+    jobs: &Mutex<Receiver<(Job, Instant)>>,
+    done: &mpsc::Sender<(Completion, JobTiming)>,
+    shared: &Shared,
+) {
     let mut cache = FdCache::new();
     let mut buf = Vec::new();
     loop {
@@ -197,7 +233,8 @@ fn worker_main(jobs: &Mutex<Receiver<Job>>, done: &mpsc::Sender<Completion>, sha
             Ok(rx) => rx.recv(),
             Err(_) => return,
         };
-        let Ok(job) = job else { return };
+        let Ok((job, queued_at)) = job else { return };
+        let started = Instant::now();
         let completion = match job {
             Job::HashPiece {
                 tag,
@@ -218,6 +255,7 @@ fn worker_main(jobs: &Mutex<Receiver<Job>>, done: &mpsc::Sender<Completion>, sha
                 block_hashes,
             } => {
                 let ok = <[u8; 20]>::from(Sha1::digest(&data)) == expected;
+                let hashed = started.elapsed();
                 let result = if ok {
                     disk::write_piece(&storage, piece, &data, &mut cache).map(|()| true)
                 } else {
@@ -233,8 +271,18 @@ fn worker_main(jobs: &Mutex<Receiver<Job>>, done: &mpsc::Sender<Completion>, sha
                     piece,
                     result,
                     block_hashes,
+                    hashed,
                 }
             }
+            Job::PrefetchPiece {
+                tag,
+                storage,
+                piece,
+            } => Completion::PiecePrefetched {
+                tag,
+                piece,
+                result: disk::prefetch_piece(&storage, piece, &mut cache, &mut buf),
+            },
             Job::ReadPiece {
                 tag,
                 storage,
@@ -246,7 +294,11 @@ fn worker_main(jobs: &Mutex<Receiver<Job>>, done: &mpsc::Sender<Completion>, sha
                 Completion::PieceRead { tag, piece, result }
             }
         };
-        if done.send(completion).is_err() {
+        let timing = JobTiming {
+            waited: started.saturating_duration_since(queued_at),
+            ran: started.elapsed(),
+        };
+        if done.send((completion, timing)).is_err() {
             return;
         }
         if !shared.wake_pending.swap(true, Ordering::SeqCst) {
@@ -301,7 +353,7 @@ mod tests {
             poll.poll(&mut events, Some(Duration::from_secs(10)))
                 .unwrap();
             assert!(!events.is_empty(), "no wake within 10 s");
-            for c in pool.drain().unwrap() {
+            for (c, _) in pool.drain().unwrap() {
                 let Completion::PieceHashed {
                     tag, piece, result, ..
                 } = c

@@ -153,6 +153,83 @@ fn verify_against_hivebt_seed() {
     seeder.stop();
 }
 
+/// The count column of the `--stats` row starting with `name`, from a seeder's stderr.
+fn stats_count(stderr: &str, name: &str) -> u64 {
+    let row = stderr
+        .lines()
+        .find(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .unwrap_or_else(|| panic!("no '{name}' row in --stats output:\n{stderr}"));
+    row[name.len()..]
+        .split_whitespace()
+        .next()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no count in '{row}'"))
+}
+
+#[test]
+fn both_upload_modes_serve_verified_pieces_and_report_disk_reads() {
+    for mode in ["sendfile", "buffered"] {
+        let fx = fixture(&format!("lg-mode-{mode}"));
+        let mut seeder = fx.seeder(&["--upload-mode", mode, "--stats"]);
+        let run = loadgen(
+            &[
+                "--torrent",
+                s(&fx.torrent),
+                "--peer",
+                &seeder.peer_arg(),
+                "--connections",
+                "3",
+                "--depth",
+                "32",
+                "--verify",
+                "--duration",
+                "1",
+                "--json",
+            ],
+            Duration::from_secs(1),
+        );
+        assert_eq!(run.code, Some(0), "{mode}: {}", run.describe());
+        let r = run.json();
+        no_errors(&r, &run);
+        assert_eq!(r["pieces_failed"], 0, "{mode}: {}", run.describe());
+        let pieces = r["pieces_verified"].as_u64().expect("pieces_verified");
+        assert!(pieces > 0, "{mode}: {}", run.describe());
+        // A download with --stats counts every block it requested and every piece it
+        // hashed: 48 pieces of four blocks and a short last piece of one.
+        let dl = swarm::Download::new(&fx, "stats-dl");
+        let mut down = dl.start(&fx, &[seeder.peer_arg()], &["--stats"], &[]);
+        let st = down.wait_exit(Duration::from_secs(60));
+        let dl_err = down.stderr();
+        assert_eq!(st.code(), Some(0), "{dl_err}");
+        fx.assert_identical(&fx.downloaded(&dl.out));
+        assert_eq!(
+            stats_count(&dl_err, "request to block"),
+            48 * 4 + 1,
+            "{dl_err}"
+        );
+        assert_eq!(stats_count(&dl_err, "hash time"), 49, "{dl_err}");
+        assert_eq!(stats_count(&dl_err, "hash queue wait"), 49, "{dl_err}");
+        let stderr = seeder.stop();
+        // Every piece is read (buffered) or prefetched (sendfile) once at least, and
+        // at most once per piece of the torrent while it stays cached or warm.
+        let reads = stats_count(&stderr, "disk read");
+        assert!(
+            (1..=49).contains(&reads),
+            "{mode}: {reads} disk reads\n{stderr}"
+        );
+        assert_eq!(stats_count(&stderr, "disk read queue wait"), reads);
+        assert!(stats_count(&stderr, "reactor loop") > 0, "{stderr}");
+        assert_eq!(
+            stats_count(&stderr, "request to block"),
+            0,
+            "a seeder requests nothing"
+        );
+    }
+}
+
 #[test]
 fn sequential_text_report_against_hivebt_seed() {
     let fx = fixture("lg-seq");

@@ -241,3 +241,71 @@ fn truncating_a_file_while_it_is_hashed_gives_the_hash_or_short() {
     assert!(faults >= WANT_FAULTS, "only {faults} SIGBUS faults in 60 s");
     assert!(clean > 0 && short > 0);
 }
+
+#[test]
+fn read_piece_gives_the_bytes_across_files_and_padding() {
+    let dir = Scratch::new("read");
+    let files = [
+        (5_000, false),
+        (0, false),
+        (3_000, true),
+        (70_001, false),
+        (1, false),
+    ];
+    let (storage, torrent) = storage(&dir.0, &files, 16_384, |_, b| Some(b));
+    let mut cache = FdCache::new();
+    let mut out = vec![9; 3];
+    for piece in 0..storage.layout.piece_count() {
+        read_piece(&storage, PieceIndex(piece), &mut cache, &mut out).unwrap();
+        let r = storage.layout.piece_range(PieceIndex(piece));
+        assert_eq!(
+            out,
+            &torrent[r.start as usize..r.end as usize],
+            "piece {piece}"
+        );
+    }
+}
+
+#[test]
+fn prefetch_reads_what_is_not_cached_and_reports_short_and_missing_files() {
+    let dir = Scratch::new("prefetch");
+    let files = [(200_000, false), (4_096, true), (300_000, false)];
+    let (storage, _) = storage(&dir.0, &files, 65_536, |_, b| Some(b));
+    let mut cache = FdCache::new();
+    let mut scratch = Vec::new();
+    for i in [0, 2] {
+        let f = File::open(dir.0.join(format!("f{i}"))).unwrap();
+        f.sync_all().unwrap();
+        pagecache::evict(&f, 0, 1 << 20);
+    }
+    let mut read = 0;
+    for piece in 0..storage.layout.piece_count() {
+        read += prefetch_piece(&storage, PieceIndex(piece), &mut cache, &mut scratch).unwrap();
+    }
+    if pagecache::cached_pages(&File::open(dir.0.join("f0")).unwrap(), 0, 1).is_some() {
+        assert_eq!(read, 500_000, "every evicted byte read once");
+        let again: u64 = (0..storage.layout.piece_count())
+            .map(|p| prefetch_piece(&storage, PieceIndex(p), &mut cache, &mut scratch).unwrap())
+            .sum();
+        assert_eq!(again, 0, "everything is cached now");
+    }
+    // A file cut short: pieces past its end are Short; one that is gone is Missing.
+    let f2 = dir.0.join("f2");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&f2)
+        .unwrap()
+        .set_len(1000)
+        .unwrap();
+    let last = PieceIndex(storage.layout.piece_count() - 1);
+    let mut cache = FdCache::new();
+    assert!(matches!(
+        prefetch_piece(&storage, last, &mut cache, &mut scratch),
+        Err(ReadError::Short { file: 2 })
+    ));
+    std::fs::remove_file(dir.0.join("f0")).unwrap();
+    assert!(matches!(
+        prefetch_piece(&storage, PieceIndex(0), &mut cache, &mut scratch),
+        Err(ReadError::Missing { file: 0 })
+    ));
+}

@@ -83,7 +83,7 @@ pub fn hash_all_pieces(
         let completions = pool
             .drain()
             .map_err(|_| Error::Failed("the hashing threads stopped unexpectedly".into()))?;
-        for completion in completions {
+        for (completion, _) in completions {
             let Completion::PieceHashed {
                 piece, result, len, ..
             } = completion

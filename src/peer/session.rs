@@ -158,15 +158,10 @@ impl PeerSession {
         (bdp as usize + PIPELINE_MIN).min(cap)
     }
 
-    /// Removes our request for `block`; true if it was outstanding.
-    pub fn take_request_out(&mut self, block: BlockRef) -> bool {
-        match self.requests_out.iter().position(|(b, _)| *b == block) {
-            Some(i) => {
-                self.requests_out.remove(i);
-                true
-            }
-            None => false,
-        }
+    /// Removes our request for `block`; when it was outstanding, returns when it was sent.
+    pub fn take_request_out(&mut self, block: BlockRef) -> Option<Instant> {
+        let i = self.requests_out.iter().position(|(b, _)| *b == block)?;
+        self.requests_out.remove(i).map(|(_, at)| at)
     }
 
     /// Requests older than `REQUEST_TIMEOUT`, removed from the pipeline.
@@ -249,8 +244,12 @@ mod tests {
             .push_back((b(1), t0 + Duration::from_secs(10)));
         assert!(s.expire_requests(t0 + Duration::from_secs(29)).is_empty());
         assert_eq!(s.expire_requests(t0 + Duration::from_secs(31)), [b(0)]);
-        assert!(s.take_request_out(b(1)));
-        assert!(!s.take_request_out(b(1)));
+        assert_eq!(
+            s.take_request_out(b(1)),
+            Some(t0 + Duration::from_secs(10)),
+            "gives the send time"
+        );
+        assert_eq!(s.take_request_out(b(1)), None);
     }
 
     #[test]

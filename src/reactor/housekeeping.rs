@@ -86,6 +86,7 @@ impl Reactor {
             t.down.tick();
             t.up.tick();
         }
+        self.expire_warm(now);
         if !self.shutting_down {
             self.reconnect_known(now);
             self.dial_candidates(now);

@@ -19,6 +19,7 @@
 mod housekeeping;
 mod http;
 mod peers;
+mod serve;
 mod trackers;
 
 use std::collections::HashMap;
@@ -40,6 +41,7 @@ use crate::peer::close::CloseReason;
 use crate::peer::conn::{RecvBuf, SendQueue};
 use crate::peer::session::PeerSession;
 use crate::resolver::Resolver;
+use crate::stats::{EngineStats, Metric};
 use crate::timer::Timers;
 use crate::torrent::choker::Choker;
 use crate::torrent::picker::{PeerKey, Picker};
@@ -52,6 +54,7 @@ use crate::types::{InfoHash, PeerId};
 use crate::wire::metainfo::Metainfo;
 use crate::workers::{Job, WorkerPool};
 use housekeeping::{KnownPeer, reconnect_delay};
+pub use serve::UploadMode;
 
 const WAKE: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -82,8 +85,6 @@ const RESUME_INTERVAL: Duration = Duration::from_secs(10);
 const RECONNECT_DELAY: Duration = Duration::from_secs(5);
 /// Bytes of piece cache per torrent for serving uploads.
 const PIECE_CACHE_BYTES: usize = 32 << 20;
-/// Upload data queued to one peer before we stop reading more pieces for it.
-const SEND_HIGH_WATER: usize = 1 << 20;
 
 /// A tracker server to run on the reactor, with its sockets already bound (so a
 /// torrent can name their ports before the engine starts).
@@ -126,6 +127,10 @@ pub struct EngineConfig {
     pub extra_trackers: Vec<String>,
     /// A tracker server to run in this process.
     pub tracker_server: Option<TrackerServerSetup>,
+    /// How blocks are sent to peers.
+    pub upload_mode: UploadMode,
+    /// Keep latency histograms and print them at exit.
+    pub stats: bool,
 }
 
 /// A torrent to run, with what is already verified on disk.
@@ -235,6 +240,10 @@ pub struct Reactor {
     tracker_io: trackers::TrackerIo,
     /// When shutting down: the latest instant to wait for `stopped` announces.
     stop_deadline: Option<Instant>,
+    /// Files open for `sendfile`.
+    serve_files: serve::ServeFiles,
+    /// Latency histograms, with `--stats`.
+    stats: Option<Box<EngineStats>>,
 }
 
 /// Bounds of the tracker server's HTTP side.
@@ -427,6 +436,7 @@ impl Reactor {
                 cache_cap: PIECE_CACHE_BYTES,
                 cache_clock: 0,
                 reads: HashMap::new(),
+                warm: HashMap::new(),
                 peers: Vec::new(),
                 strikes: HashMap::new(),
                 banned: Default::default(),
@@ -493,6 +503,8 @@ impl Reactor {
             tracker_counters: TrackerCounters::default(),
             tracker_io: Default::default(),
             stop_deadline: None,
+            serve_files: serve::ServeFiles::default(),
+            stats: config.stats.then(|| Box::new(EngineStats::new())),
             config,
         };
         if reactor.config.announce_listen {
@@ -593,6 +605,9 @@ impl Reactor {
             }
             self.submit_backlog();
             self.reap_closed();
+            if let Some(stats) = self.stats.as_deref_mut() {
+                stats.record(Metric::ReactorLoop, now.elapsed());
+            }
             if self.finished() {
                 break;
             }
@@ -625,6 +640,9 @@ impl Reactor {
         }
         self.reap_closed();
         self.save_resume(true);
+        if let Some(stats) = &self.stats {
+            eprint!("{}", stats.render());
+        }
         let now = Instant::now();
         Ok(self
             .torrents
@@ -857,7 +875,11 @@ impl Reactor {
             }
             Err(_) => return self.close(key, CloseReason::SocketError),
         }
-        if conn.send.queued() < SEND_HIGH_WATER / 2 {
+        let refill = match &conn.state {
+            ConnState::Active(s) => conn.send.queued() < serve::high_water(s.up.per_second()) / 2,
+            _ => false,
+        };
+        if refill {
             self.serve_requests(key, now);
         }
     }

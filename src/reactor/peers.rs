@@ -8,21 +8,20 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{
-    CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, INACTIVITY_TIMEOUT, KEEPALIVE_INTERVAL, SEND_HIGH_WATER,
-};
+use super::{CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, INACTIVITY_TIMEOUT, KEEPALIVE_INTERVAL};
 use super::{Conn, ConnState, Reactor};
 use crate::bitfield::Bitfield;
 use crate::error::Result;
 use crate::peer::close::CloseReason;
 use crate::peer::session::{MAX_REQUESTS_IN, PeerSession};
+use crate::stats::{EngineStats, Metric};
 use crate::torrent::choker::PeerView;
 use crate::torrent::picker::{BlockOutcome, PeerKey};
 use crate::torrent::state::{PartialPiece, Torrent};
 use crate::types::{BLOCK_SIZE, BlockRef, PieceIndex};
 use crate::wire::ext::ExtHandshake;
 use crate::wire::peer::{self, Handshake, Message, ReservedBit};
-use crate::workers::{Completion, Job};
+use crate::workers::{Completion, Job, JobTiming};
 
 fn queue_msg(conn: &mut Conn, msg: &Message<'_>) {
     reply(&mut conn.send, msg);
@@ -165,10 +164,13 @@ impl Reactor {
 
     /// Applies what a message handler decided beyond its own connection.
     fn apply(&mut self, key: usize, tkey: usize, effects: Effects, now: Instant) {
+        if let (Some(stats), Some(d)) = (self.stats.as_deref_mut(), effects.block_latency) {
+            stats.record(Metric::RequestToBlock, d);
+        }
         for (other, block) in effects.cancels {
             if let Some(conn) = self.conns.get_mut(other) {
                 if let Some(s) = session(conn) {
-                    if s.take_request_out(block) {
+                    if s.take_request_out(block).is_some() {
                         queue_msg(conn, &Message::Cancel(block));
                     }
                 }
@@ -245,95 +247,30 @@ impl Reactor {
         conn.send.queue(Bytes::from(buf));
     }
 
-    /// Sends the blocks the peer asked for that are in the cache; starts reads for the
-    /// first that is not. Stops while the send queue is above its high-water mark.
-    pub(super) fn serve_requests(&mut self, key: usize, now: Instant) {
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        let Some(tkey) = conn.torrent else { return };
-        let Some(t) = self.torrents.get_mut(tkey) else {
-            return;
-        };
-        let ConnState::Active(s) = &mut conn.state else {
-            return;
-        };
-        let mut read = None;
-        while conn.send.queued() < SEND_HIGH_WATER {
-            let Some(&block) = s.requests_in.front() else {
-                break;
-            };
-            if let Some(limit) = &mut self.up_limit {
-                if !limit.available() {
-                    if !self.throttled_up.contains(&key) {
-                        self.throttled_up.push(key);
-                    }
-                    break;
-                }
-                if t.cache.contains_key(&block.piece.0) {
-                    limit.spend(u64::from(block.len));
-                }
-            }
-            let Some(data) = t.cached(block.piece) else {
-                read = Some(block.piece);
-                break;
-            };
-            s.requests_in.pop_front();
-            let start = block.offset as usize;
-            let payload = data.slice(start..start + block.len as usize);
-            conn.send.queue(Bytes::copy_from_slice(&peer::piece_header(
-                block.piece,
-                block.offset,
-                block.len,
-            )));
-            conn.send.queue(payload);
-            s.up.add(u64::from(block.len));
-            t.up.add(u64::from(block.len));
-        }
-        if let Some(piece) = read {
-            let waiters = t.reads.entry(piece.0).or_default();
-            let first = waiters.is_empty();
-            if !waiters.contains(&key) {
-                waiters.push(key);
-            }
-            if first {
-                let job = Job::ReadPiece {
-                    tag: t.tag,
-                    storage: t.storage.clone(),
-                    piece,
-                };
-                self.submit(job);
-            }
-        }
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        if !conn.write_blocked && conn.send.queued() > 0 {
-            match conn.send.write_to(&mut conn.sock) {
-                Ok(_) => conn.write_blocked = conn.send.queued() > 0,
-                Err(_) => self.close(key, CloseReason::SocketError),
-            }
-            let _ = now;
-        }
-    }
-
     /// Drains worker completions.
     pub(super) fn on_completions(&mut self, now: Instant) -> Result<()> {
         let done = self.pool.drain().map_err(|_| {
             crate::error::Error::Failed("worker threads stopped unexpectedly".into())
         })?;
-        for c in done {
+        for (c, timing) in done {
+            if let Some(stats) = self.stats.as_deref_mut() {
+                record_job(stats, &c, timing);
+            }
             match c {
                 Completion::PieceWritten {
                     tag,
                     piece,
                     result,
                     block_hashes,
+                    ..
                 } => {
                     self.on_piece_written(tag, piece, result, block_hashes.unwrap_or_default(), now)
                 }
                 Completion::PieceRead { tag, piece, result } => {
-                    self.on_piece_read(tag, piece, result, now)
+                    self.on_piece_ready(tag, piece, result.map(Some), now)
+                }
+                Completion::PiecePrefetched { tag, piece, result } => {
+                    self.on_piece_ready(tag, piece, result.map(|_| None), now)
                 }
                 Completion::PieceHashed { .. } => {}
             }
@@ -342,42 +279,9 @@ impl Reactor {
         Ok(())
     }
 
-    fn torrent_by_tag(&self, tag: u64) -> Option<usize> {
+    pub(super) fn torrent_by_tag(&self, tag: u64) -> Option<usize> {
         let key = tag as usize;
         self.torrents.get(key).filter(|t| t.tag == tag).map(|_| key)
-    }
-
-    fn on_piece_read(
-        &mut self,
-        tag: u64,
-        piece: PieceIndex,
-        result: std::result::Result<Bytes, crate::disk::ReadError>,
-        now: Instant,
-    ) {
-        let Some(tkey) = self.torrent_by_tag(tag) else {
-            return;
-        };
-        let t = &mut self.torrents[tkey];
-        let waiters = t.reads.remove(&piece.0).unwrap_or_default();
-        match result {
-            Ok(data) => {
-                t.cache_insert(piece, data);
-                for key in waiters {
-                    self.serve_requests(key, now);
-                }
-            }
-            Err(e) => {
-                log::error!(
-                    "cannot read piece {} for upload: {e:?}; not serving it",
-                    piece.0
-                );
-                // Data we claimed is gone: stop advertising it until rechecked.
-                t.set_have(piece, false);
-                for key in waiters {
-                    self.close(key, CloseReason::Shutdown);
-                }
-            }
-        }
     }
 
     fn on_piece_written(
@@ -565,6 +469,7 @@ impl Reactor {
         if !conn.read_pending {
             conn.recv.release_if_empty();
         }
+        conn.send.release_if_empty();
         match &mut conn.state {
             ConnState::Connecting if now.duration_since(conn.started_at) >= CONNECT_TIMEOUT => {
                 self.close(key, CloseReason::ConnectFailed)
@@ -616,6 +521,24 @@ struct Effects {
     request: bool,
     /// The peer became interested: unchoke it if a slot is free.
     unchoke_if_free: bool,
+    /// A requested block arrived this long after we asked for it.
+    block_latency: Option<std::time::Duration>,
+}
+
+/// Records a worker job's queue wait and run time in the matching histograms.
+fn record_job(stats: &mut EngineStats, c: &Completion, timing: JobTiming) {
+    match c {
+        Completion::PieceWritten { hashed, .. } => {
+            stats.record(Metric::HashWait, timing.waited);
+            stats.record(Metric::HashTime, *hashed);
+            stats.record(Metric::WriteTime, timing.ran.saturating_sub(*hashed));
+        }
+        Completion::PieceRead { .. } | Completion::PiecePrefetched { .. } => {
+            stats.record(Metric::DiskReadWait, timing.waited);
+            stats.record(Metric::DiskRead, timing.ran);
+        }
+        Completion::PieceHashed { .. } => {}
+    }
 }
 
 fn update_interest(s: &mut PeerSession, send: &mut crate::peer::conn::SendQueue, have: &Bitfield) {
@@ -631,11 +554,16 @@ fn update_interest(s: &mut PeerSession, send: &mut crate::peer::conn::SendQueue,
     }
 }
 
-/// Encodes `msg` onto a connection's send queue.
+/// Encodes `msg` onto a connection's send queue; small messages are batched into the
+/// queue's inline chunks.
 fn reply(send: &mut crate::peer::conn::SendQueue, msg: &Message<'_>) {
     let mut buf = Vec::with_capacity(msg.frame_len() as usize + 4);
     peer::encode(msg, &mut buf);
-    send.queue(Bytes::from(buf));
+    if buf.len() <= 32 {
+        send.queue_small(&buf);
+    } else {
+        send.queue(Bytes::from(buf));
+    }
 }
 
 /// Handles one message from an active peer. `Err` closes the connection.
@@ -758,7 +686,7 @@ fn on_message(
             }
         }
         Message::Reject(block) => {
-            if s.take_request_out(block) {
+            if s.take_request_out(block).is_some() {
                 t.picker.on_request_dropped(peer_key, block);
             }
             fx.request = true;
@@ -774,10 +702,11 @@ fn on_message(
                 offset,
                 len: data.len() as u32,
             };
-            if !s.take_request_out(block) {
+            let Some(sent_at) = s.take_request_out(block) else {
                 // Unrequested, or cancelled in endgame and sent anyway: dropped.
                 return Ok(());
-            }
+            };
+            fx.block_latency = Some(now.saturating_duration_since(sent_at));
             s.on_block(data.len(), now);
             t.down.add(data.len() as u64);
             t.peers_used.insert(s.addr);

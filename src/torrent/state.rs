@@ -80,6 +80,9 @@ pub struct Torrent {
     pub cache_clock: u64,
     /// Pieces being read by workers, with the connections waiting for them.
     pub reads: HashMap<u32, Vec<usize>>,
+    /// Pieces a worker found (or made) resident in the page cache, and when: the
+    /// sendfile path serves them without reading. Entries expire after `WARM_FOR`.
+    pub warm: HashMap<u32, Instant>,
     /// Connection slab keys of the peers of this torrent.
     pub peers: Vec<usize>,
     /// Strikes per address for pieces that failed their hash check.
@@ -280,6 +283,7 @@ mod tests {
             cache_cap: 1 << 20,
             cache_clock: 0,
             reads: HashMap::new(),
+            warm: HashMap::new(),
             peers: Vec::new(),
             strikes: HashMap::new(),
             banned: HashSet::new(),

@@ -98,26 +98,33 @@ impl Layout {
     /// The file spans a piece covers, in order. Zero-length files never appear.
     pub fn spans(&self, piece: PieceIndex) -> Vec<Span> {
         let range = self.piece_range(piece);
+        let mut spans = Vec::new();
+        self.for_each_span(range.clone(), range.start, |span| spans.push(span));
+        spans
+    }
+
+    /// Calls `f` with each file span of the torrent bytes `range`, in order, with
+    /// `piece_offset` counted from `base` (the start of the piece `range` lies in).
+    /// Allocates nothing: the upload path calls it for every block it sends.
+    pub fn for_each_span(&self, range: Range<u64>, base: u64, mut f: impl FnMut(Span)) {
         let first = self
             .files
             .partition_point(|f| f.offset + f.length <= range.start);
-        let mut spans = Vec::new();
-        for (i, f) in self.files.iter().enumerate().skip(first) {
-            if f.offset >= range.end {
+        for (i, file) in self.files.iter().enumerate().skip(first) {
+            if file.offset >= range.end {
                 break;
             }
-            let start = range.start.max(f.offset);
-            let end = range.end.min(f.offset + f.length);
+            let start = range.start.max(file.offset);
+            let end = range.end.min(file.offset + file.length);
             if end > start {
-                spans.push(Span {
+                f(Span {
                     file: i,
-                    file_offset: start - f.offset,
-                    piece_offset: start - range.start,
+                    file_offset: start - file.offset,
+                    piece_offset: start - base,
                     len: end - start,
                 });
             }
         }
-        spans
     }
 
     /// The pieces that hold any byte of file `file` (empty for a zero-length file).
