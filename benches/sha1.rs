@@ -14,11 +14,14 @@
 //! `tools/bench-create` parses the `piece=1MiB` line. Run with `cargo bench --bench sha1`.
 //! Total run time is bounded: about [`WARM_UP`] + [`MEASURE`] per size.
 
-use std::hint::black_box;
-use std::time::{Duration, Instant};
+mod common;
 
-use hdrhistogram::Histogram;
+use std::hint::black_box;
+use std::time::Duration;
+
 use sha1::{Digest, Sha1};
+
+use common::Rng;
 
 /// Bytes per `update` call, the worker's read chunk (`disk::READ_CHUNK`).
 const CHUNK: usize = 256 * 1024;
@@ -49,52 +52,15 @@ fn hash_piece(chunk: &[u8], len: usize) -> [u8; 20] {
     sha.finalize().into()
 }
 
-/// A buffer of pseudo-random bytes (xorshift64; SHA-1's speed does not depend on the
-/// data, this only keeps the input from being trivially regular).
+/// A buffer of pseudo-random bytes (SHA-1's speed does not depend on the data, this
+/// only keeps the input from being trivially regular).
 fn random_chunk() -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
     let mut out = Vec::with_capacity(CHUNK);
     while out.len() < CHUNK {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
+        out.extend_from_slice(&rng.next_u64().to_le_bytes());
     }
     out
-}
-
-/// Result of measuring one size.
-struct Measured {
-    pieces: u64,
-    elapsed: Duration,
-    /// Per-piece time in nanoseconds.
-    histogram: Histogram<u64>,
-}
-
-fn measure(chunk: &[u8], len: usize) -> Result<Measured, String> {
-    let warm_until = Instant::now() + WARM_UP;
-    while Instant::now() < warm_until {
-        black_box(hash_piece(black_box(chunk), len));
-    }
-    // 1 ns to 60 s at 3 significant digits.
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
-        .map_err(|e| format!("histogram: {e}"))?;
-    let mut pieces = 0u64;
-    let started_at = Instant::now();
-    let mut elapsed = Duration::ZERO;
-    while elapsed < MEASURE {
-        let piece_at = Instant::now();
-        black_box(hash_piece(black_box(chunk), len));
-        let took = piece_at.elapsed();
-        histogram.saturating_record((took.as_nanos() as u64).max(1));
-        pieces += 1;
-        elapsed = started_at.elapsed();
-    }
-    Ok(Measured {
-        pieces,
-        elapsed,
-        histogram,
-    })
 }
 
 fn sha_ni() -> &'static str {
@@ -128,20 +94,15 @@ fn main() {
         sha_ni()
     );
     for (label, len) in SIZES {
-        let m = match measure(&chunk, len) {
-            Ok(m) => m,
-            Err(e) => {
-                eprintln!("sha1 bench: {e}");
-                std::process::exit(1);
-            }
-        };
-        let bytes = m.pieces as f64 * len as f64;
-        let mb_s = bytes / m.elapsed.as_secs_f64() / 1e6;
-        let p50 = m.histogram.value_at_quantile(0.50) as f64 / 1e3;
-        let p99 = m.histogram.value_at_quantile(0.99) as f64 / 1e3;
+        let m = common::measure_for(WARM_UP, MEASURE, 1, || {
+            black_box(hash_piece(black_box(&chunk), len));
+        });
+        let mb_s = m.mb_per_sec(len as f64);
+        let p50 = m.quantile_ns(0.50) / 1e3;
+        let p99 = m.quantile_ns(0.99) / 1e3;
         println!(
             "sha1 piece={label:<7} MB/s={mb_s:.1}  p50_us={p50:.1}  p99_us={p99:.1}  pieces={}",
-            m.pieces
+            m.samples()
         );
     }
 }
