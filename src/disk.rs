@@ -67,6 +67,8 @@ pub struct FdCache {
     entries: Vec<CachedFile>,
     clock: u64,
     maps: mmap::MapCache,
+    /// SHA-1 of `len` zero bytes, for pieces that lie wholly in holes.
+    zero_hash: Option<(u64, [u8; 20])>,
 }
 
 #[derive(Debug)]
@@ -344,8 +346,30 @@ fn hash_piece_via(
     buf: &mut Vec<u8>,
     path: ReadPath,
 ) -> Result<[u8; 20], ReadError> {
+    let spans = storage.layout.spans(piece);
+    if path == ReadPath::Map && all_holes(storage, &spans, cache) {
+        // A new download's sparse files: the piece reads as zeros, so hash zeros without
+        // faulting in (and zero-filling) every page.
+        let len = storage.layout.piece_len(piece);
+        return Ok(match cache.zero_hash {
+            Some((l, h)) if l == len => h,
+            _ => {
+                let mut sha = Sha1::new();
+                let zeros = [0u8; 4096];
+                let mut left = len;
+                while left > 0 {
+                    let n = left.min(zeros.len() as u64) as usize;
+                    sha.update(&zeros[..n]);
+                    left -= n as u64;
+                }
+                let h: [u8; 20] = sha.finalize().into();
+                cache.zero_hash = Some((len, h));
+                h
+            }
+        });
+    }
     let mut sha = Sha1::new();
-    for span in storage.layout.spans(piece) {
+    for span in spans {
         let slot = &storage.layout.files[span.file];
         if slot.padding {
             let zeros = [0u8; 4096];
@@ -366,6 +390,24 @@ fn hash_piece_via(
         }
     }
     Ok(sha.finalize().into())
+}
+
+/// True when every span of a piece is padding or a hole of a file long enough to hold
+/// it. Any doubt (a file that cannot be opened or is short) answers false, and the
+/// normal path reports it.
+fn all_holes(storage: &Storage, spans: &[Span], cache: &mut FdCache) -> bool {
+    spans.iter().all(|span| {
+        if storage.layout.files[span.file].padding {
+            return true;
+        }
+        let Ok(file) = cache.get_for_read(storage, span.file) else {
+            return false;
+        };
+        let long_enough = file
+            .metadata()
+            .is_ok_and(|m| m.is_file() && m.len() >= span.file_offset + span.len);
+        long_enough && pagecache::is_hole(file, span.file_offset, span.len)
+    })
 }
 
 /// What `fstat` says of a span's open file now.

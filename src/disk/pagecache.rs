@@ -1,6 +1,7 @@
-//! Page-cache residency of file ranges: `cachestat(2)` to ask whether a range is cached
-//! without touching it, `readahead(2)` to start reading what is not. The unsafe system
-//! calls of [`super::prefetch_piece`] live here.
+//! Where a file's data is, without reading it: `cachestat(2)` to ask whether a range is
+//! in the page cache, `readahead(2)` to start reading what is not, and `lseek(2)` with
+//! `SEEK_DATA` to find ranges that are holes of a sparse file. The unsafe system calls
+//! of [`super::prefetch_piece`] and of hashing's hole check live here.
 //!
 //! Depends on `libc` only. `cachestat` is Linux 6.5 and later; on older kernels
 //! [`cached_pages`] answers `None` and callers read the range to be sure.
@@ -57,6 +58,25 @@ pub fn readahead(file: &File, offset: u64, len: u64) {
     unsafe { libc::readahead(file.as_raw_fd(), off, len as usize) };
 }
 
+/// True when `file[offset..offset + len]` lies wholly in a hole of a sparse file (it
+/// reads as zeros and no block is allocated for it), as a freshly created download file
+/// is. False when unsure (a file system without `SEEK_DATA` reports data everywhere).
+/// The caller makes sure the file is at least `offset + len` bytes long.
+pub fn is_hole(file: &File, offset: u64, len: u64) -> bool {
+    let Ok(off) = libc::off_t::try_from(offset) else {
+        return false;
+    };
+    // SAFETY: no memory is passed; the descriptor is open (borrowed). SEEK_DATA moves
+    // the file position, which no reader of ours relies on (all use positional I/O or
+    // seek first).
+    let data = unsafe { libc::lseek(file.as_raw_fd(), off, libc::SEEK_DATA) };
+    if data < 0 {
+        // ENXIO: no data at or after `offset`.
+        return std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO);
+    }
+    data as u64 >= offset + len
+}
+
 /// Drops `file[offset..offset + len]` from the page cache (clean pages only), so tests
 /// can start cold.
 #[cfg(test)]
@@ -99,6 +119,36 @@ mod tests {
         assert!(
             cached_pages(&file, 0, 64 * 1024).unwrap() < pages,
             "evicted"
+        );
+    }
+
+    #[test]
+    fn holes_are_found_and_data_is_not_a_hole() {
+        use std::os::unix::fs::FileExt;
+        let path = std::env::temp_dir().join(format!("hivebt-holes-{}", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        file.set_len(64 << 20).unwrap();
+        file.write_all_at(&[1; 4096], 32 << 20).unwrap();
+        assert!(
+            !is_hole(&file, (32 << 20) - 100, 200),
+            "data is never a hole"
+        );
+        assert!(!is_hole(&file, 32 << 20, 1));
+        assert!(
+            is_hole(&file, 0, 1 << 20),
+            "the file systems tests run on report holes (ext4, xfs, btrfs, tmpfs)"
+        );
+        assert!(is_hole(&file, 0, 30 << 20));
+        assert!(
+            is_hole(&file, 40 << 20, 24 << 20),
+            "a hole to the end of the file"
         );
     }
 }

@@ -309,3 +309,33 @@ fn prefetch_reads_what_is_not_cached_and_reports_short_and_missing_files() {
         Err(ReadError::Missing { file: 0 })
     ));
 }
+
+#[test]
+fn pieces_in_holes_hash_as_zeros_like_a_read() {
+    use std::os::unix::fs::FileExt;
+    let dir = Scratch::new("holes");
+    let (storage, _) = storage(
+        &dir.0,
+        &[(5 << 20, false), (3_000, true), (2 << 20, false)],
+        1 << 20,
+        |_, _| None,
+    );
+    let mut torrent = vec![0u8; (7 << 20) + 3_000];
+    for (i, len) in [(0, 5u64 << 20), (2, 2 << 20)] {
+        let f = std::fs::File::create(dir.0.join(format!("f{i}"))).unwrap();
+        f.set_len(len).unwrap();
+        if i == 0 {
+            // Data in the middle of piece 2 and at the very end of the file.
+            f.write_all_at(&[7; 100], (2 << 20) + 500).unwrap();
+            f.write_all_at(&[9; 10], len - 10).unwrap();
+            torrent[(2 << 20) + 500..(2 << 20) + 600].fill(7);
+            torrent[(len - 10) as usize..len as usize].fill(9);
+        }
+    }
+    for piece in 0..storage.layout.piece_count() {
+        let [mapped, pread] = hash_both(&storage, piece);
+        let want = expected(&storage, &torrent, piece);
+        assert_eq!(mapped.unwrap(), want, "piece {piece}");
+        assert_eq!(pread.unwrap(), want, "piece {piece}");
+    }
+}
