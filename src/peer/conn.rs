@@ -40,10 +40,12 @@ pub struct ReadPass {
     pub drained: bool,
 }
 
-/// Input read from the socket and not yet decoded: `buf[start..end]`. The whole of
-/// `buf` is initialised once when it grows, so reads never zero memory again; it grows
-/// by doubling from `RECV_MIN` and is handed back by [`RecvBuf::release_if_empty`]
-/// (the reactor's per-second sweep), not after every read.
+/// Input read from the socket and not yet decoded: `buf[start..end]`. Until input
+/// reaches `RECV_MIN` bytes it is read through a stack buffer and `buf` holds just
+/// what arrived; past that the whole of `buf` is initialised once when it grows, so
+/// reads never zero memory again. It grows by doubling from `RECV_MIN` and is handed
+/// back by [`RecvBuf::release_if_empty`] (the reactor's per-second sweep), not after
+/// every read.
 #[derive(Debug, Default)]
 pub struct RecvBuf {
     buf: Vec<u8>,
@@ -168,6 +170,33 @@ impl RecvBuf {
             if self.start == self.end {
                 self.start = 0;
                 self.end = 0;
+            }
+            if self.buf.len() < RECV_MIN {
+                // A small or no buffer (an idle peer's handshake, a keep-alive): read
+                // into the stack and keep only what arrived, so a thousand idle peers
+                // never hold (or fragment the heap with) a 4 KiB buffer each.
+                let mut stack = [0u8; RECV_MIN];
+                let n = match r.read(&mut stack) {
+                    Ok(0) => {
+                        pass.eof = true;
+                        return Ok(pass);
+                    }
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        pass.drained = true;
+                        return Ok(pass);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+                self.buf.truncate(self.end);
+                self.buf.extend_from_slice(&stack[..n]);
+                self.end += n;
+                pass.bytes += n;
+                continue;
             }
             if self.buf.len() - self.end < RECV_MIN / 2 {
                 // Make room: move what is left to the front, and grow if still short.
@@ -441,6 +470,21 @@ mod tests {
         assert!(io.capacity() > 0, "kept between reads");
         io.release_if_empty();
         assert_eq!(io.capacity(), 0, "freed by the sweep when empty");
+    }
+
+    #[test]
+    fn a_handshake_sized_read_holds_only_what_arrived() {
+        let mut t = trickle((0..68u8).collect(), 40);
+        let mut io = RecvBuf::new();
+        let pass = io.read_from(&mut t, usize::MAX, usize::MAX).unwrap();
+        assert_eq!((pass.bytes, pass.drained), (68, true));
+        assert_eq!(io.unconsumed(), &(0..68u8).collect::<Vec<_>>()[..]);
+        assert!(io.capacity() < 256, "{} bytes held for 68", io.capacity());
+        io.consume(50);
+        t.input.extend(100..110u8);
+        io.read_from(&mut t, usize::MAX, usize::MAX).unwrap();
+        let want: Vec<u8> = (50..68u8).chain(100..110).collect();
+        assert_eq!(io.unconsumed(), &want[..]);
     }
 
     #[test]
