@@ -244,6 +244,15 @@ pub fn read_piece(
     Ok(())
 }
 
+/// True when the kernel reports every page of `file[offset..offset + len]` in the page
+/// cache (`cachestat`); false when some are not or it cannot tell. It never waits for
+/// the disk, so unlike the rest of this module the reactor may call it.
+pub fn is_cached(file: &File, offset: u64, len: u64) -> bool {
+    let page = pagecache::page_size();
+    let pages = (offset + len).div_ceil(page) - offset / page;
+    pagecache::cached_pages(file, offset, len).is_some_and(|n| n >= pages)
+}
+
 /// Makes sure a piece's data is in the page cache, so the reactor can `sendfile` it
 /// without waiting for the disk: spans the kernel reports fully cached (`cachestat`)
 /// cost one system call; the rest are read ahead and then read through into `scratch`,
@@ -254,7 +263,6 @@ pub fn prefetch_piece(
     cache: &mut FdCache,
     scratch: &mut Vec<u8>,
 ) -> Result<u64, ReadError> {
-    let page = pagecache::page_size();
     let mut read = 0;
     for span in storage.layout.spans(piece) {
         if storage.layout.files[span.file].padding {
@@ -274,8 +282,7 @@ pub fn prefetch_piece(
         if size < end {
             return Err(ReadError::Short { file: span.file });
         }
-        let pages = end.div_ceil(page) - span.file_offset / page;
-        if pagecache::cached_pages(file, span.file_offset, span.len).is_some_and(|n| n >= pages) {
+        if is_cached(file, span.file_offset, span.len) {
             continue;
         }
         pagecache::readahead(file, span.file_offset, span.len);

@@ -3,11 +3,13 @@
 //! - **sendfile** (default): each block goes out as its 13-byte header (held inline in
 //!   the send queue) and a file range sent with `sendfile(2)` straight from the page
 //!   cache: no read into memory, no copy, no allocation per block. So that `sendfile`
-//!   never waits for the disk on the reactor thread, a piece is first made resident by
-//!   a worker (`Job::PrefetchPiece`: `cachestat`, then `readahead` and a read-through
-//!   for what is missing) and remembered as warm for [`WARM_FOR`]. A connection whose
-//!   next block is in a cold piece waits for that prefetch; the cold pieces among its
-//!   next [`LOOKAHEAD`] requests are prefetched at the same time.
+//!   never waits for the disk on the reactor thread, a piece must be resident first:
+//!   the reactor asks the kernel (`cachestat`, which never waits), and a piece that is
+//!   not wholly cached is made resident by a worker (`Job::PrefetchPiece`: `readahead`
+//!   and a read-through of what is missing). Either way it is then remembered as warm
+//!   for [`WARM_FOR`]. A connection whose next block is in a cold piece waits for that
+//!   prefetch; the cold pieces among its next [`LOOKAHEAD`] requests are prefetched at
+//!   the same time.
 //! - **buffered**: whole pieces are read on a worker into a per-torrent cache
 //!   ([`super::PIECE_CACHE_BYTES`]) and blocks are sent as slices of them with
 //!   vectored writes.
@@ -96,6 +98,26 @@ impl ServeFiles {
     }
 }
 
+impl ServeFiles {
+    /// True when every byte of `piece` is in the page cache now: one `cachestat` per
+    /// file span, which never waits for the disk. Saves the round trip through a worker
+    /// for pieces that are already cached (the common case on a seed box).
+    fn piece_cached(&mut self, storage: &Storage, piece: PieceIndex) -> bool {
+        let range = storage.layout.piece_range(piece);
+        let mut cached = true;
+        storage
+            .layout
+            .for_each_span(range.clone(), range.start, |span| {
+                if cached && !storage.layout.files[span.file].padding {
+                    cached = self
+                        .get(storage, span.file)
+                        .is_ok_and(|f| crate::disk::is_cached(&f, span.file_offset, span.len));
+                }
+            });
+        cached
+    }
+}
+
 impl Reactor {
     /// Queues the blocks the peer asked for that can go out now; starts a prefetch (or
     /// a read) for the first that cannot. Stops at the connection's high-water mark.
@@ -134,8 +156,11 @@ impl Reactor {
                         .get(&block.piece.0)
                         .is_some_and(|&at| now.duration_since(at) < WARM_FOR);
                     if !fresh {
-                        wait_for = Some(block.piece);
-                        break;
+                        if !self.serve_files.piece_cached(&t.storage, block.piece) {
+                            wait_for = Some(block.piece);
+                            break;
+                        }
+                        t.warm.insert(block.piece.0, now);
                     }
                     conn.send.queue_small(&header);
                     let layout = &t.storage.layout;
@@ -200,7 +225,12 @@ impl Reactor {
                         .warm
                         .get(&p)
                         .is_some_and(|&at| now.duration_since(at) < WARM_FOR);
-                    if !fresh && !t.reads.contains_key(&p) {
+                    if fresh || t.reads.contains_key(&p) {
+                        continue;
+                    }
+                    if self.serve_files.piece_cached(&t.storage, block.piece) {
+                        t.warm.insert(p, now);
+                    } else {
                         t.reads.insert(p, Vec::new());
                         jobs.push(block.piece);
                     }
