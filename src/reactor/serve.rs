@@ -7,9 +7,12 @@
 //!   the reactor asks the kernel (`cachestat`, which never waits), and a piece that is
 //!   not wholly cached is made resident by a worker (`Job::PrefetchPiece`: `readahead`
 //!   and a read-through of what is missing). Either way it is then remembered as warm
-//!   for [`WARM_FOR`]. A connection whose next block is in a cold piece waits for that
-//!   prefetch; the cold pieces among its next [`LOOKAHEAD`] requests are prefetched at
-//!   the same time.
+//!   for [`WARM_FOR`]. A block that is itself cached goes out at once even when its
+//!   piece is not wholly cached (pages of a piece can be evicted one by one).
+//!
+//! On both paths requests are answered out of order (BEP 3 allows it): a block whose
+//! piece is cold waits for the read or prefetch while the warm blocks queued behind it
+//! go out, up to [`LOOKAHEAD`] cold pieces per pass.
 //! - **buffered**: whole pieces are read on a worker into a per-torrent cache
 //!   ([`super::PIECE_CACHE_BYTES`]) and blocks are sent as slices of them with
 //!   vectored writes.
@@ -44,8 +47,9 @@ pub enum UploadMode {
 /// How long a prefetched piece is trusted to stay in the page cache.
 pub const WARM_FOR: Duration = Duration::from_secs(30);
 
-/// Requests past the one being waited for whose pieces are prefetched too.
-const LOOKAHEAD: usize = 32;
+/// Most cold pieces one pass over a connection's requests starts reads for (and skips
+/// blocks of) before it stops.
+const LOOKAHEAD: usize = 8;
 
 /// Least and most bytes queued per connection before we stop taking its requests.
 pub const MIN_HIGH_WATER: usize = 256 << 10;
@@ -99,11 +103,10 @@ impl ServeFiles {
 }
 
 impl ServeFiles {
-    /// True when every byte of `piece` is in the page cache now: one `cachestat` per
-    /// file span, which never waits for the disk. Saves the round trip through a worker
-    /// for pieces that are already cached (the common case on a seed box).
-    fn piece_cached(&mut self, storage: &Storage, piece: PieceIndex) -> bool {
-        let range = storage.layout.piece_range(piece);
+    /// True when every byte of the torrent bytes `range` is in the page cache now: one
+    /// `cachestat` per file span, which never waits for the disk. Saves the round trip
+    /// through a worker for data that is already cached (the common case on a seed box).
+    fn range_cached(&mut self, storage: &Storage, range: std::ops::Range<u64>) -> bool {
         let mut cached = true;
         storage
             .layout
@@ -134,10 +137,15 @@ impl Reactor {
             return;
         };
         let limit = high_water(s.up.per_second());
-        let mut wait_for = None;
+        // Pieces that must be read (buffered) or made resident (sendfile) before some
+        // requested block of them can go out. Blocks are answered out of order: a cold
+        // block stays queued while the warm ones behind it are sent (BEP 3 allows any
+        // order), up to LOOKAHEAD cold ones.
+        let mut cold: Vec<PieceIndex> = Vec::new();
         let mut failed = None;
-        while conn.send.queued() < limit {
-            let Some(&block) = s.requests_in.front() else {
+        let mut i = 0;
+        while conn.send.queued() < limit && cold.len() < LOOKAHEAD {
+            let Some(&block) = s.requests_in.get(i) else {
                 break;
             };
             if let Some(limit) = &mut self.up_limit {
@@ -151,31 +159,41 @@ impl Reactor {
             let header = peer::piece_header(block.piece, block.offset, block.len);
             match mode {
                 UploadMode::Sendfile => {
+                    let layout = &t.storage.layout;
+                    let start = layout.piece_range(block.piece).start + u64::from(block.offset);
+                    let range = start..start + u64::from(block.len);
                     let fresh = t
                         .warm
                         .get(&block.piece.0)
                         .is_some_and(|&at| now.duration_since(at) < WARM_FOR);
                     if !fresh {
-                        if !self.serve_files.piece_cached(&t.storage, block.piece) {
-                            wait_for = Some(block.piece);
-                            break;
+                        if self
+                            .serve_files
+                            .range_cached(&t.storage, layout.piece_range(block.piece))
+                        {
+                            t.warm.insert(block.piece.0, now);
+                        } else if !self.serve_files.range_cached(&t.storage, range.clone()) {
+                            if !cold.contains(&block.piece) {
+                                cold.push(block.piece);
+                            }
+                            i += 1;
+                            continue;
                         }
-                        t.warm.insert(block.piece.0, now);
+                        // The block itself is cached though its piece is not wholly:
+                        // send it now; the piece is prefetched when a block of it is cold.
                     }
                     conn.send.queue_small(&header);
-                    let layout = &t.storage.layout;
-                    let start = layout.piece_range(block.piece).start + u64::from(block.offset);
                     let files = &mut self.serve_files;
                     let storage = &t.storage;
                     let send = &mut conn.send;
-                    layout.for_each_span(start..start + u64::from(block.len), start, |span| {
+                    layout.for_each_span(range, start, |span| {
                         if layout.files[span.file].padding {
                             send.queue(Bytes::from_static(&ZEROS[..span.len as usize]));
                             return;
                         }
                         match files.get(storage, span.file) {
                             Ok(f) => send.queue_file(f, span.file_offset, span.len as u32),
-                            Err(e) => failed = Some((span.file, e)),
+                            Err(e) => failed = Some((block.piece, span.file, e)),
                         }
                     });
                     if failed.is_some() {
@@ -184,8 +202,11 @@ impl Reactor {
                 }
                 UploadMode::Buffered => {
                     let Some(data) = t.cached(block.piece) else {
-                        wait_for = Some(block.piece);
-                        break;
+                        if !cold.contains(&block.piece) {
+                            cold.push(block.piece);
+                        }
+                        i += 1;
+                        continue;
                     };
                     let start = block.offset as usize;
                     conn.send.queue_small(&header);
@@ -193,48 +214,29 @@ impl Reactor {
                         .queue(data.slice(start..start + block.len as usize));
                 }
             }
-            s.requests_in.pop_front();
+            s.requests_in.remove(i);
             if let Some(limit) = &mut self.up_limit {
                 limit.spend(u64::from(block.len));
             }
             s.up.add(u64::from(block.len));
             t.up.add(u64::from(block.len));
         }
-        if let Some((file, e)) = failed {
-            let piece = s.requests_in.front().map(|b| b.piece);
+        if let Some((piece, file, e)) = failed {
             log::error!("cannot open file {file} to serve it: {e}; closing the connection");
-            if let Some(piece) = piece {
-                t.set_have(piece, false);
-                t.warm.remove(&piece.0);
-            }
+            t.set_have(piece, false);
+            t.warm.remove(&piece.0);
             return self.close(key, CloseReason::Shutdown);
         }
+        // Start a read or prefetch of each cold piece (once), and wake this connection
+        // when it is done.
         let mut jobs = Vec::new();
-        if let Some(piece) = wait_for {
+        for piece in cold {
             let waiters = t.reads.entry(piece.0).or_insert_with(|| {
                 jobs.push(piece);
                 Vec::new()
             });
             if !waiters.contains(&key) {
                 waiters.push(key);
-            }
-            if mode == UploadMode::Sendfile {
-                for block in s.requests_in.iter().skip(1).take(LOOKAHEAD) {
-                    let p = block.piece.0;
-                    let fresh = t
-                        .warm
-                        .get(&p)
-                        .is_some_and(|&at| now.duration_since(at) < WARM_FOR);
-                    if fresh || t.reads.contains_key(&p) {
-                        continue;
-                    }
-                    if self.serve_files.piece_cached(&t.storage, block.piece) {
-                        t.warm.insert(p, now);
-                    } else {
-                        t.reads.insert(p, Vec::new());
-                        jobs.push(block.piece);
-                    }
-                }
             }
         }
         let (tag, storage) = (t.tag, Arc::clone(&t.storage));
