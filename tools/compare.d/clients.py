@@ -92,12 +92,15 @@ class Hivebt:
         return run([self.ctx.hivebt, "--version"], 10).stdout.strip()
 
     def settings(self):
-        return "hivebt seed --upload-slots %d --max-peers %d --no-tracker (threads: default)" % (PEERS, PEERS)
+        extra = " ".join(self.ctx.hivebt_args or [])
+        return "hivebt seed --upload-slots %d --max-peers %d --no-tracker%s (threads: default)" % (
+            PEERS, PEERS, " " + extra if extra else "")
 
     def seed(self, torrent, data_dir, host, port, tag, logdir):
         state = os.path.join(logdir, tag + "-state")
         argv = [self.ctx.hivebt, "seed", torrent, "--data", data_dir, "--listen", "%s:%d" % (host, port),
                 "--no-tracker", "--upload-slots", PEERS, "--max-peers", PEERS, "--state", state]
+        argv += self.ctx.hivebt_args or []
         return Seeder(self, Proc(tag, pinned(0, argv), logdir), host, port)
 
     def wait_seeding(self, seeder, timeout):
@@ -107,6 +110,7 @@ class Hivebt:
         state = os.path.join(logdir, tag + "-state")
         argv = [self.ctx.hivebt, "download", torrent, "--out", out_dir, "--peer", "%s:%d" % (seed_host, seed_port),
                 "--listen", "%s:0" % host, "--state", state]
+        argv += self.ctx.hivebt_args or []
         started = time.monotonic()
         return Download(Proc(tag, pinned(1, argv), logdir), started)
 

@@ -33,7 +33,7 @@ class Ctx:
 
     FIELDS = ("hivebt", "loadgen", "lt_python", "rqbit", "helpers", "logdir", "shim", "nofile",
               "depth", "duration", "warmup", "warmup_max", "idle_connections", "idle_wait",
-              "ready_timeout", "download_timeout", "src_offset")
+              "ready_timeout", "download_timeout", "src_offset", "hivebt_args")
 
     def __init__(self, **kw):
         for k in self.FIELDS:
