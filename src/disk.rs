@@ -2,13 +2,17 @@
 //! a small per-thread cache of open files, and hashing straight from read-only maps.
 //!
 //! Depends on `torrent::storage`, `config`, `types` and (for maps) `libc`. Never called
-//! on the reactor thread. [`hash_piece`] (create, verify, recheck) hashes each file span
+//! on the reactor thread, but for [`is_cached`], which never waits for the disk.
+//! [`hash_piece`] (create, verify, recheck) hashes each file span
 //! straight from the page cache through a window of the file (8 MiB) that each worker
 //! keeps mapped in its [`FdCache`] between pieces; the unsafe code and the SIGBUS
 //! handling that keeps a file shrinking under a map from killing the process are in the
 //! `mmap` submodule. [`read_piece`] and [`write_piece`] (the peer engine) use positional
 //! reads and writes; a span that cannot be mapped is hashed from [`READ_CHUNK`]-byte
-//! reads into one reused buffer.
+//! reads into one reused buffer; a piece lying wholly in holes of sparse files (a new
+//! download) hashes as zeros without being read. [`prefetch_piece`] makes a piece
+//! resident for the reactor's `sendfile`. The `pagecache` submodule holds the system
+//! calls that ask where data is (`cachestat`, `readahead`, `SEEK_DATA`).
 
 use std::fs::{File, OpenOptions};
 use std::io;

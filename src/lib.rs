@@ -23,13 +23,15 @@
 //!   core (sans-io).
 //! - [`peer`]: one connection's buffers, protocol session and close reasons.
 //! - [`timer`], [`limit`]: the deadline heap and the rate-limit token buckets.
-//! - [`disk`], [`workers`]: piece I/O on worker threads, the pool and its wake protocol.
+//! - [`disk`], [`workers`]: piece I/O on worker threads (and the page-cache checks the
+//!   reactor may make), the pool and its wake protocol.
 //! - [`resume`]: resume records in the state directory.
 //! - [`resolver`]: DNS on its own thread.
 //! - [`reactor`]: the mio loop that owns every socket and drives all of the above.
 //! - [`ops`]: the commands (`create`, `inspect`, `verify`, `seed`, `download`) as
 //!   library calls.
-//! - [`json`], [`progress`]: output helpers.
+//! - [`json`], [`progress`], [`stats`]: output helpers and the `--stats` latency
+//!   histograms.
 #![deny(missing_docs)]
 
 pub mod bitfield;
