@@ -100,9 +100,7 @@ impl ServeFiles {
             .insert((storage.id, file), (Arc::clone(&f), clock));
         Ok(f)
     }
-}
 
-impl ServeFiles {
     /// True when every byte of the torrent bytes `range` is in the page cache now: one
     /// `cachestat` per file span, which never waits for the disk. Saves the round trip
     /// through a worker for data that is already cached (the common case on a seed box).
@@ -122,8 +120,9 @@ impl ServeFiles {
 }
 
 impl Reactor {
-    /// Queues the blocks the peer asked for that can go out now; starts a prefetch (or
-    /// a read) for the first that cannot. Stops at the connection's high-water mark.
+    /// Queues the blocks the peer asked for that can go out now, in any order; starts a
+    /// prefetch (or a read) of each piece whose blocks cannot, up to [`LOOKAHEAD`]
+    /// pieces. Stops at the connection's high-water mark.
     pub(super) fn serve_requests(&mut self, key: usize, now: Instant) {
         let mode = self.config.upload_mode;
         let Some(conn) = self.conns.get_mut(key) else {
