@@ -414,10 +414,22 @@ fn all_holes(storage: &Storage, spans: &[Span], cache: &mut FdCache) -> bool {
         let Ok(file) = cache.get_for_read(storage, span.file) else {
             return false;
         };
-        let long_enough = file
-            .metadata()
-            .is_ok_and(|m| m.is_file() && m.len() >= span.file_offset + span.len);
-        long_enough && pagecache::is_hole(file, span.file_offset, span.len)
+        // Length and change time before and after the hole check: a file cut short and
+        // written back meanwhile would otherwise pass for a hole (`SEEK_DATA` answers
+        // ENXIO past the end too), and the piece would hash as zeros that were never
+        // there. Any change in between sends the piece down the normal path.
+        let stamp = |f: &File| {
+            f.metadata()
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| (m.len(), m.ctime(), m.ctime_nsec()))
+        };
+        let Some(before) = stamp(file) else {
+            return false;
+        };
+        before.0 >= span.file_offset + span.len
+            && pagecache::is_hole(file, span.file_offset, span.len)
+            && stamp(file) == Some(before)
     })
 }
 
