@@ -141,6 +141,9 @@ impl Reactor {
         // block stays queued while the warm ones behind it are sent (BEP 3 allows any
         // order), up to LOOKAHEAD cold ones.
         let mut cold: Vec<PieceIndex> = Vec::new();
+        // The last piece this pass found not wholly cached: its next blocks (requests of
+        // one piece usually come together) are checked one by one without asking again.
+        let mut partly: Option<u32> = None;
         let mut failed = None;
         let mut i = 0;
         while conn.send.queued() < limit && cold.len() < LOOKAHEAD {
@@ -166,12 +169,16 @@ impl Reactor {
                         .get(&block.piece.0)
                         .is_some_and(|&at| now.duration_since(at) < WARM_FOR);
                     if !fresh {
-                        if self
-                            .serve_files
-                            .range_cached(&t.storage, layout.piece_range(block.piece))
-                        {
+                        let whole = partly != Some(block.piece.0)
+                            && self
+                                .serve_files
+                                .range_cached(&t.storage, layout.piece_range(block.piece));
+                        if whole {
                             t.warm.insert(block.piece.0, now);
-                        } else if !self.serve_files.range_cached(&t.storage, range.clone()) {
+                        } else {
+                            partly = Some(block.piece.0);
+                        }
+                        if !whole && !self.serve_files.range_cached(&t.storage, range.clone()) {
                             if !cold.contains(&block.piece) {
                                 cold.push(block.piece);
                             }
