@@ -290,22 +290,7 @@ pub fn prefetch_piece(
             continue;
         }
         pagecache::readahead(file, span.file_offset, span.len);
-        scratch.resize(READ_CHUNK, 0);
-        let mut at = span.file_offset;
-        while at < end {
-            let want = (end - at).min(READ_CHUNK as u64) as usize;
-            match file.read_at(&mut scratch[..want], at) {
-                Ok(0) => return Err(ReadError::Short { file: span.file }),
-                Ok(n) => at += n as u64,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => {
-                    return Err(ReadError::Io {
-                        file: span.file,
-                        error,
-                    });
-                }
-            }
-        }
+        read_span(file, &span, scratch, |_| {})?;
         read += span.len;
     }
     Ok(read)
@@ -366,13 +351,7 @@ fn hash_piece_via(
             Some((l, h)) if l == len => h,
             _ => {
                 let mut sha = Sha1::new();
-                let zeros = [0u8; 4096];
-                let mut left = len;
-                while left > 0 {
-                    let n = left.min(zeros.len() as u64) as usize;
-                    sha.update(&zeros[..n]);
-                    left -= n as u64;
-                }
+                hash_zeros(&mut sha, len);
                 let h: [u8; 20] = sha.finalize().into();
                 cache.zero_hash = Some((len, h));
                 h
@@ -383,13 +362,7 @@ fn hash_piece_via(
     for span in spans {
         let slot = &storage.layout.files[span.file];
         if slot.padding {
-            let zeros = [0u8; 4096];
-            let mut left = span.len;
-            while left > 0 {
-                let n = left.min(zeros.len() as u64) as usize;
-                sha.update(&zeros[..n]);
-                left -= n as u64;
-            }
+            hash_zeros(&mut sha, span.len);
             continue;
         }
         let (file, maps) = cache
@@ -514,6 +487,17 @@ fn hash_span_pread(
     sha: &mut Sha1,
     buf: &mut Vec<u8>,
 ) -> Result<(), ReadError> {
+    read_span(file, span, buf, |chunk| sha.update(chunk))
+}
+
+/// Reads one span with `pread` in [`READ_CHUNK`]s into `buf`, handing each chunk read
+/// to `each`; a file that ends early is `Short`.
+fn read_span(
+    file: &File,
+    span: &Span,
+    buf: &mut Vec<u8>,
+    mut each: impl FnMut(&[u8]),
+) -> Result<(), ReadError> {
     buf.resize(READ_CHUNK, 0);
     let mut done = 0u64;
     while done < span.len {
@@ -529,10 +513,21 @@ fn hash_span_pread(
                 });
             }
         };
-        sha.update(&buf[..n]);
+        each(&buf[..n]);
         done += n as u64;
     }
     Ok(())
+}
+
+/// Feeds `len` zero bytes to `sha` (padding files, pieces wholly in holes).
+fn hash_zeros(sha: &mut Sha1, len: u64) {
+    let zeros = [0u8; 4096];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        sha.update(&zeros[..n]);
+        left -= n as u64;
+    }
 }
 
 #[cfg(test)]
