@@ -152,3 +152,17 @@ pub fn batch_worker_threads() -> usize {
 fn available_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
+
+/// Failed pieces one peer endpoint may be implicated in before it is banned. One
+/// failure can be bad luck (a bit flip on the way); two from the same endpoint is not.
+pub const BAN_STRIKES: u32 = 2;
+
+/// Banned endpoints of one address before the whole address is banned. Bans hit the
+/// endpoint (address and port, and its peer id), because many honest peers share an
+/// address (carrier-grade NAT, seed-box hosts, loopback); this bound keeps one peer
+/// from escaping its ban forever by reconnecting from new ports.
+pub const BAN_ENDPOINTS_PER_ADDRESS: u32 = 8;
+
+/// Most endpoints with strikes remembered per torrent; past it the oldest strikes are
+/// forgotten (bans are kept), so a flood of new endpoints cannot grow the table.
+pub const BAN_MAX_STRUCK: usize = 4096;

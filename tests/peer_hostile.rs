@@ -438,17 +438,49 @@ fn frame(m: &Message<'_>) -> Vec<u8> {
 
 #[test]
 fn corrupt_peer_is_banned_and_the_download_completes() {
+    corrupt_seeder_case("corrupt", 9, "127.0.0.2", |_| Script::Corrupt);
+}
+
+/// Seen before endpoint bans: the corrupt seeder's strikes banned its address, which
+/// closed the honest seeder beside it, and the download sat at 81 % with no peers.
+#[test]
+fn a_ban_spares_an_honest_seeder_on_the_same_address() {
+    corrupt_seeder_case("corrupt-same-ip", 11, "127.0.0.1", |_| Script::Corrupt);
+}
+
+/// Pieces mixing the two seeders' blocks fail with two sources: smart ban must find
+/// the endpoint whose blocks differ from the good copy.
+#[test]
+fn smart_ban_picks_the_endpoint_that_sent_the_bad_block() {
+    corrupt_seeder_case("corrupt-some", 12, "127.0.0.1", |fx| {
+        Script::CorruptFirstBlock {
+            content: std::sync::Arc::new(fx.bytes.clone()),
+            piece_len: fx.piece_len,
+        }
+    });
+}
+
+/// A download from an honest hivebt seeder and a scripted corrupt one on `corrupt_ip`:
+/// the corrupt endpoint (and only it) is banned and never dialled again, and the
+/// download completes with identical content.
+fn corrupt_seeder_case(tag: &str, seed: u64, corrupt_ip: &str, script: fn(&Fixture) -> Script) {
     // 64 pieces of 64 KiB (4 blocks each).
-    let fx = Fixture::new("corrupt", 4 << 20, 64 * KIB, 9);
+    let fx = Fixture::new(tag, 4 << 20, 64 * KIB, seed);
     // About a second at full speed, so the corrupt peer surely gets its share.
     let mut good = fx.seeder(&["--max-upload-rate", "4M"]);
-    let corrupt = FakeSeeder::start("127.0.0.2", fx.info_hash, fx.pieces, Script::Corrupt);
+    let corrupt = FakeSeeder::start(corrupt_ip, fx.info_hash, fx.pieces, script(&fx));
     let dl = Download::new(&fx, "dl");
     let started = Instant::now();
     let mut down = dl.start(&fx, &[good.peer_arg(), corrupt.addr.to_string()], &[], &[]);
-    down.expect_stderr("banning 127.0.0.2: sent data that failed hash checks", WAIT);
+    down.expect_stderr(
+        &format!(
+            "banning {}: sent data that failed hash checks",
+            corrupt.addr
+        ),
+        WAIT,
+    );
     let banned_after = started.elapsed();
-    // From now on the corrupt peer's address must not be connected to again.
+    // From now on the corrupt peer's endpoint must not be connected to again.
     corrupt.mark();
     // Waited for by hand: a download that never ends is one more finding to report.
     let deadline = Instant::now() + WAIT;
@@ -478,8 +510,14 @@ fn corrupt_peer_is_banned_and_the_download_completes() {
         wrong.push(format!("the download did not complete within {WAIT:?}"));
     }
     let err = down.stderr();
-    if err.contains("banning 127.0.0.1") {
-        wrong.push("the good seeder (127.0.0.1), which sent only correct data, was banned".into());
+    let good_addr = good.peer_arg();
+    if err.contains(&format!("banning {good_addr}")) {
+        wrong.push(format!(
+            "the good seeder ({good_addr}), which sent only correct data, was banned"
+        ));
+    }
+    if err.contains("banning address") {
+        wrong.push("a whole address was banned for one corrupt endpoint".into());
     }
     if seen.connections_after_mark > 0 {
         wrong.push(format!(

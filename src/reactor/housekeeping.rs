@@ -129,7 +129,7 @@ impl Reactor {
                 if t.dialled
                     .get(&addr)
                     .is_some_and(|&at| now.duration_since(at) < REDIAL_AFTER)
-                    || t.banned.contains(&addr.ip())
+                    || t.bans.endpoint_banned(addr)
                     || self.conns.iter().any(|(_, c)| c.addr == addr)
                 {
                     continue;
@@ -175,7 +175,7 @@ impl Reactor {
             .filter(|(_, k)| {
                 self.torrents.get(k.torrent).is_some_and(|t| {
                     (!t.complete() || !self.config.exit_when_complete)
-                        && !t.banned.contains(&k.addr.ip())
+                        && !t.bans.endpoint_banned(k.addr)
                 })
             })
             .map(|(i, k)| (i, k.addr, k.torrent))

@@ -438,8 +438,7 @@ impl Reactor {
                 reads: HashMap::new(),
                 warm: HashMap::new(),
                 peers: Vec::new(),
-                strikes: HashMap::new(),
-                banned: Default::default(),
+                bans: Default::default(),
                 down: Default::default(),
                 up: Default::default(),
                 hash_failures: 0,
@@ -706,7 +705,7 @@ impl Reactor {
     }
 
     fn is_banned(&self, ip: IpAddr) -> bool {
-        self.torrents.iter().any(|(_, t)| t.banned.contains(&ip))
+        self.torrents.iter().any(|(_, t)| t.bans.address_banned(ip))
     }
 
     fn on_accept(&mut self, index: usize, now: Instant) {

@@ -15,6 +15,7 @@ use crate::error::Result;
 use crate::peer::close::CloseReason;
 use crate::peer::session::{MAX_REQUESTS_IN, PeerSession};
 use crate::stats::{EngineStats, Metric};
+use crate::torrent::ban::Source;
 use crate::torrent::choker::PeerView;
 use crate::torrent::picker::{BlockOutcome, PeerKey};
 use crate::torrent::state::{PartialPiece, Torrent};
@@ -121,7 +122,7 @@ impl Reactor {
         if duplicate {
             return self.close(key, CloseReason::Duplicate);
         }
-        if self.torrents[tkey].banned.contains(&conn.addr.ip()) {
+        if self.torrents[tkey].bans.peer_banned(conn.addr, hs.peer_id) {
             return self.close(key, CloseReason::Banned);
         }
         if !outgoing {
@@ -362,17 +363,26 @@ impl Reactor {
         }
     }
 
-    /// Strikes each address; bans (closing its connections) those past the limit.
-    fn punish(&mut self, tkey: usize, ips: Vec<std::net::IpAddr>) {
-        for ip in ips {
+    /// Strikes each peer; bans (closing its connections) those past the limit. A ban
+    /// closes the endpoint's connections and any under its peer id, or every
+    /// connection of the address once it is banned as a whole (see `torrent::ban`).
+    fn punish(&mut self, tkey: usize, peers: Vec<Source>) {
+        for who in peers {
             let t = &mut self.torrents[tkey];
-            if !t.strike(ip) {
+            let Some(ban) = t.bans.strike(who) else {
                 continue;
-            }
-            log::warn!("banning {ip}: sent data that failed hash checks");
+            };
+            log::warn!("banning {ban}: sent data that failed hash checks");
             let peers = t.peers.clone();
             for key in peers {
-                if self.conns.get(key).is_some_and(|c| c.addr.ip() == ip) {
+                let covered = self.conns.get(key).is_some_and(|c| {
+                    let id = match &c.state {
+                        ConnState::Active(s) => Some(s.peer_id),
+                        _ => None,
+                    };
+                    ban.covers(c.addr, id)
+                });
+                if covered {
                     self.close(key, CloseReason::Banned);
                 }
             }
@@ -729,7 +739,10 @@ fn on_message(
             let start = offset as usize;
             partial.data[start..start + data.len()].copy_from_slice(data);
             if let Some(source) = partial.sources.get_mut(start / BLOCK_SIZE as usize) {
-                *source = Some(s.addr.ip());
+                *source = Some(Source {
+                    addr: s.addr,
+                    peer_id: s.peer_id,
+                });
             }
             if complete {
                 let data = std::mem::take(&mut partial.data);

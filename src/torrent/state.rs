@@ -9,7 +9,7 @@
 //!   `cache_cap` after every insertion.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,6 +17,7 @@ use bytes::Bytes;
 
 use crate::bitfield::Bitfield;
 use crate::peer::session::Rate;
+use crate::torrent::ban::{Bans, Source};
 use crate::torrent::choker::Choker;
 use crate::torrent::picker::Picker;
 use crate::torrent::storage::Storage;
@@ -24,16 +25,13 @@ use crate::tracker::client::TrackerClient;
 use crate::types::PieceIndex;
 use crate::wire::metainfo::Metainfo;
 
-/// Failed pieces a peer may be implicated in before it is banned.
-pub const MAX_STRIKES: u32 = 2;
-
 /// A piece whose blocks are arriving.
 #[derive(Debug)]
 pub struct PartialPiece {
     /// The piece's bytes so far (allocated at full length on the first block).
     pub data: Vec<u8>,
     /// Who sent each 16 KiB block, for blame if the piece fails its hash check.
-    pub sources: Vec<Option<IpAddr>>,
+    pub sources: Vec<Option<Source>>,
 }
 
 /// A piece that failed its hash check with blocks from more than one address: kept
@@ -44,7 +42,7 @@ pub struct Suspect {
     /// SHA-1 of each block of the failed copy.
     pub block_hashes: Vec<[u8; 20]>,
     /// Who sent each block of the failed copy.
-    pub sources: Vec<Option<IpAddr>>,
+    pub sources: Vec<Option<Source>>,
 }
 
 /// Most failed pieces kept for smart ban per torrent; past it, new failures with mixed
@@ -85,10 +83,8 @@ pub struct Torrent {
     pub warm: HashMap<u32, Instant>,
     /// Connection slab keys of the peers of this torrent.
     pub peers: Vec<usize>,
-    /// Strikes per address for pieces that failed their hash check.
-    pub strikes: HashMap<IpAddr, u32>,
-    /// Banned addresses.
-    pub banned: HashSet<IpAddr>,
+    /// Strikes and bans for pieces that failed their hash check, by endpoint.
+    pub bans: Bans,
     /// Payload bytes received and sent, torrent-wide.
     pub down: Rate,
     /// See `down`.
@@ -134,7 +130,7 @@ impl Torrent {
     /// Remembers peers a tracker gave us, skipping banned and already known ones.
     pub fn add_candidates(&mut self, addrs: impl IntoIterator<Item = SocketAddr>) {
         for addr in addrs {
-            if self.banned.contains(&addr.ip()) || self.candidates.contains(&addr) {
+            if self.bans.endpoint_banned(addr) || self.candidates.contains(&addr) {
                 continue;
             }
             if self.candidates.len() >= MAX_CANDIDATES {
@@ -144,22 +140,15 @@ impl Torrent {
         }
     }
 
-    /// Gives `ip` a strike; returns true when that bans it (the first time only).
-    pub fn strike(&mut self, ip: IpAddr) -> bool {
-        let strikes = self.strikes.entry(ip).or_default();
-        *strikes += 1;
-        *strikes >= MAX_STRIKES && self.banned.insert(ip)
-    }
-
-    /// The addresses to blame for a failed piece: the one source if there was only one;
+    /// The peers to blame for a failed piece: the one source if there was only one;
     /// none yet if several (the piece is kept as a suspect for smart ban).
     pub fn blame_failed(
         &mut self,
         piece: PieceIndex,
-        sources: Vec<Option<IpAddr>>,
+        sources: Vec<Option<Source>>,
         block_hashes: Vec<[u8; 20]>,
-    ) -> Vec<IpAddr> {
-        let mut distinct: Vec<IpAddr> = sources.iter().flatten().copied().collect();
+    ) -> Vec<Source> {
+        let mut distinct: Vec<Source> = sources.iter().flatten().copied().collect();
         distinct.sort();
         distinct.dedup();
         match distinct.len() {
@@ -177,18 +166,18 @@ impl Torrent {
         }
     }
 
-    /// The addresses whose blocks of a suspect piece differ from the verified copy.
-    pub fn blame_verified(&mut self, piece: PieceIndex, good: &[[u8; 20]]) -> Vec<IpAddr> {
+    /// The peers whose blocks of a suspect piece differ from the verified copy.
+    pub fn blame_verified(&mut self, piece: PieceIndex, good: &[[u8; 20]]) -> Vec<Source> {
         let Some(s) = self.suspects.remove(&piece.0) else {
             return Vec::new();
         };
-        let mut liars: Vec<IpAddr> = s
+        let mut liars: Vec<Source> = s
             .block_hashes
             .iter()
             .zip(good)
             .zip(&s.sources)
             .filter(|((bad, good), _)| bad != good)
-            .filter_map(|(_, ip)| *ip)
+            .filter_map(|(_, who)| *who)
             .collect();
         liars.sort();
         liars.dedup();
@@ -260,6 +249,13 @@ mod tests {
     use crate::torrent::paths::sanitize;
     use crate::torrent::storage::Layout;
 
+    fn who(addr: &str, id: u8) -> Source {
+        Source {
+            addr: addr.parse().unwrap(),
+            peer_id: crate::types::PeerId([id; 20]),
+        }
+    }
+
     fn torrent() -> Torrent {
         let bytes = format!(
             "d4:infod6:lengthi65536e4:name1:x12:piece lengthi32768e6:pieces40:{}ee",
@@ -285,8 +281,7 @@ mod tests {
             reads: HashMap::new(),
             warm: HashMap::new(),
             peers: Vec::new(),
-            strikes: HashMap::new(),
-            banned: HashSet::new(),
+            bans: Bans::default(),
             down: Rate::default(),
             up: Rate::default(),
             hash_failures: 0,
@@ -305,20 +300,17 @@ mod tests {
     #[test]
     fn sole_source_is_blamed_at_once() {
         let mut t = torrent();
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let a = who("10.0.0.1:6881", 1);
         let blamed = t.blame_failed(PieceIndex(0), vec![Some(a), Some(a)], vec![[1; 20]; 2]);
         assert_eq!(blamed, [a]);
-        assert!(!t.strike(a), "one strike does not ban");
-        assert!(t.strike(a), "the second does");
-        assert!(!t.strike(a), "banned once only");
-        assert!(t.banned.contains(&a));
     }
 
     #[test]
     fn mixed_sources_wait_for_the_good_copy() {
         let mut t = torrent();
-        let honest: IpAddr = "10.0.0.1".parse().unwrap();
-        let liar: IpAddr = "10.0.0.2".parse().unwrap();
+        // Two endpoints of one address: only the liar's port is blamed.
+        let honest = who("10.0.0.1:6881", 1);
+        let liar = who("10.0.0.1:6882", 2);
         let blamed = t.blame_failed(
             PieceIndex(1),
             vec![Some(honest), Some(liar)],

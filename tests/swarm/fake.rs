@@ -18,6 +18,15 @@ use super::{BLOCK, WAIT};
 pub enum Script {
     /// Claims every piece, unchokes, and answers every request with wrong bytes.
     Corrupt,
+    /// Claims every piece, unchokes, and answers every request with the right bytes of
+    /// this content (pieces of `piece_len`) except the first block of each piece,
+    /// which comes back wrong.
+    CorruptFirstBlock {
+        /// The torrent's content.
+        content: Arc<Vec<u8>>,
+        /// Its piece length.
+        piece_len: u32,
+    },
     /// Claims every piece, unchokes, accepts requests and never answers them.
     Stall,
     /// Handshakes, then sends this raw frame as its bitfield and waits.
@@ -151,7 +160,7 @@ fn serve(sock: TcpStream, info_hash: InfoHash, pieces: u32, script: &Script, see
     let mut opening = ours.encode().to_vec();
     match script {
         Script::RawBitfield(frame) => opening.extend_from_slice(frame),
-        Script::Corrupt | Script::Stall => {
+        Script::Corrupt | Script::CorruptFirstBlock { .. } | Script::Stall => {
             if fast {
                 peer::encode(&Message::HaveAll, &mut opening);
             } else {
@@ -187,23 +196,33 @@ fn serve(sock: TcpStream, info_hash: InfoHash, pieces: u32, script: &Script, see
                 s.requests_after_mark += 1;
             }
         }
-        if let Script::Corrupt = script {
-            // Wrong bytes of the right length: a constant never matches the
-            // pseudo-random content.
-            let junk = vec![0x5a; b.len.min(BLOCK) as usize];
-            let mut out = Vec::new();
-            peer::encode(
-                &Message::Piece {
-                    piece: b.piece,
-                    offset: b.offset,
-                    data: &junk,
-                },
-                &mut out,
-            );
-            if !w.try_send_raw(&out) {
-                return;
+        // Wrong bytes of the right length: a constant never matches the pseudo-random
+        // content.
+        let junk = vec![0x5a; b.len.min(BLOCK) as usize];
+        let data: &[u8] = match script {
+            Script::Corrupt => &junk,
+            Script::CorruptFirstBlock { content, piece_len } if b.offset > 0 => {
+                let start = b.piece.0 as usize * *piece_len as usize + b.offset as usize;
+                match content.get(start..start + junk.len()) {
+                    Some(d) => d,
+                    None => continue,
+                }
             }
-            seen.lock().expect("seen").answered += 1;
+            Script::CorruptFirstBlock { .. } => &junk,
+            Script::Stall | Script::RawBitfield(_) => continue,
+        };
+        let mut out = Vec::new();
+        peer::encode(
+            &Message::Piece {
+                piece: b.piece,
+                offset: b.offset,
+                data,
+            },
+            &mut out,
+        );
+        if !w.try_send_raw(&out) {
+            return;
         }
+        seen.lock().expect("seen").answered += 1;
     }
 }
