@@ -157,6 +157,13 @@ fn check_report(report: &Value, c: &Content, d: &Damage) {
         }),
         "{report}"
     );
+    let sorted = |v: &[u64]| {
+        let mut v = v.to_vec();
+        v.sort_unstable();
+        json!(v)
+    };
+    assert_eq!(report["bad_pieces"], sorted(&d.bad), "{report}");
+    assert_eq!(report["missing_pieces"], sorted(&d.missing), "{report}");
     let files = report["files"].as_array().expect("files");
     assert_eq!(files.len(), c.files.len());
     let mut all_complete = verified == total;
@@ -194,6 +201,41 @@ fn verify_expect(cwd: &Path, torrent: &str, data: &Path, c: &Content, d: &Damage
     check_report(&report, c, d);
     let want = if report["complete"] == true { 0 } else { 1 };
     assert_eq!(code(&out), want, "{report}");
+    // The text names the same pieces, as ranges.
+    let out = run(cwd, &["verify", torrent, path_str(data)]);
+    let text = stdout(&out);
+    for (label, pieces) in [("bad pieces:", &d.bad), ("missing pieces:", &d.missing)] {
+        let line = text
+            .lines()
+            .find_map(|l| l.trim_start().strip_prefix(label))
+            .map(str::trim);
+        let want = (!pieces.is_empty()).then(|| as_ranges(pieces));
+        assert_eq!(line.map(str::to_string), want, "{label}\n{text}");
+    }
+}
+
+/// `1, 3-5` for [1, 3, 4, 5] (the model of verify's text).
+fn as_ranges(pieces: &[u64]) -> String {
+    let mut v = pieces.to_vec();
+    v.sort_unstable();
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    for p in v {
+        match runs.last_mut() {
+            Some((_, end)) if *end + 1 == p => *end = p,
+            _ => runs.push((p, p)),
+        }
+    }
+    let parts: Vec<String> = runs
+        .iter()
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect();
+    parts.join(", ")
 }
 
 /// Creates `out` from `c` written below `scratch/src` and checks what inspect shows.

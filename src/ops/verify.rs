@@ -33,6 +33,10 @@ pub struct VerifyReport {
     pub missing: u32,
     /// Pieces present whose hash did not match.
     pub bad: u32,
+    /// Indices of the bad pieces, ascending.
+    pub bad_pieces: Vec<u32>,
+    /// Indices of the missing pieces, ascending.
+    pub missing_pieces: Vec<u32>,
     /// One entry per file, in torrent order.
     pub files: Vec<FileReport>,
 }
@@ -81,6 +85,15 @@ impl VerifyReport {
             self.bad,
             self.pieces
         );
+        if !self.bad_pieces.is_empty() {
+            s.push_str(&format!("  bad pieces:     {}\n", ranges(&self.bad_pieces)));
+        }
+        if !self.missing_pieces.is_empty() {
+            s.push_str(&format!(
+                "  missing pieces: {}\n",
+                ranges(&self.missing_pieces)
+            ));
+        }
         for f in &self.files {
             let pct = if f.size == 0 {
                 if f.complete() { 100.0 } else { 0.0 }
@@ -123,6 +136,8 @@ impl VerifyReport {
                     ("bad", Json::int(self.bad)),
                 ]),
             ),
+            ("bad_pieces", indices(&self.bad_pieces)),
+            ("missing_pieces", indices(&self.missing_pieces)),
             (
                 "files",
                 Json::Arr(
@@ -143,6 +158,35 @@ impl VerifyReport {
             ),
         ])
     }
+}
+
+/// Piece indices as a JSON array.
+fn indices(pieces: &[u32]) -> Json {
+    Json::Arr(pieces.iter().map(|&p| Json::int(p)).collect())
+}
+
+/// Ascending piece indices as ranges: `3, 7-9, 12`.
+pub fn ranges(pieces: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < pieces.len() {
+        let first = pieces[i];
+        let mut last = first;
+        while i + 1 < pieces.len() && pieces[i + 1] == last + 1 {
+            i += 1;
+            last = pieces[i];
+        }
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        if first == last {
+            out.push_str(&first.to_string());
+        } else {
+            out.push_str(&format!("{first}-{last}"));
+        }
+        i += 1;
+    }
+    out
 }
 
 /// Finds the directory that holds the content: `data` itself when `data/<name>` exists,
@@ -193,7 +237,8 @@ pub fn verify(torrent: &Path, data: &Path, threads: usize) -> Result<VerifyRepor
         })
         .collect();
 
-    let (mut verified, mut missing, mut bad) = (0, 0, 0);
+    let (mut bad_pieces, mut missing_pieces) = (Vec::new(), Vec::new());
+    let mut verified = 0;
     hash_all_pieces(
         Arc::clone(&storage),
         threads,
@@ -205,9 +250,9 @@ pub fn verify(torrent: &Path, data: &Path, threads: usize) -> Result<VerifyRepor
                     files[span.file].verified_bytes += span.len;
                 }
             }
-            Ok(_) => bad += 1,
+            Ok(_) => bad_pieces.push(piece.0),
             Err(e) => {
-                missing += 1;
+                missing_pieces.push(piece.0);
                 if let ReadError::Io { file, error } = e {
                     files[file].error.get_or_insert_with(|| error.to_string());
                 }
@@ -215,14 +260,37 @@ pub fn verify(torrent: &Path, data: &Path, threads: usize) -> Result<VerifyRepor
         },
     )?;
 
+    // Workers finish in any order.
+    bad_pieces.sort_unstable();
+    missing_pieces.sort_unstable();
     Ok(VerifyReport {
         name: paths.name,
         info_hash: meta.info_hash,
         root,
         pieces: storage.layout.piece_count(),
         verified,
-        missing,
-        bad,
+        missing: missing_pieces.len() as u32,
+        bad: bad_pieces.len() as u32,
+        bad_pieces,
+        missing_pieces,
         files,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ranges;
+
+    #[test]
+    fn ranges_join_runs() {
+        assert_eq!(ranges(&[]), "");
+        assert_eq!(ranges(&[134]), "134");
+        assert_eq!(ranges(&[134, 200, 201, 202, 210]), "134, 200-202, 210");
+        assert_eq!(ranges(&[0, 1, 2, 3]), "0-3");
+        assert_eq!(ranges(&[5, 6, 9, 10]), "5-6, 9-10");
+        assert_eq!(
+            ranges(&[u32::MAX - 1, u32::MAX]),
+            format!("{}-{}", u32::MAX - 1, u32::MAX)
+        );
+    }
 }
