@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -77,6 +78,10 @@ enum Command {
         /// Keep seeding after the download completes.
         #[arg(long)]
         seed: bool,
+        /// Give up, exiting 1 with the reason, when no payload arrives for SECS seconds
+        /// [default: wait for peers as long as it takes].
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
         /// Another tracker to announce to (repeatable), besides the torrent's.
         #[arg(long = "tracker", value_name = "URL")]
         trackers: Vec<String>,
@@ -399,6 +404,7 @@ impl EngineArgs {
                 UploadModeArg::Buffered => UploadMode::Buffered,
             },
             stats: self.stats,
+            stall_timeout: None,
         })
     }
 }
@@ -532,12 +538,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             torrent,
             out,
             seed,
+            timeout,
             trackers,
             engine,
         } => {
             let threads = ops::thread_count(engine.threads, config::batch_worker_threads())?;
             let mut config = engine.config("0.0.0.0:0", !seed)?;
             config.extra_trackers = trackers;
+            if timeout == Some(0) {
+                return Err(Error::BadInput(
+                    "--timeout must be at least 1 second".into(),
+                ));
+            }
+            config.stall_timeout = timeout.map(Duration::from_secs);
             let spec = transfer::prepare(
                 &torrent,
                 &out,
@@ -569,6 +582,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 tracker_server: Some(setup),
                 upload_mode: UploadMode::default(),
                 stats: false,
+                stall_timeout: None,
             };
             transfer::run(config, Vec::new())?;
             Ok(ExitCode::SUCCESS)

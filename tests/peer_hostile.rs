@@ -567,3 +567,59 @@ fn stalling_peer_does_not_hold_the_download() {
     );
     good.stop();
 }
+
+/// With every peer gone, the progress line and the summary say why, and `--timeout`
+/// ends the download with exit 1 instead of waiting for ever.
+#[test]
+fn a_stalled_download_says_why_and_gives_up_after_its_timeout() {
+    let fx = Fixture::new("stalled", 1 << 20, 64 * KIB, 13);
+    // A port nobody listens on: connecting is refused.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    // The only other peer corrupts everything, so it is banned.
+    let corrupt = FakeSeeder::start("127.0.0.1", fx.info_hash, fx.pieces, Script::Corrupt);
+    let dl = Download::new(&fx, "dl");
+    let started = Instant::now();
+    let mut down = dl.start(
+        &fx,
+        &[dead.to_string(), corrupt.addr.to_string()],
+        &["--timeout", "4"],
+        &[],
+    );
+    let st = down.wait_exit(WAIT);
+    let took = started.elapsed();
+    let err = down.stderr();
+    assert_no_panic("downloader", &err);
+    assert_eq!(st.code(), Some(1), "{err}");
+    let why = "no peers (2 known: 1 banned, 1 refused; no trackers)";
+    assert!(
+        err.contains(&format!(
+            "no progress for 4 s: {why}; giving up (--timeout)"
+        )),
+        "{err}"
+    );
+    assert!(err.contains(&format!("stalled: {why}")), "summary: {err}");
+    assert!(err.contains("incomplete"), "{err}");
+    assert!(took >= Duration::from_secs(4), "gave up after {took:?}");
+}
+
+#[test]
+fn download_rejects_a_zero_timeout() {
+    let fx = Fixture::new("timeout0", 64 * 1024, 16 * KIB, 14);
+    let dl = Download::new(&fx, "dl");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hivebt"))
+        .args([
+            "download",
+            swarm::s(&fx.torrent),
+            "--out",
+            swarm::s(&dl.out),
+        ])
+        .args(["--timeout", "0", "--listen", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("spawn hivebt");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--timeout must be at least 1 second"), "{err}");
+}

@@ -134,6 +134,9 @@ pub fn run(config: EngineConfig, specs: Vec<TorrentSpec>) -> Result<Vec<TorrentS
             s.peers_used,
             s.hash_failures
         );
+        if let Some(why) = &s.stalled {
+            eprintln!("{} {}: stalled: {why}", s.info_hash, s.name);
+        }
     }
     Ok(summaries)
 }

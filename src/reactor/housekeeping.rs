@@ -97,6 +97,7 @@ impl Reactor {
         }
         self.expire_http_conns(now);
         self.expire_fetches(now);
+        self.check_stalls(now);
         if self.config.exit_when_complete
             && !self.shutting_down
             && self
@@ -106,6 +107,83 @@ impl Reactor {
         {
             self.begin_shutdown(now);
         }
+    }
+
+    /// Notes which torrents received payload since the last tick; with
+    /// `stall_timeout`, stops the run when an incomplete torrent has had none for that
+    /// long, saying why.
+    fn check_stalls(&mut self, now: Instant) {
+        let mut stalled = None;
+        for (key, t) in self.torrents.iter_mut() {
+            let bytes = t.down.total();
+            if bytes != t.progress_bytes || t.complete() {
+                t.progress_bytes = bytes;
+                t.progress_at = now;
+            } else if let Some(limit) = self.config.stall_timeout {
+                if now.duration_since(t.progress_at) >= limit && stalled.is_none() {
+                    stalled = Some((key, limit));
+                }
+            }
+        }
+        let Some((key, limit)) = stalled else { return };
+        if self.shutting_down {
+            return;
+        }
+        let t = &self.torrents[key];
+        let why = self
+            .stall_reason(key)
+            .unwrap_or_else(|| format!("{} peers, none sending", t.peers.len()));
+        eprintln!(
+            "hivebt: error: {}: no progress for {} s: {why}; giving up (--timeout)",
+            t.name(),
+            limit.as_secs()
+        );
+        self.begin_shutdown(now);
+    }
+
+    /// Why an incomplete torrent with no connected peer stands still, e.g.
+    /// `no peers (2 known: 1 banned, 1 refused; trackers: 1 failing)`; `None` when it
+    /// is complete or has peers.
+    pub(super) fn stall_reason(&self, tkey: usize) -> Option<String> {
+        let t = self.torrents.get(tkey)?;
+        if t.complete() || !t.peers.is_empty() {
+            return None;
+        }
+        let (mut banned, mut refused, mut waiting) = (0, 0, t.candidates.len());
+        let configured = self.known.iter().filter(|k| k.torrent == tkey);
+        let mut known = t.candidates.len();
+        for k in configured {
+            known += 1;
+            if t.bans.endpoint_banned(k.addr) {
+                banned += 1;
+            } else if k.failures > 0 {
+                refused += 1;
+            } else {
+                waiting += 1;
+            }
+        }
+        let mut counts = Vec::new();
+        for (n, what) in [
+            (banned, "banned"),
+            (refused, "refused"),
+            (waiting, "to dial"),
+        ] {
+            if n > 0 {
+                counts.push(format!("{n} {what}"));
+            }
+        }
+        let mut why = format!("no peers ({known} known");
+        if !counts.is_empty() {
+            why.push_str(": ");
+            why.push_str(&counts.join(", "));
+        }
+        match t.tracker.as_ref().map(|c| c.health()) {
+            Some((n, true)) if n > 0 => why.push_str(&format!("; trackers: {n} failing")),
+            Some((n, false)) if n > 0 => why.push_str(&format!("; trackers: {n} answering")),
+            _ => why.push_str("; no trackers"),
+        }
+        why.push(')');
+        Some(why)
     }
 
     /// Dials peers learned from trackers while a torrent has fewer connections than
@@ -206,7 +284,7 @@ impl Reactor {
     }
 
     pub(super) fn print_progress(&self, now: Instant) {
-        for (_, t) in self.torrents.iter() {
+        for (key, t) in self.torrents.iter() {
             if t.complete() && t.up.per_second() == 0 && t.completed_at.is_some() {
                 continue;
             }
@@ -219,13 +297,15 @@ impl Reactor {
                 "-".into()
             };
             let pct = done as f64 * 100.0 / total as f64;
+            let peers = self
+                .stall_reason(key)
+                .unwrap_or_else(|| format!("peers {}", t.peers.len()));
             let line = format!(
-                "{}: {pct:.1}% down {}/s up {}/s eta {} peers {}",
+                "{}: {pct:.1}% down {}/s up {}/s eta {} {peers}",
                 t.name(),
                 human_bytes(down),
                 human_bytes(t.up.per_second()),
                 eta,
-                t.peers.len()
             );
             crate::progress::transfer_line(pct, &line, now);
         }

@@ -131,6 +131,9 @@ pub struct EngineConfig {
     pub upload_mode: UploadMode,
     /// Keep latency histograms and print them at exit.
     pub stats: bool,
+    /// Give up (stop, the torrent incomplete) when an incomplete torrent has received
+    /// no payload for this long (`download --timeout`).
+    pub stall_timeout: Option<Duration>,
 }
 
 /// A torrent to run, with what is already verified on disk.
@@ -163,6 +166,8 @@ pub struct TorrentSummary {
     pub peers_used: usize,
     /// Seconds from start to completion (or to the end of the run).
     pub seconds: f64,
+    /// Why nothing moves, when the torrent is incomplete with no peers at the end.
+    pub stalled: Option<String>,
 }
 
 /// The state of one connection.
@@ -445,6 +450,8 @@ impl Reactor {
                 suspects: HashMap::new(),
                 resume_dirty: false,
                 started_at: now,
+                progress_at: now,
+                progress_bytes: 0,
                 completed_at: None,
                 peers_used: Default::default(),
                 choker: Choker::new(),
@@ -633,6 +640,12 @@ impl Reactor {
     }
 
     fn finish_run(mut self) -> Result<Vec<TorrentSummary>> {
+        // Before the connections close, or every torrent would have no peers.
+        let stalled: HashMap<usize, String> = self
+            .torrents
+            .iter()
+            .filter_map(|(key, _)| Some((key, self.stall_reason(key)?)))
+            .collect();
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
             self.close(key, CloseReason::Shutdown);
@@ -646,7 +659,8 @@ impl Reactor {
         Ok(self
             .torrents
             .iter()
-            .map(|(_, t)| TorrentSummary {
+            .map(|(key, t)| TorrentSummary {
+                stalled: stalled.get(&key).cloned(),
                 name: t
                     .storage
                     .layout

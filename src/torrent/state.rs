@@ -97,6 +97,10 @@ pub struct Torrent {
     pub resume_dirty: bool,
     /// When the torrent started in this session.
     pub started_at: Instant,
+    /// When payload last arrived (or the torrent started), for `--timeout`.
+    pub progress_at: Instant,
+    /// Payload bytes received as of `progress_at`.
+    pub progress_bytes: u64,
     /// When the last piece was verified, if complete.
     pub completed_at: Option<Instant>,
     /// Peers that sent us at least one block.
@@ -288,6 +292,8 @@ mod tests {
             suspects: HashMap::new(),
             resume_dirty: false,
             started_at: Instant::now(),
+            progress_at: Instant::now(),
+            progress_bytes: 0,
             completed_at: None,
             peers_used: HashSet::new(),
             choker: Choker::new(),

@@ -449,6 +449,12 @@ impl TrackerClient {
         }
     }
 
+    /// How many usable trackers there are, and whether every one of them failed in the
+    /// last round (for the reason a download stands still).
+    pub fn health(&self) -> (usize, bool) {
+        (self.trackers.len(), self.failed_rounds > 0)
+    }
+
     /// Updates the session's payload counters and the bytes still missing; the next
     /// request (including a retransmission) carries them.
     pub fn set_progress(&mut self, uploaded: u64, downloaded: u64, left: u64) {
