@@ -88,37 +88,173 @@ pub fn save(
     fs::rename(&tmp, &path)
 }
 
-/// The verified pieces from the record, if there is one and every file still has the
-/// size and mtime it had when the record was written.
-pub fn load(state_dir: &Path, info_hash: &InfoHash, storage: &Storage) -> Option<Bitfield> {
-    let bytes = fs::read(record_path(state_dir, info_hash)).ok()?;
-    let (root, _) = bencode::decode(&bytes).ok()?;
-    if root.get(b"info-hash")?.as_bytes()? != info_hash.0 {
-        return None;
+/// What a stored record says.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Record {
+    /// No record (or no state directory to read it from).
+    Absent,
+    /// Well formed, and every file has the size and mtime recorded: these pieces are
+    /// verified.
+    Trusted(Bitfield),
+    /// Well formed, but a file changed since: recheck.
+    Stale,
+    /// Unreadable, truncated or inconsistent (a hand edit, a crash mid-write on a file
+    /// system that reorders writes): never trusted; the reason, for a warning.
+    Corrupt(String),
+}
+
+/// Reads the record of `info_hash` and checks it against the files of `storage`.
+pub fn load(state_dir: &Path, info_hash: &InfoHash, storage: &Storage) -> Record {
+    let bytes = match fs::read(record_path(state_dir, info_hash)) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Record::Absent,
+        Err(e) => return Record::Corrupt(format!("cannot read it: {e}")),
+    };
+    match check(&bytes, info_hash, storage) {
+        Ok(Some(have)) => Record::Trusted(have),
+        Ok(None) => Record::Stale,
+        Err(why) => Record::Corrupt(why),
     }
-    let pieces = u32::try_from(root.get(b"pieces")?.as_int()?).ok()?;
+}
+
+/// `Ok(Some)` for a record that matches the files, `Ok(None)` for one whose files
+/// changed, `Err` for one that is not a record of this torrent.
+fn check(
+    bytes: &[u8],
+    info_hash: &InfoHash,
+    storage: &Storage,
+) -> std::result::Result<Option<Bitfield>, String> {
+    let (root, _) = bencode::decode(bytes).map_err(|e| format!("not bencode: {e}"))?;
+    let field = |key: &str| {
+        root.get(key.as_bytes())
+            .ok_or_else(|| format!("no '{key}'"))
+    };
+    if field("info-hash")?.as_bytes() != Some(&info_hash.0[..]) {
+        return Err("it names another info-hash".into());
+    }
+    let pieces = field("pieces")?
+        .as_int()
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or("'pieces' is not a count")?;
     if pieces != storage.layout.piece_count() {
-        return None;
+        return Err(format!(
+            "it has {pieces} pieces, the torrent {}",
+            storage.layout.piece_count()
+        ));
     }
-    let have = Bitfield::from_wire(root.get(b"have")?.as_bytes()?, pieces).ok()?;
-    let recorded = root.get(b"files")?.as_list()?;
+    let have = field("have")?
+        .as_bytes()
+        .and_then(|b| Bitfield::from_wire(b, pieces).ok())
+        .ok_or("'have' is not a bitfield of that many pieces")?;
+    let recorded = field("files")?.as_list().ok_or("'files' is not a list")?;
     let now = file_stamps(storage);
     if recorded.len() != now.len() {
-        return None;
+        return Err(format!(
+            "it has {} files, the torrent {}",
+            recorded.len(),
+            now.len()
+        ));
     }
-    for (r, stamp) in recorded.iter().zip(now) {
-        let (size, secs, nanos) = stamp?;
-        let same = r.get(b"size")?.as_int()? == size as i64
-            && r.get(b"mtime")?.as_int()? == secs
-            && r.get(b"mtime_ns")?.as_int()? == nanos;
-        if !same {
-            return None;
-        }
+    let mut same = true;
+    for (i, (r, stamp)) in recorded.iter().zip(now).enumerate() {
+        let int = |key: &str| r.get(key.as_bytes()).and_then(|v| v.as_int());
+        let was = match (int("size"), int("mtime"), int("mtime_ns"), int("missing")) {
+            (Some(size), Some(secs), Some(nanos), None) => Some((size, secs, nanos)),
+            (None, None, None, Some(1)) => None,
+            _ => return Err(format!("files[{i}] is malformed")),
+        };
+        let is = stamp.map(|(size, secs, nanos)| (size as i64, secs, nanos));
+        same &= was.is_some() && was == is;
     }
-    Some(have)
+    Ok(same.then_some(have))
 }
 
 /// Removes a record (the torrent's files are gone or it must be rechecked).
 pub fn remove(state_dir: &Path, info_hash: &InfoHash) {
     let _ = fs::remove_file(record_path(state_dir, info_hash));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::torrent::paths::sanitize;
+    use crate::torrent::storage::Layout;
+    use crate::types::PieceIndex;
+    use crate::wire::metainfo::Metainfo;
+
+    /// A two-piece torrent whose one file exists under a fresh directory.
+    fn setup(tag: &str) -> (PathBuf, InfoHash, Storage) {
+        let dir = std::env::temp_dir().join(format!("hivebt-resume-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("data")).unwrap();
+        fs::write(dir.join("data/x"), vec![7u8; 65536]).unwrap();
+        let bytes = format!(
+            "d4:infod6:lengthi65536e4:name1:x12:piece lengthi32768e6:pieces40:{}ee",
+            "a".repeat(40)
+        );
+        let meta = Metainfo::from_bytes(bytes.as_bytes()).unwrap();
+        let layout = Layout::new(&meta.info, &sanitize(&meta.info));
+        (
+            dir.clone(),
+            meta.info_hash,
+            Storage::new(dir.join("data"), layout),
+        )
+    }
+
+    fn saved(tag: &str) -> (PathBuf, InfoHash, Storage, Vec<u8>) {
+        let (dir, ih, storage) = setup(tag);
+        let mut have = Bitfield::new(2);
+        have.set(PieceIndex(1), true).unwrap();
+        save(&dir, &ih, &storage, &have).unwrap();
+        let bytes = fs::read(record_path(&dir, &ih)).unwrap();
+        assert_eq!(load(&dir, &ih, &storage), Record::Trusted(have));
+        (dir, ih, storage, bytes)
+    }
+
+    #[test]
+    fn absent_and_stale_records() {
+        let (dir, ih, storage) = setup("absent");
+        assert_eq!(load(&dir, &ih, &storage), Record::Absent);
+        let (dir, ih, storage, _) = saved("stale");
+        fs::write(dir.join("data/x"), vec![8u8; 100]).unwrap();
+        assert_eq!(load(&dir, &ih, &storage), Record::Stale);
+        fs::remove_file(dir.join("data/x")).unwrap();
+        assert_eq!(load(&dir, &ih, &storage), Record::Stale);
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn damaged_records_are_never_trusted() {
+        let (dir, ih, storage, good) = saved("corrupt");
+        let path = record_path(&dir, &ih);
+        let swap = |from: &[u8], to: &[u8]| -> Vec<u8> {
+            let at = good.windows(from.len()).position(|w| w == from).unwrap();
+            [&good[..at], to, &good[at + from.len()..]].concat()
+        };
+        let mut cases: Vec<(String, Vec<u8>)> = (0..good.len())
+            .step_by(7)
+            .map(|n| (format!("truncated to {n} bytes"), good[..n].to_vec()))
+            .collect();
+        cases.push(("garbage".into(), b"\x00\xffnot a record".to_vec()));
+        cases.push(("piece count".into(), swap(b"6:piecesi2e", b"6:piecesi3e")));
+        cases.push(("have too long".into(), swap(b"4:have1:", b"4:have2:\x40")));
+        cases.push((
+            "info-hash".into(),
+            swap(b"9:info-hash20:", b"9:info-hash20:\x00")
+                .into_iter()
+                .take(good.len())
+                .collect(),
+        ));
+        cases.push(("file entry".into(), swap(b"4:size", b"4:sizf")));
+        for (what, bytes) in cases {
+            fs::write(&path, &bytes).unwrap();
+            let got = load(&dir, &ih, &storage);
+            assert!(
+                matches!(got, Record::Corrupt(_)),
+                "{what}: {got:?} for {:?}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+        let _ = fs::remove_dir_all(dir);
+    }
 }

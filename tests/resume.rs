@@ -284,3 +284,43 @@ fn completed_download_seeds_from_its_record_until_a_file_changes() {
     w.close();
     seeder.stop();
 }
+
+/// A record cut short (as by a crash mid-write on a file system that reorders writes,
+/// or a hand edit) is named in a warning, never trusted, and the data is rechecked.
+#[test]
+fn a_damaged_record_is_ignored_with_a_warning_and_the_data_rechecked() {
+    let fx = fixture("damaged", 31);
+    let mut seeder = fx.seeder(&[]);
+    let dl = Download::new(&fx, "dl");
+    let mut down = dl.start(&fx, &[seeder.peer_arg()], &[], &[]);
+    let st = down.wait_exit(WAIT);
+    assert_eq!(st.code(), Some(0), "{}", down.stderr());
+    seeder.stop();
+    let record = dl
+        .state
+        .join("resume")
+        .join(format!("{}.resume", fx.info_hash.to_hex()));
+    let bytes = std::fs::read(&record).expect("a record after a completed download");
+    std::fs::write(&record, &bytes[..bytes.len() / 2]).expect("cut the record");
+    // Again with no peer: the recheck alone must find every piece.
+    let mut again = dl.start(&fx, &[], &[], &[]);
+    let st = again.wait_exit(WAIT);
+    let err = again.stderr();
+    assert_no_panic("downloader", &err);
+    assert_eq!(st.code(), Some(0), "{err}");
+    let warning = format!(
+        "hivebt: warning: {}: resume record {}",
+        fx.name,
+        record.display()
+    );
+    assert!(
+        err.contains(&warning) && err.contains("is damaged"),
+        "{err}"
+    );
+    assert_eq!(
+        trusted_pieces(&err, &fx),
+        None,
+        "a damaged record was trusted: {err}"
+    );
+    fx.assert_identical(&fx.downloaded(&dl.out));
+}

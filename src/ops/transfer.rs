@@ -61,9 +61,18 @@ pub fn prepare_meta(
         crate::disk::create_files(&storage)
             .map_err(|e| Error::io("cannot create the download files under", &storage.root, e))?;
     }
-    let trusted = state_dir.and_then(|dir| resume::load(dir, &meta.info_hash, &storage));
-    let have = match trusted {
-        Some(have) => {
+    let record = state_dir.map_or(resume::Record::Absent, |dir| {
+        resume::load(dir, &meta.info_hash, &storage)
+    });
+    if let (resume::Record::Corrupt(why), Some(dir)) = (&record, state_dir) {
+        eprintln!(
+            "hivebt: warning: {}: resume record {} is damaged ({why}); ignoring it and rechecking the data",
+            paths.name,
+            resume::record_path(dir, &meta.info_hash).display()
+        );
+    }
+    let have = match record {
+        resume::Record::Trusted(have) => {
             eprintln!(
                 "hivebt: {}: resume record matches the files; {} of {} pieces verified without a recheck",
                 paths.name,
@@ -72,7 +81,7 @@ pub fn prepare_meta(
             );
             have
         }
-        None => {
+        resume::Record::Absent | resume::Record::Stale | resume::Record::Corrupt(_) => {
             let mut have = Bitfield::new(pieces);
             let expected = &meta.info.pieces;
             hash_all_pieces(
