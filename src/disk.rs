@@ -194,7 +194,8 @@ pub fn create_files(storage: &Storage) -> io::Result<()> {
     Ok(())
 }
 
-/// Writes a whole verified piece to its files.
+/// Writes a whole verified piece to its files. An error keeps its kind and names the
+/// file: `disk full writing <path>` when the file system is full.
 pub fn write_piece(
     storage: &Storage,
     piece: PieceIndex,
@@ -208,10 +209,21 @@ pub fn write_piece(
         let start = span.piece_offset as usize;
         let chunk = &data[start..start + span.len as usize];
         cache
-            .get_for_write(storage, span.file)?
-            .write_all_at(chunk, span.file_offset)?;
+            .get_for_write(storage, span.file)
+            .and_then(|f| f.write_all_at(chunk, span.file_offset))
+            .map_err(|e| write_error(e, &storage.file_path(span.file)))?;
     }
     Ok(())
+}
+
+/// `e` with the file it happened to in its message.
+fn write_error(e: io::Error, path: &Path) -> io::Error {
+    let message = if e.kind() == io::ErrorKind::StorageFull {
+        format!("disk full writing {}", path.display())
+    } else {
+        format!("writing {}: {e}", path.display())
+    };
+    io::Error::new(e.kind(), message)
 }
 
 /// Reads a whole piece into `out` (replacing its contents); padding reads as zeros.

@@ -324,3 +324,82 @@ fn a_damaged_record_is_ignored_with_a_warning_and_the_data_rechecked() {
     );
     fx.assert_identical(&fx.downloaded(&dl.out));
 }
+
+/// A tmpfs mounted for one test and unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (as `mount -o size=` takes it) on `dir`; `None` when
+    /// this process may not mount (not root).
+    fn mount(dir: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).expect("mount point");
+        let ok = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size}"),
+                "tmpfs",
+                s(dir),
+            ])
+            .status()
+            .is_ok_and(|st| st.success());
+        ok.then(|| Tmpfs(dir.to_path_buf()))
+    }
+
+    fn resize(&self, size: &str) {
+        let st = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}"), s(&self.0)])
+            .status()
+            .expect("spawn mount");
+        assert!(st.success(), "remount {} to {size}", self.0.display());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .args(["-l", s(&self.0)])
+            .status();
+    }
+}
+
+/// A download into a file system too small for it stops with `disk full writing
+/// <file>` and exit 1, keeping the verified pieces; run again once there is room, it
+/// downloads only the rest.
+#[test]
+fn a_full_disk_stops_the_download_and_loses_no_verified_piece() {
+    let fx = fixture("diskfull", 32);
+    let dl = Download {
+        out: fx.dir("small"),
+        state: fx.dir("dl-state"),
+    };
+    let Some(fs) = Tmpfs::mount(&dl.out, "400k") else {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    };
+    let mut seeder = fx.seeder(&[]);
+    let mut down = dl.start(&fx, &[seeder.peer_arg()], &[], &[]);
+    let st = down.wait_exit(WAIT);
+    let err = down.stderr();
+    assert_no_panic("downloader", &err);
+    assert_eq!(st.code(), Some(1), "{err}");
+    let file = dl.out.join(&fx.name);
+    assert!(
+        err.contains(&format!("disk full writing {}", file.display())),
+        "{err}"
+    );
+    seeder.stop();
+    let verified = verified_pieces(&fx, &dl.out);
+    assert!(
+        verified > 0 && verified < u64::from(fx.pieces),
+        "{verified} pieces verified in 400 KiB: {err}"
+    );
+    fs.resize("4m");
+    let (again, _) = finish(&fx, &dl, verified);
+    assert!(
+        trusted_pieces(&again.stderr(), &fx) == Some(verified),
+        "the verified pieces were not kept in the resume record: {}",
+        again.stderr()
+    );
+}

@@ -355,10 +355,17 @@ impl Reactor {
                 }
             }
             Err(e) => {
-                log::error!("cannot write piece {}: {e}", piece.0);
+                // The piece is not marked verified; those that are stay in the resume
+                // record written at shutdown, so a run after space is freed goes on.
                 t.picker.on_piece_failed(piece);
-                eprintln!("hivebt: error: writing piece {}: {e}; stopping", piece.0);
-                self.shutting_down = true;
+                if !self.shutting_down {
+                    eprintln!(
+                        "hivebt: error: {}: piece {}: {e}; stopping (verified pieces are kept)",
+                        t.name(),
+                        piece.0
+                    );
+                }
+                self.begin_shutdown(now);
             }
         }
     }
