@@ -264,6 +264,11 @@ pub fn read_piece(
 /// cache (`cachestat`); false when some are not or it cannot tell. It never waits for
 /// the disk, so unlike the rest of this module the reactor may call it.
 pub fn is_cached(file: &File, offset: u64, len: u64) -> bool {
+    // cachestat counts pages past the end of a file cut short as cached (seen on
+    // Linux 6.18), and sendfile would then find nothing to send: check the size too.
+    if file.metadata().map_or(true, |m| m.len() < offset + len) {
+        return false;
+    }
     let page = pagecache::page_size();
     let pages = (offset + len).div_ceil(page) - offset / page;
     pagecache::cached_pages(file, offset, len).is_some_and(|n| n >= pages)

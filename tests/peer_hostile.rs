@@ -623,3 +623,46 @@ fn download_rejects_a_zero_timeout() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("--timeout must be at least 1 second"), "{err}");
 }
+
+/// A data file cut short under a running seeder: the pieces it lost are no longer
+/// offered (requests for them rejected), each is reported once, and the rest is still
+/// served to the same connection.
+#[test]
+fn a_seeder_whose_file_is_truncated_serves_what_is_left() {
+    // 32 pieces of 64 KiB; the second half is cut off once the seeder runs.
+    let fx = Fixture::new("truncated-seed", 2 << 20, 64 * KIB, 15);
+    let mut seeder = fx.logging_seeder(&[]);
+    let file = fx.data.join(&fx.name);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .and_then(|f| f.set_len(1 << 20))
+        .expect("truncate the seeded file");
+    let dl = Download::new(&fx, "dl");
+    let mut down = dl.start(&fx, &[seeder.peer_arg()], &["--timeout", "4"], &[]);
+    let st = down.wait_exit(WAIT);
+    let err = down.stderr();
+    assert_no_panic("downloader", &err);
+    assert_eq!(st.code(), Some(1), "the download cannot complete: {err}");
+    assert_eq!(
+        swarm::verified_pieces(&fx, &dl.out),
+        16,
+        "the first half is still served: {err}\nseeder:\n{}",
+        seeder.stderr()
+    );
+    assert!(err.contains("giving up (--timeout)"), "{err}");
+    let seeder_err = seeder.stderr();
+    for piece in 16..32 {
+        let warning = format!("cannot read piece {piece} for upload");
+        assert!(
+            seeder_err.matches(&warning).count() <= 1,
+            "piece {piece} reported more than once:\n{seeder_err}"
+        );
+    }
+    assert!(
+        seeder_err.contains("no longer offering it"),
+        "no warning for the lost pieces:\n{seeder_err}"
+    );
+    assert!(seeder.running(), "the seeder stopped:\n{seeder_err}");
+    seeder.stop();
+}

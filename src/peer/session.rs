@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::bitfield::Bitfield;
-use crate::types::{BLOCK_SIZE, BlockRef, PeerId};
+use crate::types::{BLOCK_SIZE, BlockRef, PeerId, PieceIndex};
 
 /// How many requests we let a peer queue with us (advertised as `reqq`, BEP 10).
 pub const MAX_REQUESTS_IN: usize = 500;
@@ -112,6 +112,10 @@ pub struct PeerSession {
     pub snubbed: bool,
     /// When we last unchoked it, for the choker's round robin.
     pub unchoked_at: Option<Instant>,
+    /// Pieces it rejected a request for while unchoking us (BEP 6): it claims them but
+    /// cannot serve them (its copy is gone, say), so they are not asked of it again
+    /// until it sends `have` for them. Allocated on the first such reject.
+    pub refused: Option<Box<Bitfield>>,
 }
 
 impl PeerSession {
@@ -140,7 +144,22 @@ impl PeerSession {
             last_block_at: now,
             snubbed: false,
             unchoked_at: None,
+            refused: None,
         }
+    }
+
+    /// Notes that it rejected a request for `piece` while unchoking us.
+    pub fn refuse(&mut self, piece: PieceIndex) {
+        let pieces = self.have.len();
+        let refused = self
+            .refused
+            .get_or_insert_with(|| Box::new(Bitfield::new(pieces)));
+        let _ = refused.set(piece, true);
+    }
+
+    /// Whether it rejected `piece` (see [`PeerSession::refused`]).
+    pub fn refused(&self, piece: PieceIndex) -> bool {
+        self.refused.as_ref().is_some_and(|r| r.get(piece))
     }
 
     /// How many of our requests should be in flight to this peer: the bandwidth-delay

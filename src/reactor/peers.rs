@@ -232,8 +232,14 @@ impl Reactor {
         }
         let mut blocks = Vec::with_capacity(want);
         let have = &s.have;
-        t.picker
-            .pick(PeerKey(key as u32), |p| have.get(p), want, &mut blocks);
+        let refused = |p| s.refused(p);
+        t.picker.pick_except(
+            PeerKey(key as u32),
+            |p| have.get(p),
+            refused,
+            want,
+            &mut blocks,
+        );
         let mut buf = Vec::with_capacity(blocks.len() * 17);
         for &block in &blocks {
             peer::encode(&Message::Request(block), &mut buf);
@@ -625,6 +631,9 @@ fn on_message(
                 let _ = s.have.set(p, true);
                 t.picker.on_have(peer_key, p);
             }
+            if let Some(refused) = s.refused.as_deref_mut() {
+                let _ = refused.set(p, false);
+            }
             // A new piece can only make the peer interesting, and only if we lack it:
             // an O(1) check instead of rescanning its bitfield on every `have`.
             if !s.am_interested && !t.have.get(p) && !t.complete() {
@@ -705,6 +714,11 @@ fn on_message(
         Message::Reject(block) => {
             if s.take_request_out(block).is_some() {
                 t.picker.on_request_dropped(peer_key, block);
+                // Rejected while unchoked: it cannot serve the piece, so asking again
+                // would only be rejected again (choking rejects everything pending).
+                if !s.peer_choking {
+                    s.refuse(block.piece);
+                }
             }
             fx.request = true;
         }

@@ -301,18 +301,57 @@ impl Reactor {
                 }
             }
             Err(e) => {
-                log::error!(
-                    "cannot read piece {} for upload: {e:?}; not serving it",
-                    piece.0
+                let path = t.storage.file_path(e.file());
+                // Once per piece: it leaves `have`, so it is not read for upload again.
+                eprintln!(
+                    "hivebt: warning: {}: cannot read piece {} for upload ({}: {}); no \
+                     longer offering it",
+                    t.name(),
+                    piece.0,
+                    path.display(),
+                    match &e {
+                        crate::disk::ReadError::Missing { .. } => "file missing".to_string(),
+                        crate::disk::ReadError::Short { .. } => "file too short".to_string(),
+                        crate::disk::ReadError::Io { error, .. } => error.to_string(),
+                    }
                 );
-                // Data we claimed is gone: stop advertising it until rechecked.
+                // Data we claimed is gone: stop advertising it until rechecked, answer
+                // the requests for it with BEP 6 rejects (peers without the fast
+                // extension just never get them) and go on serving the rest.
                 t.set_have(piece, false);
                 t.warm.remove(&piece.0);
+                if let Some((b, _)) = t.cache.remove(&piece.0) {
+                    t.cache_bytes -= b.len();
+                }
                 for key in waiters {
-                    self.close(key, CloseReason::Shutdown);
+                    self.drop_requests_for(key, piece);
+                    self.serve_requests(key, now);
                 }
             }
         }
+    }
+
+    /// Removes connection `key`'s requests for `piece`, rejecting them when the peer
+    /// speaks the fast extension.
+    fn drop_requests_for(&mut self, key: usize, piece: PieceIndex) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let ConnState::Active(s) = &mut conn.state else {
+            return;
+        };
+        let (fast, send) = (s.fast, &mut conn.send);
+        s.requests_in.retain(|&b| {
+            if b.piece != piece {
+                return true;
+            }
+            if fast {
+                let mut frame = Vec::with_capacity(17);
+                peer::encode(&peer::Message::Reject(b), &mut frame);
+                send.queue_small(&frame);
+            }
+            false
+        });
     }
 
     /// Forgets warm pieces older than [`WARM_FOR`] (the per-second sweep).

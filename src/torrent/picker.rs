@@ -393,8 +393,21 @@ impl Picker {
         want: usize,
         out: &mut Vec<BlockRef>,
     ) {
+        self.pick_except(peer, has, |_| false, want, out);
+    }
+
+    /// As [`Picker::pick`], never picking a piece for which `refused` is true (the peer
+    /// claims it but rejected a request for it), seed or not.
+    pub fn pick_except(
+        &mut self,
+        peer: PeerKey,
+        has: impl Fn(PieceIndex) -> bool,
+        refused: impl Fn(PieceIndex) -> bool,
+        want: usize,
+        out: &mut Vec<BlockRef>,
+    ) {
         let is_seed = self.seeds.contains(&peer);
-        let has = |p: u32| is_seed || has(PieceIndex(p));
+        let has = |p: u32| (is_seed || has(PieceIndex(p))) && !refused(PieceIndex(p));
         let mut left = want;
         left = self.pick_partial(peer, &has, left, out);
         if left > 0 {

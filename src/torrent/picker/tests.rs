@@ -518,3 +518,19 @@ fn random_swarm_keeps_books_and_finishes() {
         assert_eq!(p.downloading_count(), 0);
     }
 }
+
+/// A seed that rejected a piece is not asked for it again, even mid-piece (partial
+/// pieces are otherwise finished first), while its other pieces still are.
+#[test]
+fn refused_pieces_are_skipped_even_for_seeds() {
+    let mut p = Picker::new(4, u64::from(2 * B), u64::from(8 * B), |_| false, 1).unwrap();
+    p.on_have_all(PeerKey(0));
+    let mut out = Vec::new();
+    p.pick(PeerKey(0), |_| true, 1, &mut out);
+    let first = out[0];
+    p.on_request_dropped(PeerKey(0), first);
+    let mut again = Vec::new();
+    p.pick_except(PeerKey(0), |_| true, |x| x == first.piece, 8, &mut again);
+    assert_eq!(again.len(), 6, "the three other pieces: {again:?}");
+    assert!(again.iter().all(|b| b.piece != first.piece), "{again:?}");
+}
