@@ -124,6 +124,28 @@ fn check(
     info_hash: &InfoHash,
     storage: &Storage,
 ) -> std::result::Result<Option<Bitfield>, String> {
+    let now = file_stamps(storage);
+    let (have, recorded) = decode(bytes, info_hash, storage.layout.piece_count(), now.len())?;
+    let same = recorded.iter().zip(now).all(|(was, is)| {
+        let is = is.map(|(size, secs, nanos)| (size as i64, secs, nanos));
+        was.is_some() && *was == is
+    });
+    Ok(same.then_some(have))
+}
+
+/// Size and mtime (seconds, nanoseconds) a record gives for a file; `None` when the
+/// file was missing.
+pub type Stamp = Option<(i64, i64, i64)>;
+
+/// Decodes a record that must be of `info_hash` with `pieces` pieces and `files` files:
+/// its verified pieces and its file stamps, or why it is not such a record. Pure; the
+/// fuzz target `resume` drives it.
+pub fn decode(
+    bytes: &[u8],
+    info_hash: &InfoHash,
+    pieces: u32,
+    files: usize,
+) -> std::result::Result<(Bitfield, Vec<Stamp>), String> {
     let (root, _) = bencode::decode(bytes).map_err(|e| format!("not bencode: {e}"))?;
     let field = |key: &str| {
         root.get(key.as_bytes())
@@ -132,46 +154,36 @@ fn check(
     if field("info-hash")?.as_bytes() != Some(&info_hash.0[..]) {
         return Err("it names another info-hash".into());
     }
-    let pieces = field("pieces")?
+    let count = field("pieces")?
         .as_int()
         .and_then(|n| u32::try_from(n).ok())
         .ok_or("'pieces' is not a count")?;
-    if pieces != storage.layout.piece_count() {
-        return Err(format!(
-            "it has {pieces} pieces, the torrent {}",
-            storage.layout.piece_count()
-        ));
+    if count != pieces {
+        return Err(format!("it has {count} pieces, the torrent {pieces}"));
     }
     let have = field("have")?
         .as_bytes()
         .and_then(|b| Bitfield::from_wire(b, pieces).ok())
         .ok_or("'have' is not a bitfield of that many pieces")?;
     let recorded = field("files")?.as_list().ok_or("'files' is not a list")?;
-    let now = file_stamps(storage);
-    if recorded.len() != now.len() {
+    if recorded.len() != files {
         return Err(format!(
-            "it has {} files, the torrent {}",
-            recorded.len(),
-            now.len()
+            "it has {} files, the torrent {files}",
+            recorded.len()
         ));
     }
-    let mut same = true;
-    for (i, (r, stamp)) in recorded.iter().zip(now).enumerate() {
+    let mut stamps = Vec::with_capacity(files);
+    for (i, r) in recorded.iter().enumerate() {
         let int = |key: &str| r.get(key.as_bytes()).and_then(|v| v.as_int());
-        let was = match (int("size"), int("mtime"), int("mtime_ns"), int("missing")) {
-            (Some(size), Some(secs), Some(nanos), None) => Some((size, secs, nanos)),
-            (None, None, None, Some(1)) => None,
-            _ => return Err(format!("files[{i}] is malformed")),
-        };
-        let is = stamp.map(|(size, secs, nanos)| (size as i64, secs, nanos));
-        same &= was.is_some() && was == is;
+        stamps.push(
+            match (int("size"), int("mtime"), int("mtime_ns"), int("missing")) {
+                (Some(size), Some(secs), Some(nanos), None) => Some((size, secs, nanos)),
+                (None, None, None, Some(1)) => None,
+                _ => return Err(format!("files[{i}] is malformed")),
+            },
+        );
     }
-    Ok(same.then_some(have))
-}
-
-/// Removes a record (the torrent's files are gone or it must be rechecked).
-pub fn remove(state_dir: &Path, info_hash: &InfoHash) {
-    let _ = fs::remove_file(record_path(state_dir, info_hash));
+    Ok((have, stamps))
 }
 
 #[cfg(test)]

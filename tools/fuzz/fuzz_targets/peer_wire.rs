@@ -1,20 +1,8 @@
-//! The peer-wire decoders never panic on any stream, never consume more than they are
-//! given, and every message they accept (bar unknown ids) re-encodes to the same bytes.
+//! Fuzz target `peer_wire`: the property is in `checks/peer_wire.rs`, which `tests/fuzz_seeds.rs`
+//! also runs over the checked-in seeds in `seeds/peer_wire/`.
 #![no_main]
-use hivebt::wire::peer::{self, Handshake, Message};
-use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = Handshake::decode(data);
-    let max = peer::max_frame_for(1000);
-    let mut rest = data;
-    while let Ok(Some((msg, used))) = peer::decode(rest, max) {
-        assert!(used >= 4 && used <= rest.len());
-        if !matches!(msg, Message::Unknown { .. }) {
-            let mut out = Vec::new();
-            peer::encode(&msg, &mut out);
-            assert_eq!(out, &rest[..used]);
-        }
-        rest = &rest[used..];
-    }
-});
+#[path = "../checks/peer_wire.rs"]
+mod check;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| check::check(data));
