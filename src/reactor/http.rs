@@ -44,6 +44,9 @@ pub(super) struct HttpServerConn {
     /// A request is under way (the connection is new, or part of a head came): the
     /// head timeout applies rather than the idle one.
     partial: bool,
+    /// When it was accepted (tells its entry in `http_accept_order` from a stale one
+    /// of an earlier connection in the same slab slot).
+    accepted_at: Instant,
 }
 
 /// Who an outgoing request is for.
@@ -83,8 +86,12 @@ impl Reactor {
                     return;
                 }
             };
-            if self.http_conns.len() >= self.tracker_limits.max_http_connections {
-                // Over the cap: dropped at once, so the ones we serve stay fast.
+            // At the cap, the oldest connection still owing its request head (a
+            // slowloris, most likely: honest clients send theirs at once) makes room;
+            // with none, the new one is dropped at once so the ones we serve stay fast.
+            if self.http_conns.len() >= self.tracker_limits.max_http_connections
+                && !self.evict_slowest()
+            {
                 self.tracker_counters.http_refused += 1;
                 continue;
             }
@@ -98,6 +105,7 @@ impl Reactor {
             {
                 continue;
             }
+            let key = entry.key();
             entry.insert(HttpServerConn {
                 sock,
                 peer,
@@ -107,7 +115,14 @@ impl Reactor {
                 close_after_write: false,
                 // A new connection owes us a request head: the head timeout applies.
                 partial: true,
+                accepted_at: now,
             });
+            self.http_accept_order.push_back((key, now));
+            if self.http_accept_order.len() > 2 * self.http_conns.len() + 64 {
+                let conns = &self.http_conns;
+                self.http_accept_order
+                    .retain(|&(k, at)| conns.get(k).is_some_and(|c| c.accepted_at == at));
+            }
         }
     }
 
@@ -184,6 +199,25 @@ impl Reactor {
                 return;
             }
         }
+    }
+
+    /// Closes the oldest tracker HTTP connection that has not sent a whole request head
+    /// since it was accepted; false when there is none. Amortised O(1): entries of
+    /// connections gone or answered are dropped as they are met, and the queue is
+    /// compacted when it outgrows the slab.
+    fn evict_slowest(&mut self) -> bool {
+        while let Some((key, at)) = self.http_accept_order.pop_front() {
+            let slow = self
+                .http_conns
+                .get(key)
+                .is_some_and(|c| c.partial && c.accepted_at == at);
+            if slow {
+                self.tracker_counters.http_evicted += 1;
+                self.drop_http_conn(key);
+                return true;
+            }
+        }
+        false
     }
 
     pub(super) fn drop_http_conn(&mut self, key: usize) {

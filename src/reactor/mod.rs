@@ -237,6 +237,10 @@ pub struct Reactor {
     http_listeners: Vec<TcpListener>,
     udp_servers: Vec<UdpSocket>,
     http_conns: Slab<http::HttpServerConn>,
+    /// Tracker HTTP connections by accept time, oldest first, for evicting the oldest
+    /// one still owing its request head when the cap is reached (stale entries are
+    /// skipped when popped: see `http::evict_slowest`).
+    http_accept_order: std::collections::VecDeque<(usize, Instant)>,
     http_fetches: Slab<http::HttpFetch>,
     udp_client4: Option<UdpSocket>,
     udp_client6: Option<UdpSocket>,
@@ -261,6 +265,7 @@ struct TrackerLimits {
 #[derive(Debug, Clone, Copy, Default)]
 struct TrackerCounters {
     http_refused: u64,
+    http_evicted: u64,
     http_timeouts: u64,
 }
 
@@ -502,6 +507,7 @@ impl Reactor {
             http_listeners,
             udp_servers,
             http_conns: Slab::new(),
+            http_accept_order: Default::default(),
             http_fetches: Slab::new(),
             udp_client4,
             udp_client6,
