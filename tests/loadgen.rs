@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
-use swarm::{FakeSeeder, Fixture, Script, s};
+use swarm::{Download, FakeSeeder, Fixture, Script, WAIT, assert_no_panic, s};
 
 const KIB: u32 = 1024;
 
@@ -484,4 +484,71 @@ fn bad_options_exit_2() {
         Duration::from_secs(1),
     );
     assert_eq!(run.code, Some(2), "{}", run.describe());
+}
+
+/// The seeder's resident memory in KiB, from `/proc`.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// 5,000 idle connections at once against `--max-peers 500`: the excess is refused, the
+/// seeder's memory stays bounded, and a real download started meanwhile gets a slot
+/// (an idle connection makes room for it) and completes.
+#[test]
+fn a_flood_past_max_peers_leaves_room_for_a_real_download() {
+    let fx = fixture("lg-flood");
+    let mut seeder = fx.seeder(&["--max-peers", "500"]);
+    let before = rss_kib(seeder.pid());
+    let args: Vec<String> = [
+        "--torrent",
+        s(&fx.torrent),
+        "--peer",
+        &seeder.peer_arg(),
+        "--connections",
+        "5000",
+        "--idle",
+        "--duration",
+        "30",
+        "--json",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let flood = std::thread::spawn(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        loadgen(&args, Duration::from_secs(30))
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let flooded = rss_kib(seeder.pid());
+    let started = std::time::Instant::now();
+    let dl = Download::new(&fx, "dl");
+    let mut down = dl.start(&fx, &[seeder.peer_arg()], &[], &[]);
+    let st = down.wait_exit(WAIT);
+    let took = started.elapsed();
+    let err = down.stderr();
+    assert_no_panic("downloader", &err);
+    assert_eq!(st.code(), Some(0), "{err}");
+    fx.assert_identical(&fx.downloaded(&dl.out));
+    let run = flood.join().expect("flood thread");
+    let r = run.json();
+    let held = r["connections_handshaken"].as_u64().unwrap_or(0);
+    eprintln!(
+        "flood: {held} of 5000 handshaken against --max-peers 500; seeder RSS {before} KiB \
+         before, {flooded} KiB flooded; the download took {took:?}"
+    );
+    assert!(
+        held >= 500,
+        "the seeder did not serve 500: {}",
+        run.describe()
+    );
+    assert!(
+        flooded < before + 64 * 1024,
+        "the flood grew the seeder from {before} to {flooded} KiB"
+    );
+    seeder.stop();
 }

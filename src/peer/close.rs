@@ -37,6 +37,9 @@ pub enum CloseReason {
     SendQueueFull,
     /// Too many peers on this torrent or in total.
     TooManyPeers,
+    /// Closed to make room for a new peer at `--max-peers`: neither side was
+    /// interested for a while (see `Reactor::evict_useless`).
+    Evicted,
     /// Both sides are seeds: nothing to exchange.
     BothSeeding,
     /// The torrent or the whole session is shutting down.
@@ -61,6 +64,7 @@ impl CloseReason {
             CloseReason::SocketError => "socket_error",
             CloseReason::SendQueueFull => "send_queue_full",
             CloseReason::TooManyPeers => "too_many_peers",
+            CloseReason::Evicted => "evicted",
             CloseReason::BothSeeding => "both_seeding",
             CloseReason::Shutdown => "shutdown",
         }

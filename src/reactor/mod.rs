@@ -75,6 +75,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 /// A connection that received nothing for this long is closed.
 const INACTIVITY_TIMEOUT: Duration = Duration::from_secs(180);
+/// An incoming peer connected this long with neither side interested may be closed to
+/// make room for a new one at `--max-peers` (long enough for a new peer to send its
+/// bitfield and `interested`).
+const EVICT_AFTER: Duration = Duration::from_secs(10);
 /// An idle connection gets a keep-alive this often.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
 /// How often unchoke slots are reassigned.
@@ -742,9 +746,8 @@ impl Reactor {
                     return;
                 }
             };
-            if self.shutting_down
-                || self.conns.len() >= self.config.max_peers
-                || self.is_banned(addr.ip())
+            let full = self.conns.len() >= self.config.max_peers;
+            if self.shutting_down || self.is_banned(addr.ip()) || (full && !self.evict_useless(now))
             {
                 *self
                     .close_counts
@@ -754,6 +757,27 @@ impl Reactor {
             }
             self.insert_conn(sock, addr, false, None, now);
         }
+    }
+
+    /// At `--max-peers`, closes the longest-connected incoming peer that has been
+    /// connected for [`EVICT_AFTER`] with neither side interested (it uses a slot and
+    /// exchanges nothing: an idle flood, a seed beside our seed), so a new peer can be
+    /// taken. False when no connection qualifies. O(connections), only when full.
+    fn evict_useless(&mut self, now: Instant) -> bool {
+        let victim = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.outgoing && now.duration_since(c.started_at) >= EVICT_AFTER)
+            .filter(|(_, c)| match &c.state {
+                ConnState::Active(s) => !s.peer_interested && !s.am_interested,
+                _ => false,
+            })
+            .min_by_key(|(_, c)| c.started_at)
+            .map(|(k, _)| k);
+        let Some(key) = victim else { return false };
+        self.close(key, CloseReason::Evicted);
+        self.reap_closed();
+        true
     }
 
     fn insert_conn(
