@@ -486,16 +486,6 @@ fn bad_options_exit_2() {
     assert_eq!(run.code, Some(2), "{}", run.describe());
 }
 
-/// The seeder's resident memory in KiB, from `/proc`.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 /// 5,000 idle connections at once against `--max-peers 500`: the excess is refused, the
 /// seeder's memory stays bounded, and a real download started meanwhile gets a slot
 /// (an idle connection makes room for it) and completes.
@@ -503,7 +493,7 @@ fn rss_kib(pid: u32) -> u64 {
 fn a_flood_past_max_peers_leaves_room_for_a_real_download() {
     let fx = fixture("lg-flood");
     let mut seeder = fx.seeder(&["--max-peers", "500"]);
-    let before = rss_kib(seeder.pid());
+    let before = swarm::rss_kib(seeder.pid());
     let args: Vec<String> = [
         "--torrent",
         s(&fx.torrent),
@@ -524,7 +514,7 @@ fn a_flood_past_max_peers_leaves_room_for_a_real_download() {
         loadgen(&args, Duration::from_secs(30))
     });
     std::thread::sleep(Duration::from_secs(3));
-    let flooded = rss_kib(seeder.pid());
+    let flooded = swarm::rss_kib(seeder.pid());
     let started = std::time::Instant::now();
     let dl = Download::new(&fx, "dl");
     let mut down = dl.start(&fx, &[seeder.peer_arg()], &[], &[]);

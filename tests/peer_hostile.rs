@@ -667,16 +667,6 @@ fn a_seeder_whose_file_is_truncated_serves_what_is_left() {
     seeder.stop();
 }
 
-/// The seeder's resident memory in KiB, from `/proc`.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 /// A peer that asks for 500 blocks and never reads its socket: the seeder's queue for
 /// it stops at the per-connection high-water mark (memory stays flat), and an honest
 /// download beside it completes, in both upload modes.
@@ -685,7 +675,7 @@ fn a_peer_that_never_reads_costs_only_itself() {
     let fx = Fixture::new("nonreader", 16 << 20, 256 * KIB, 16);
     for mode in ["sendfile", "buffered"] {
         let mut seeder = fx.seeder(&["--upload-mode", mode]);
-        let before = rss_kib(seeder.pid());
+        let before = swarm::rss_kib(seeder.pid());
         let mut w = Wire::open(&seeder, fx.info_hash, true);
         w.get_unchoked();
         let requests: Vec<Message<'_>> = fx.all_blocks()[..500]
@@ -694,7 +684,7 @@ fn a_peer_that_never_reads_costs_only_itself() {
             .collect();
         w.send_all(&requests);
         std::thread::sleep(Duration::from_secs(1));
-        let stuck = rss_kib(seeder.pid());
+        let stuck = swarm::rss_kib(seeder.pid());
         let dl = Download::new(&fx, &format!("dl-{mode}"));
         let started = Instant::now();
         let mut down = dl.start(&fx, &[seeder.peer_arg()], &[], &[]);
@@ -703,7 +693,7 @@ fn a_peer_that_never_reads_costs_only_itself() {
         assert_no_panic("downloader", &err);
         assert_eq!(st.code(), Some(0), "{mode}: {err}");
         fx.assert_identical(&fx.downloaded(&dl.out));
-        let after = rss_kib(seeder.pid());
+        let after = swarm::rss_kib(seeder.pid());
         eprintln!(
             "{mode}: seeder RSS {before} KiB, {stuck} KiB with the non-reader's 500 \
              requests, {after} KiB after a 16 MiB download beside it in {:?}",

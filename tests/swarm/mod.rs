@@ -599,3 +599,13 @@ pub fn verified_pieces(fx: &Fixture, out: &Path) -> u64 {
         .as_u64()
         .expect("pieces.verified in verify --json")
 }
+
+/// A process's resident memory in KiB, from `/proc`.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
