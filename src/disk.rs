@@ -64,6 +64,17 @@ impl ReadError {
     }
 }
 
+/// What went wrong, without the file (the caller names it from [`ReadError::file`]).
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Missing { .. } => f.write_str("file missing"),
+            ReadError::Short { .. } => f.write_str("file too short"),
+            ReadError::Io { error, .. } => write!(f, "{error}"),
+        }
+    }
+}
+
 /// Open files of one worker thread, least recently used closed first, and the window
 /// of file data it keeps mapped for hashing.
 #[derive(Debug, Default)]

@@ -201,8 +201,8 @@ impl Reactor {
         }
     }
 
-    /// Closes the oldest tracker HTTP connection that has not sent a whole request head
-    /// since it was accepted; false when there is none. Amortised O(1): entries of
+    /// Closes the earliest-accepted tracker HTTP connection that is owing a request head
+    /// (see `partial`); false when there is none. Amortised O(1): entries of
     /// connections gone or answered are dropped as they are met, and the queue is
     /// compacted when it outgrows the slab.
     fn evict_slowest(&mut self) -> bool {

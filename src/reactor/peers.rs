@@ -579,7 +579,7 @@ fn update_interest(s: &mut PeerSession, send: &mut crate::peer::conn::SendQueue,
 
 /// Encodes `msg` onto a connection's send queue; small messages are batched into the
 /// queue's inline chunks.
-fn reply(send: &mut crate::peer::conn::SendQueue, msg: &Message<'_>) {
+pub(super) fn reply(send: &mut crate::peer::conn::SendQueue, msg: &Message<'_>) {
     let mut buf = Vec::with_capacity(msg.frame_len() as usize + 4);
     peer::encode(msg, &mut buf);
     if buf.len() <= 32 {

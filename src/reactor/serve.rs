@@ -309,11 +309,7 @@ impl Reactor {
                     t.name(),
                     piece.0,
                     path.display(),
-                    match &e {
-                        crate::disk::ReadError::Missing { .. } => "file missing".to_string(),
-                        crate::disk::ReadError::Short { .. } => "file too short".to_string(),
-                        crate::disk::ReadError::Io { error, .. } => error.to_string(),
-                    }
+                    e
                 );
                 // Data we claimed is gone: stop advertising it until rechecked, answer
                 // the requests for it with BEP 6 rejects (peers without the fast
@@ -346,9 +342,7 @@ impl Reactor {
                 return true;
             }
             if fast {
-                let mut frame = Vec::with_capacity(17);
-                peer::encode(&peer::Message::Reject(b), &mut frame);
-                send.queue_small(&frame);
+                super::peers::reply(send, &peer::Message::Reject(b));
             }
             false
         });
