@@ -186,6 +186,11 @@ pub fn decode(
     Ok((have, stamps))
 }
 
+/// Removes a record (the torrent's files are gone or it must be rechecked).
+pub fn remove(state_dir: &Path, info_hash: &InfoHash) {
+    let _ = fs::remove_file(record_path(state_dir, info_hash));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -671,18 +671,7 @@ impl Reactor {
             .iter()
             .map(|(key, t)| TorrentSummary {
                 stalled: stalled.get(&key).cloned(),
-                name: t
-                    .storage
-                    .layout
-                    .files
-                    .first()
-                    .map_or_else(String::new, |f| {
-                        f.path
-                            .components()
-                            .next()
-                            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                            .unwrap_or_default()
-                    }),
+                name: t.name(),
                 info_hash: t.meta.info_hash,
                 complete: t.complete(),
                 downloaded: t.down.total(),
