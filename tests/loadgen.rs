@@ -9,6 +9,7 @@
 
 mod common;
 mod swarm;
+mod trackers;
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -487,10 +488,13 @@ fn bad_options_exit_2() {
 }
 
 /// 5,000 idle connections at once against `--max-peers 500`: the excess is refused, the
-/// seeder's memory stays bounded, and a real download started meanwhile gets a slot
-/// (an idle connection makes room for it) and completes.
+/// seeder's memory stays bounded, and two real downloads started meanwhile, hivebt's
+/// and libtorrent's, each get a slot (an idle connection makes room) and complete.
 #[test]
 fn a_flood_past_max_peers_leaves_room_for_a_real_download() {
+    let Some(py) = common::require_libtorrent() else {
+        return;
+    };
     let fx = fixture("lg-flood");
     let mut seeder = fx.seeder(&["--max-peers", "500"]);
     let before = swarm::rss_kib(seeder.pid());
@@ -516,6 +520,16 @@ fn a_flood_past_max_peers_leaves_room_for_a_real_download() {
     std::thread::sleep(Duration::from_secs(3));
     let flooded = swarm::rss_kib(seeder.pid());
     let started = std::time::Instant::now();
+    let lt_out = fx.dir("lt");
+    let mut lt = trackers::Proc::spawn(
+        "libtorrent download",
+        Command::new(&py)
+            .arg(trackers::clients::LT_PEER)
+            .arg("download")
+            .arg(&fx.torrent)
+            .arg(&lt_out)
+            .arg(seeder.peer_arg()),
+    );
     let dl = Download::new(&fx, "dl");
     let mut down = dl.start(&fx, &[seeder.peer_arg()], &[], &[]);
     let st = down.wait_exit(WAIT);
@@ -524,12 +538,16 @@ fn a_flood_past_max_peers_leaves_room_for_a_real_download() {
     assert_no_panic("downloader", &err);
     assert_eq!(st.code(), Some(0), "{err}");
     fx.assert_identical(&fx.downloaded(&dl.out));
+    lt.wait_ok(trackers::Deadline::start());
+    let lt_took = started.elapsed();
+    fx.assert_identical(&lt_out.join(&fx.name));
     let run = flood.join().expect("flood thread");
     let r = run.json();
     let held = r["connections_handshaken"].as_u64().unwrap_or(0);
     eprintln!(
         "flood: {held} of 5000 handshaken against --max-peers 500; seeder RSS {before} KiB \
-         before, {flooded} KiB flooded; the download took {took:?}"
+         before, {flooded} KiB flooded; the hivebt download took {took:?}, libtorrent's was \
+         done by {lt_took:?}"
     );
     assert!(
         held >= 500,

@@ -286,6 +286,58 @@ fn more_than_500_queued_requests_are_rejected_or_closed() {
     seeder.stop();
 }
 
+/// A request storm: 200 rounds of 500 requests and their 500 cancels (200,000
+/// messages) at a seeder that uploads slowly, so the queue stays full. Every request
+/// gets exactly one answer (the block, or a reject for the cancelled or the refused),
+/// the connection stays, and the seeder's CPU time per message is printed.
+#[test]
+fn a_request_storm_is_answered_once_per_request_and_stays_cheap() {
+    const ROUNDS: usize = 200;
+    let fx = Fixture::new("storm", 16 << 20, 256 * KIB, 9);
+    let mut seeder = fx.seeder(&["--max-upload-rate", "64K"]);
+    let blocks = fx.all_blocks();
+    let mut storm: Vec<Message<'_>> = blocks[..500].iter().map(|&b| Message::Request(b)).collect();
+    storm.extend(blocks[..500].iter().map(|&b| Message::Cancel(b)));
+    let mut w = Wire::open(&seeder, fx.info_hash, true);
+    w.get_unchoked();
+    let cpu_before = swarm::cpu_ms(seeder.pid());
+    let rss_before = swarm::rss_kib(seeder.pid());
+    let started = Instant::now();
+    let (mut served, mut rejected) = (0, 0);
+    for round in 0..ROUNDS {
+        w.send_all(&storm);
+        let mut got = Answers::default();
+        while got.answered.len() < 500 {
+            if let Err(e) = got.read_one(&mut w, &fx) {
+                panic!(
+                    "round {round}: {e:?} after {} of 500 requests answered",
+                    got.answered.len()
+                );
+            }
+        }
+        served += got.served;
+        rejected += got.rejected;
+    }
+    let took = started.elapsed();
+    let cpu = swarm::cpu_ms(seeder.pid()) - cpu_before;
+    let rss = swarm::rss_kib(seeder.pid());
+    let messages = ROUNDS * 1000;
+    eprintln!(
+        "storm: {messages} messages in {took:?} ({served} served, {rejected} rejected); \
+         seeder CPU {cpu} ms ({:.2} us per message), RSS {rss_before} -> {rss} KiB",
+        cpu as f64 * 1000.0 / messages as f64
+    );
+    assert!(
+        rss < rss_before + 16 * 1024,
+        "the storm grew the seeder from {rss_before} to {rss} KiB"
+    );
+    let b = fx.block(63, 0, BLOCK);
+    assert!(w.fetch(b) == fx.data_of(b), "usable after the storm");
+    w.close();
+    check_still_serving(&seeder, &fx);
+    seeder.stop();
+}
+
 #[test]
 fn bad_bitfields_and_haves_to_a_seeder_are_closed() {
     // 21 pieces: a 3-byte bitfield whose last byte has 3 spare bits.
