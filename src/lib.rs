@@ -43,6 +43,7 @@ pub mod limit;
 pub mod ops;
 pub mod peer;
 pub mod progress;
+pub mod rate;
 pub mod reactor;
 pub mod resolver;
 pub mod resume;

@@ -1,7 +1,7 @@
 //! Byte buffers of one peer connection: the receive buffer frames are decoded from, and
 //! the send queue written with vectored writes and `sendfile(2)`. Generic over `Read`
 //! and [`Sink`], so it is tested with in-memory streams and driven by the reactor over
-//! mio sockets.
+//! mio sockets (the reactor implements `Sink` for them).
 //!
 //! Depends on `bytes` and `libc` (`sendfile`, `sendmsg` with `MSG_MORE`). Memory is
 //! allocated on demand: an idle connection with nothing buffered holds no receive
@@ -13,7 +13,6 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, IoSlice, Read, Write};
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -28,6 +27,17 @@ pub const RECV_MIN: usize = 4 * 1024;
 
 /// Most chunks handed to one vectored write.
 const MAX_IOVECS: usize = 64;
+
+/// An in-memory sink (tests, simulations): file ranges are read and appended.
+impl Sink for Vec<u8> {
+    fn send_file(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0; len];
+        let n = file.read_at(&mut buf, offset)?;
+        self.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
 
 /// What a read pass found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -113,40 +123,6 @@ pub trait Sink: Write {
     fn write_vectored_more(&mut self, bufs: &[IoSlice<'_>], more: bool) -> io::Result<usize> {
         let _ = more;
         self.write_vectored(bufs)
-    }
-}
-
-impl Sink for mio::net::TcpStream {
-    fn send_file(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize> {
-        let mut off = libc::off_t::try_from(offset)
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: both descriptors are open for the call (borrowed from live owners);
-        // `off` is a valid off_t the kernel updates; no memory of ours is read or written.
-        let n = unsafe { libc::sendfile(self.as_raw_fd(), file.as_raw_fd(), &mut off, len) };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
-        }
-    }
-
-    fn write_vectored_more(&mut self, bufs: &[IoSlice<'_>], more: bool) -> io::Result<usize> {
-        if !more {
-            return self.write_vectored(bufs);
-        }
-        // SAFETY: an all-zero msghdr is valid (no name, no control data); the iovec
-        // array is `bufs` (IoSlice is ABI-compatible with iovec), alive for the call.
-        let n = unsafe {
-            let mut msg: libc::msghdr = std::mem::zeroed();
-            msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
-            msg.msg_iovlen = bufs.len() as _;
-            libc::sendmsg(self.as_raw_fd(), &msg, libc::MSG_MORE | libc::MSG_NOSIGNAL)
-        };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
-        }
     }
 }
 
@@ -295,6 +271,18 @@ impl SendQueue {
             len: bytes.len() as u8,
             buf,
         });
+    }
+
+    /// Encodes a peer wire message onto the queue; small ones are batched into the
+    /// inline chunks.
+    pub fn queue_msg(&mut self, msg: &crate::wire::peer::Message<'_>) {
+        let mut buf = Vec::with_capacity(msg.frame_len() as usize + 4);
+        crate::wire::peer::encode(msg, &mut buf);
+        if buf.len() <= 32 {
+            self.queue_small(&buf);
+        } else {
+            self.queue(Bytes::from(buf));
+        }
     }
 
     /// Queues `len` bytes of `file` from `offset`, sent with [`Sink::send_file`].

@@ -6,4 +6,6 @@
 
 pub mod close;
 pub mod conn;
+pub mod ext;
+pub mod protocol;
 pub mod session;

@@ -13,6 +13,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::bitfield::Bitfield;
+use crate::peer::ext::PeerExtensions;
+use crate::peer::protocol::PeerEffect;
+use crate::rate::Rate;
+use crate::torrent::picker::PeerKey;
 use crate::types::{BLOCK_SIZE, BlockRef, PeerId, PieceIndex};
 
 /// How many requests we let a peer queue with us (advertised as `reqq`, BEP 10).
@@ -33,42 +37,17 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// A peer that sent no block for this long while we had requests out is snubbed.
 pub const SNUB_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A transfer rate over a sliding window of whole seconds.
-#[derive(Debug, Clone, Default)]
-pub struct Rate {
-    window: [u64; 5],
-    current: u64,
-    total: u64,
-}
+/// A connection that received nothing for this long is closed.
+pub const INACTIVITY_TIMEOUT: Duration = Duration::from_secs(180);
 
-impl Rate {
-    /// Counts `n` bytes in the current second.
-    pub fn add(&mut self, n: u64) {
-        self.current += n;
-        self.total += n;
-    }
-
-    /// Closes the current second (call once a second).
-    pub fn tick(&mut self) {
-        self.window.rotate_right(1);
-        self.window[0] = self.current;
-        self.current = 0;
-    }
-
-    /// Bytes per second averaged over the window.
-    pub fn per_second(&self) -> u64 {
-        self.window.iter().sum::<u64>() / self.window.len() as u64
-    }
-
-    /// Bytes counted since the start.
-    pub fn total(&self) -> u64 {
-        self.total
-    }
-}
+/// An idle connection gets a keep-alive this often.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Protocol state of one connected peer.
 #[derive(Debug)]
 pub struct PeerSession {
+    /// Its key in the torrent's picker (the connection's slot).
+    pub key: PeerKey,
     /// The peer's address.
     pub addr: SocketAddr,
     /// The peer's id from its handshake.
@@ -116,13 +95,24 @@ pub struct PeerSession {
     /// cannot serve them (its copy is gone, say), so they are not asked of it again
     /// until it sends `have` for them. Allocated on the first such reject.
     pub refused: Option<Box<Bitfield>>,
+    /// The ids it wants our extended messages under (BEP 10).
+    pub extensions: PeerExtensions,
+    /// What it asks of the reactor, pulled with `poll_effect`.
+    pub(crate) effects: VecDeque<PeerEffect>,
 }
 
 impl PeerSession {
     /// A new session right after the handshakes, with every flag at its BEP 3 start
     /// value (both sides choking, neither interested).
-    pub fn new(addr: SocketAddr, peer_id: PeerId, pieces: u32, now: Instant) -> PeerSession {
+    pub fn new(
+        key: PeerKey,
+        addr: SocketAddr,
+        peer_id: PeerId,
+        pieces: u32,
+        now: Instant,
+    ) -> PeerSession {
         PeerSession {
+            key,
             addr,
             peer_id,
             fast: false,
@@ -145,6 +135,8 @@ impl PeerSession {
             snubbed: false,
             unchoked_at: None,
             refused: None,
+            extensions: PeerExtensions::default(),
+            effects: VecDeque::new(),
         }
     }
 
@@ -226,6 +218,7 @@ mod tests {
 
     fn session() -> PeerSession {
         PeerSession::new(
+            PeerKey(0),
             "127.0.0.1:1".parse().unwrap(),
             PeerId([0; 20]),
             8,
@@ -291,18 +284,5 @@ mod tests {
         assert!(!s.check_snub(t0 + SNUB_TIMEOUT), "reported once");
         s.on_block(1, t0 + SNUB_TIMEOUT);
         assert!(!s.snubbed);
-    }
-
-    #[test]
-    fn rate_window() {
-        let mut r = Rate::default();
-        for _ in 0..5 {
-            r.add(500);
-            r.tick();
-        }
-        assert_eq!(r.per_second(), 500);
-        r.tick();
-        assert_eq!(r.per_second(), 400);
-        assert_eq!(r.total(), 2500);
     }
 }

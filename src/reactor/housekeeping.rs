@@ -103,7 +103,7 @@ impl Reactor {
             && self
                 .torrents
                 .iter()
-                .all(|(_, t)| t.complete() && t.writing.is_empty())
+                .all(|(_, t)| t.complete() && !t.assembly.writing())
         {
             self.begin_shutdown(now);
         }
@@ -274,7 +274,7 @@ impl Reactor {
             return;
         };
         for (_, t) in self.torrents.iter_mut() {
-            if (t.resume_dirty || force) && t.writing.is_empty() {
+            if (t.resume_dirty || force) && !t.assembly.writing() {
                 if let Err(e) = resume::save(&dir, &t.meta.info_hash, &t.storage, &t.have) {
                     log::warn!("cannot write resume record in {}: {e}", dir.display());
                 }

@@ -20,6 +20,7 @@ mod housekeeping;
 mod http;
 mod peers;
 mod serve;
+mod socket;
 mod trackers;
 
 use std::collections::HashMap;
@@ -39,12 +40,13 @@ use crate::error::{Error, Result};
 use crate::limit::{REFILL_INTERVAL, TokenBucket};
 use crate::peer::close::CloseReason;
 use crate::peer::conn::{RecvBuf, SendQueue};
+use crate::peer::ext::Registry;
 use crate::peer::session::PeerSession;
 use crate::resolver::Resolver;
 use crate::stats::{EngineStats, Metric};
 use crate::timer::Timers;
 use crate::torrent::choker::Choker;
-use crate::torrent::picker::{PeerKey, Picker};
+use crate::torrent::picker::Picker;
 use crate::torrent::state::Torrent;
 use crate::torrent::storage::Storage;
 use crate::tracker::client::{AnnounceParams, TrackerClient};
@@ -73,14 +75,10 @@ const JOBS_PER_WORKER: usize = 8;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A handshake that has not completed by then closes the connection.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
-/// A connection that received nothing for this long is closed.
-const INACTIVITY_TIMEOUT: Duration = Duration::from_secs(180);
 /// An incoming peer connected this long with neither side interested may be closed to
 /// make room for a new one at `--max-peers` (long enough for a new peer to send its
 /// bitfield and `interested`).
 const EVICT_AFTER: Duration = Duration::from_secs(10);
-/// An idle connection gets a keep-alive this often.
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
 /// How often unchoke slots are reassigned.
 const RECHOKE_INTERVAL: Duration = Duration::from_secs(crate::config::RECHOKE_INTERVAL_SECS);
 /// How often a changed resume record is written while running.
@@ -257,6 +255,8 @@ pub struct Reactor {
     serve_files: serve::ServeFiles,
     /// Latency histograms, with `--stats`.
     stats: Option<Box<EngineStats>>,
+    /// The extensions offered to peers (BEP 10): none yet.
+    extensions: Registry,
 }
 
 /// Bounds of the tracker server's HTTP side.
@@ -443,8 +443,7 @@ impl Reactor {
                 storage: spec.storage,
                 have: spec.have,
                 picker,
-                partials: HashMap::new(),
-                writing: Default::default(),
+                assembly: Default::default(),
                 cache: HashMap::new(),
                 cache_bytes: 0,
                 cache_cap: PIECE_CACHE_BYTES,
@@ -521,6 +520,7 @@ impl Reactor {
             stop_deadline: None,
             serve_files: serve::ServeFiles::default(),
             stats: config.stats.then(|| Box::new(EngineStats::new())),
+            extensions: Registry::default(),
             config,
         };
         if reactor.config.announce_listen {
@@ -634,7 +634,7 @@ impl Reactor {
     /// True when the run should end: a signal arrived (and writes drained), or every
     /// torrent completed in download-and-exit mode.
     fn finished(&self) -> bool {
-        let writes_pending = self.torrents.iter().any(|(_, t)| !t.writing.is_empty());
+        let writes_pending = self.torrents.iter().any(|(_, t)| t.assembly.writing());
         if writes_pending || !self.backlog.is_empty() {
             return false;
         }
@@ -856,12 +856,8 @@ impl Reactor {
             for waiters in t.reads.values_mut() {
                 waiters.retain(|&k| k != key);
             }
-            if let ConnState::Active(session) = &conn.state {
-                for &(block, _) in &session.requests_out {
-                    t.picker.on_request_dropped(PeerKey(key as u32), block);
-                }
-                t.picker
-                    .on_peer_gone(PeerKey(key as u32), |p| session.have.get(p));
+            if let ConnState::Active(session) = &mut conn.state {
+                session.detach(&mut t.picker);
             }
         }
     }

@@ -342,7 +342,7 @@ impl Reactor {
                 return true;
             }
             if fast {
-                super::peers::reply(send, &peer::Message::Reject(b));
+                send.queue_msg(&peer::Message::Reject(b));
             }
             false
         });

@@ -4,6 +4,7 @@
 //!
 //! Depends on `wire`, `types` and `config`; never on sockets or threads.
 
+pub mod assembly;
 pub mod ban;
 pub mod choker;
 pub mod paths;

@@ -3,8 +3,7 @@
 //!
 //! Depends on `wire`, `torrent::{picker, storage}`, `bitfield` and `types`. Plain data
 //! owned by the reactor thread. Invariants:
-//! - a piece is in at most one of: `have`, `partials` (blocks arriving), `writing`
-//!   (handed to a worker to verify and write);
+//! - a piece is in at most one of: `have` and the `assembly` (receiving or writing);
 //! - `cache_bytes` is the sum of the cached pieces' lengths and stays within
 //!   `cache_cap` after every insertion.
 
@@ -16,7 +15,8 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::bitfield::Bitfield;
-use crate::peer::session::Rate;
+use crate::rate::Rate;
+use crate::torrent::assembly::Assembly;
 use crate::torrent::ban::{Bans, Source};
 use crate::torrent::choker::Choker;
 use crate::torrent::picker::Picker;
@@ -24,15 +24,6 @@ use crate::torrent::storage::Storage;
 use crate::tracker::client::TrackerClient;
 use crate::types::PieceIndex;
 use crate::wire::metainfo::Metainfo;
-
-/// A piece whose blocks are arriving.
-#[derive(Debug)]
-pub struct PartialPiece {
-    /// The piece's bytes so far (allocated at full length on the first block).
-    pub data: Vec<u8>,
-    /// Who sent each 16 KiB block, for blame if the piece fails its hash check.
-    pub sources: Vec<Option<Source>>,
-}
 
 /// A piece that failed its hash check with blocks from more than one address: kept
 /// until the piece verifies, then each block is compared with the good copy and the
@@ -64,10 +55,8 @@ pub struct Torrent {
     pub bytes_have: u64,
     /// Block picker for what we lack.
     pub picker: Picker,
-    /// Pieces being assembled.
-    pub partials: HashMap<u32, PartialPiece>,
-    /// Pieces handed to workers to verify and write.
-    pub writing: HashSet<u32>,
+    /// Pieces being received, and handed to workers to verify and write.
+    pub assembly: Assembly,
     /// Recently read pieces, for serving blocks without a disk read each.
     pub cache: HashMap<u32, (Bytes, u64)>,
     /// Bytes held by `cache`.
@@ -276,8 +265,7 @@ mod tests {
             have,
             bytes_have: 0,
             picker,
-            partials: HashMap::new(),
-            writing: HashSet::new(),
+            assembly: Assembly::default(),
             cache: HashMap::new(),
             cache_bytes: 0,
             cache_cap: 1 << 20,
