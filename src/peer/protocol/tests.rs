@@ -117,6 +117,17 @@ impl Peer {
         said
     }
 
+    /// The peer sends a full block `n` of `piece`.
+    fn block(&mut self, t: &mut Torrent, piece: u32, n: u32) -> Result<(), CloseReason> {
+        let data = vec![piece as u8 + 1; BLOCK_SIZE as usize];
+        let m = Message::Piece {
+            piece: PieceIndex(piece),
+            offset: n * BLOCK_SIZE,
+            data: &data,
+        };
+        self.on(t, m)
+    }
+
     fn effects(&mut self) -> Vec<PeerEffect> {
         std::iter::from_fn(|| self.s.poll_effect()).collect()
     }
@@ -208,17 +219,8 @@ fn a_download_from_a_seed_requests_assembles_and_verifies() {
         requested,
         ["request 0+0", "request 0+1", "request 1+0", "request 1+1"]
     );
-    let data = vec![5u8; BLOCK_SIZE as usize];
     for n in 0..2 {
-        p.on(
-            &mut t,
-            Message::Piece {
-                piece: PieceIndex(1),
-                offset: n * BLOCK_SIZE,
-                data: &data,
-            },
-        )
-        .unwrap();
+        p.block(&mut t, 1, n).unwrap();
     }
     let fx = p.effects();
     let verify: Vec<_> = fx
@@ -246,16 +248,7 @@ fn an_unrequested_block_is_dropped() {
     let mut p = Peer::new(&t, true);
     p.on(&mut t, Message::HaveAll).unwrap();
     p.effects();
-    let data = vec![5u8; BLOCK_SIZE as usize];
-    p.on(
-        &mut t,
-        Message::Piece {
-            piece: PieceIndex(0),
-            offset: 0,
-            data: &data,
-        },
-    )
-    .unwrap();
+    p.block(&mut t, 0, 0).unwrap();
     assert!(p.effects().is_empty());
     assert_eq!(t.down.total(), 0);
     assert!(!t.assembly.writing());
@@ -474,16 +467,7 @@ fn an_endgame_duplicate_cancels_the_other_request() {
     b.s.send_requests(&mut t.picker, 4, b.t0, &mut b.out);
     assert_eq!(b.s.requests_out.len(), 2);
     a.effects();
-    let data = vec![1u8; BLOCK_SIZE as usize];
-    b.on(
-        &mut t,
-        Message::Piece {
-            piece: PieceIndex(0),
-            offset: 0,
-            data: &data,
-        },
-    )
-    .unwrap();
+    b.block(&mut t, 0, 0).unwrap();
     let cancels: Vec<_> = b
         .effects()
         .into_iter()
