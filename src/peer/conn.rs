@@ -13,9 +13,14 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, IoSlice, Read, Write};
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
+
+use crate::peer::close::CloseReason;
+use crate::peer::session::PeerSession;
 
 /// Largest receive buffer grown for reading (a frame longer than this grows it to
 /// twice the frame instead).
@@ -27,6 +32,87 @@ pub const RECV_MIN: usize = 4 * 1024;
 
 /// Most chunks handed to one vectored write.
 const MAX_IOVECS: usize = 64;
+
+/// Where a peer connection is in its life.
+#[derive(Debug)]
+pub enum ConnState {
+    /// Non-blocking connect in flight: only a writable event (then `take_error`) is
+    /// legal; nothing is read or queued.
+    Connecting,
+    /// TCP is up; we wait for the peer's handshake. Outgoing connections have sent
+    /// ours; incoming ones send theirs once the info-hash names a torrent of ours.
+    Handshaking,
+    /// Handshakes exchanged: messages flow in both directions.
+    Active(Box<PeerSession>),
+    /// Closed for this reason and already detached from its torrent (its requests and
+    /// pieces left the picker): nothing more is read or handled; what is queued may
+    /// still be written until the slot is freed at the end of the reactor turn.
+    Closing(CloseReason),
+}
+
+/// One peer connection without its socket: its state, its buffers and the largest
+/// frame it accepts. The reactor pairs it with the socket.
+#[derive(Debug)]
+pub struct Connection {
+    /// The peer's address.
+    pub addr: SocketAddr,
+    /// We dialled it.
+    pub outgoing: bool,
+    /// Where it is in its life.
+    pub state: ConnState,
+    /// Bytes received and not yet decoded.
+    pub recv: RecvBuf,
+    /// Bytes to send.
+    pub send: SendQueue,
+    /// Slab key of its torrent, once known (at once for outgoing connections).
+    pub torrent: Option<usize>,
+    /// When the connect or the handshake wait started.
+    pub started_at: Instant,
+    /// The largest frame it may send: a handshake's length until the handshakes are
+    /// exchanged, then what the torrent's messages need.
+    pub max_frame: u32,
+}
+
+impl Connection {
+    /// A new connection: connecting when outgoing, waiting for a handshake otherwise.
+    pub fn new(addr: SocketAddr, outgoing: bool, torrent: Option<usize>, now: Instant) -> Self {
+        Connection {
+            addr,
+            outgoing,
+            state: if outgoing {
+                ConnState::Connecting
+            } else {
+                ConnState::Handshaking
+            },
+            recv: RecvBuf::new(),
+            send: SendQueue::new(),
+            torrent,
+            started_at: now,
+            max_frame: crate::wire::peer::HANDSHAKE_LEN as u32,
+        }
+    }
+
+    /// Its session, once active.
+    pub fn session(&self) -> Option<&PeerSession> {
+        match &self.state {
+            ConnState::Active(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Its session, once active.
+    pub fn session_mut(&mut self) -> Option<&mut PeerSession> {
+        match &mut self.state {
+            ConnState::Active(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Whether it was closed this turn.
+    pub fn is_closing(&self) -> bool {
+        matches!(self.state, ConnState::Closing(_))
+    }
+}
 
 /// An in-memory sink (tests, simulations): file ranges are read and appended.
 impl Sink for Vec<u8> {

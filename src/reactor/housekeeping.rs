@@ -208,7 +208,7 @@ impl Reactor {
                     .get(&addr)
                     .is_some_and(|&at| now.duration_since(at) < REDIAL_AFTER)
                     || t.bans.endpoint_banned(addr)
-                    || self.conns.iter().any(|(_, c)| c.addr == addr)
+                    || self.conns.iter().any(|(_, c)| c.peer.addr == addr)
                 {
                     continue;
                 }

@@ -39,9 +39,8 @@ use crate::bitfield::Bitfield;
 use crate::error::{Error, Result};
 use crate::limit::{REFILL_INTERVAL, TokenBucket};
 use crate::peer::close::CloseReason;
-use crate::peer::conn::{RecvBuf, SendQueue};
+use crate::peer::conn::{ConnState, Connection};
 use crate::peer::ext::Registry;
-use crate::peer::session::PeerSession;
 use crate::resolver::Resolver;
 use crate::stats::{EngineStats, Metric};
 use crate::timer::Timers;
@@ -172,37 +171,16 @@ pub struct TorrentSummary {
     pub stalled: Option<String>,
 }
 
-/// The state of one connection.
-#[derive(Debug)]
-enum ConnState {
-    /// Non-blocking connect in flight: only a writable event (then `take_error`) is
-    /// legal; nothing is read or queued.
-    Connecting,
-    /// TCP is up; we wait for the peer's handshake. Outgoing connections have sent
-    /// ours; incoming ones send theirs once the info-hash names a torrent of ours.
-    Handshaking,
-    /// Handshakes exchanged: messages flow in both directions.
-    Active(Box<PeerSession>),
-}
-
-/// One peer connection in the slab.
+/// One peer connection in the slab: the socket, its readiness, and the socket-free rest.
 #[derive(Debug)]
 struct Conn {
     sock: TcpStream,
-    addr: SocketAddr,
-    outgoing: bool,
-    state: ConnState,
-    recv: RecvBuf,
-    send: SendQueue,
-    /// Slab key of the torrent, once known.
-    torrent: Option<usize>,
-    started_at: Instant,
+    /// State, buffers and frame cap.
+    peer: Connection,
     /// The socket may have more to read than the last pass took.
     read_pending: bool,
     /// The last write stopped at `WouldBlock`: wait for a writable edge.
     write_blocked: bool,
-    /// The largest frame this connection accepts.
-    max_frame: u32,
 }
 
 /// The reactor: all connections, torrents and the worker pool.
@@ -218,7 +196,8 @@ pub struct Reactor {
     known: Vec<KnownPeer>,
     config: EngineConfig,
     peer_id: PeerId,
-    closing: Vec<(usize, CloseReason)>,
+    /// Connections closed this turn (with whether they were active), freed at its end.
+    closing: Vec<(usize, bool)>,
     busy: Vec<usize>,
     shutting_down: bool,
     timers: Timers<Tick>,
@@ -756,12 +735,14 @@ impl Reactor {
         let victim = self
             .conns
             .iter()
-            .filter(|(_, c)| !c.outgoing && now.duration_since(c.started_at) >= EVICT_AFTER)
-            .filter(|(_, c)| match &c.state {
+            .filter(|(_, c)| {
+                !c.peer.outgoing && now.duration_since(c.peer.started_at) >= EVICT_AFTER
+            })
+            .filter(|(_, c)| match &c.peer.state {
                 ConnState::Active(s) => !s.peer_interested && !s.am_interested,
                 _ => false,
             })
-            .min_by_key(|(_, c)| c.started_at)
+            .min_by_key(|(_, c)| c.peer.started_at)
             .map(|(k, _)| k);
         let Some(key) = victim else { return false };
         self.close(key, CloseReason::Evicted);
@@ -791,20 +772,9 @@ impl Reactor {
         }
         entry.insert(Conn {
             sock,
-            addr,
-            outgoing,
-            state: if outgoing {
-                ConnState::Connecting
-            } else {
-                ConnState::Handshaking
-            },
-            recv: RecvBuf::new(),
-            send: SendQueue::new(),
-            torrent,
-            started_at: now,
+            peer: Connection::new(addr, outgoing, torrent, now),
             read_pending: false,
             write_blocked: false,
-            max_frame: crate::wire::peer::HANDSHAKE_LEN as u32,
         });
         Some(key)
     }
@@ -824,40 +794,56 @@ impl Reactor {
         }
     }
 
-    /// Queues `key` for closing at the end of the turn.
+    /// Closes connection `key` for `reason`. It leaves everything that names it at
+    /// once (its torrent's peer list, picker and choker, the read waiters, the busy
+    /// and throttled lists) and turns `Closing`; its slot is freed at the end of the
+    /// turn (`reap_closed`), so no stale event reaches a connection that reuses it.
     fn close(&mut self, key: usize, reason: CloseReason) {
-        if self.conns.contains(key) && !self.closing.iter().any(|(k, _)| *k == key) {
-            self.closing.push((key, reason));
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.peer.is_closing() {
+            return;
         }
-    }
-
-    fn reap_closed(&mut self) {
-        for (key, reason) in std::mem::take(&mut self.closing) {
-            let Some(mut conn) = self.conns.try_remove(key) else {
-                continue;
-            };
-            *self.close_counts.entry(reason).or_default() += 1;
-            log::debug!("closed {} ({reason})", conn.addr);
-            let _ = self.poll.registry().deregister(&mut conn.sock);
-            for kp in self
-                .known
-                .iter_mut()
-                .filter(|k| k.addr == conn.addr && Some(k.torrent) == conn.torrent)
-            {
-                let was_active = matches!(conn.state, ConnState::Active(_));
-                kp.failures = if was_active { 0 } else { kp.failures + 1 };
-                kp.connected = false;
-                kp.retry_at = Instant::now() + reconnect_delay(reason, was_active, kp.failures);
-            }
-            let Some(t) = conn.torrent.and_then(|t| self.torrents.get_mut(t)) else {
-                continue;
-            };
+        let state = std::mem::replace(&mut conn.peer.state, ConnState::Closing(reason));
+        let was_active = matches!(state, ConnState::Active(_));
+        if let Some(t) = conn.peer.torrent.and_then(|t| self.torrents.get_mut(t)) {
             t.peers.retain(|&k| k != key);
             for waiters in t.reads.values_mut() {
                 waiters.retain(|&k| k != key);
             }
-            if let ConnState::Active(session) = &mut conn.state {
+            t.choker.forget(key);
+            if let ConnState::Active(mut session) = state {
                 session.detach(&mut t.picker);
+            }
+        }
+        self.busy.retain(|&k| k != key);
+        self.throttled_up.retain(|&k| k != key);
+        self.throttled_down.retain(|&k| k != key);
+        self.closing.push((key, was_active));
+    }
+
+    /// Frees the slots of the connections closed this turn.
+    fn reap_closed(&mut self) {
+        for (key, was_active) in std::mem::take(&mut self.closing) {
+            let Some(mut conn) = self.conns.try_remove(key) else {
+                continue;
+            };
+            let ConnState::Closing(reason) = conn.peer.state else {
+                debug_assert!(false, "reaped a connection that was not closed");
+                continue;
+            };
+            *self.close_counts.entry(reason).or_default() += 1;
+            log::debug!("closed {} ({reason})", conn.peer.addr);
+            let _ = self.poll.registry().deregister(&mut conn.sock);
+            for kp in self
+                .known
+                .iter_mut()
+                .filter(|k| k.addr == conn.peer.addr && Some(k.torrent) == conn.peer.torrent)
+            {
+                kp.failures = if was_active { 0 } else { kp.failures + 1 };
+                kp.connected = false;
+                kp.retry_at = Instant::now() + reconnect_delay(reason, was_active, kp.failures);
             }
         }
     }
@@ -866,7 +852,7 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        if let ConnState::Connecting = conn.state {
+        if let ConnState::Connecting = conn.peer.state {
             match conn.sock.take_error() {
                 Ok(None) => {}
                 Ok(Some(_)) | Err(_) => return self.close(key, CloseReason::ConnectFailed),
@@ -874,9 +860,9 @@ impl Reactor {
             if conn.sock.peer_addr().is_err() {
                 return self.close(key, CloseReason::ConnectFailed);
             }
-            conn.state = ConnState::Handshaking;
-            conn.started_at = now;
-            let Some(tkey) = conn.torrent else {
+            conn.peer.state = ConnState::Handshaking;
+            conn.peer.started_at = now;
+            let Some(tkey) = conn.peer.torrent else {
                 return self.close(key, CloseReason::ConnectFailed);
             };
             self.send_handshake(key, tkey);
@@ -889,22 +875,24 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        if matches!(conn.state, ConnState::Connecting) {
+        if matches!(conn.peer.state, ConnState::Connecting) {
             return;
         }
-        match conn.send.write_to(&mut conn.sock) {
+        match conn.peer.send.write_to(&mut conn.sock) {
             Ok(n) => {
                 if n > 0 {
-                    if let ConnState::Active(s) = &mut conn.state {
+                    if let ConnState::Active(s) = &mut conn.peer.state {
                         s.last_send_at = now;
                     }
                 }
-                conn.write_blocked = conn.send.queued() > 0;
+                conn.write_blocked = conn.peer.send.queued() > 0;
             }
             Err(_) => return self.close(key, CloseReason::SocketError),
         }
-        let refill = match &conn.state {
-            ConnState::Active(s) => conn.send.queued() < serve::high_water(s.up.per_second()) / 2,
+        let refill = match &conn.peer.state {
+            ConnState::Active(s) => {
+                conn.peer.send.queued() < serve::high_water(s.up.per_second()) / 2
+            }
             _ => false,
         };
         if refill {
@@ -916,17 +904,17 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        if matches!(conn.state, ConnState::Connecting) {
+        if matches!(conn.peer.state, ConnState::Connecting) {
             return;
         }
-        let max = conn.max_frame as usize + 4;
-        let pass = match conn.recv.read_from(&mut conn.sock, READ_BUDGET, max) {
+        let max = conn.peer.max_frame as usize + 4;
+        let pass = match conn.peer.recv.read_from(&mut conn.sock, READ_BUDGET, max) {
             Ok(p) => p,
             Err(_) => return self.close(key, CloseReason::SocketError),
         };
         conn.read_pending = !pass.drained && !pass.eof;
         if pass.bytes > 0 {
-            if let ConnState::Active(s) = &mut conn.state {
+            if let ConnState::Active(s) = &mut conn.peer.state {
                 s.last_recv_at = now;
             }
         }

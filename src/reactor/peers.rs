@@ -8,10 +8,11 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::Reactor;
 use super::{CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT};
-use super::{Conn, ConnState, Reactor};
 use crate::error::Result;
 use crate::peer::close::CloseReason;
+use crate::peer::conn::{ConnState, Connection};
 use crate::peer::ext::Registry;
 use crate::peer::protocol::{Greeting, PeerEffect, TorrentCtx};
 use crate::peer::session::PeerSession;
@@ -37,13 +38,6 @@ fn torrent_ctx<'a>(t: &'a mut Torrent, extensions: &'a Registry) -> TorrentCtx<'
     }
 }
 
-fn session(conn: &mut Conn) -> Option<&mut PeerSession> {
-    match &mut conn.state {
-        ConnState::Active(s) => Some(s),
-        _ => None,
-    }
-}
-
 impl Reactor {
     /// Queues our handshake for torrent `tkey` on connection `key`.
     pub(super) fn send_handshake(&mut self, key: usize, tkey: usize) {
@@ -53,39 +47,36 @@ impl Reactor {
         let mut hs = Handshake::new(t.meta.info_hash, self.peer_id);
         hs.set(ReservedBit::EXTENSION_PROTOCOL, true);
         hs.set(ReservedBit::FAST_EXTENSION, true);
-        conn.send.queue(Bytes::copy_from_slice(&hs.encode()));
+        conn.peer.send.queue(Bytes::copy_from_slice(&hs.encode()));
     }
 
     /// Decodes and handles everything complete in the receive buffer.
     pub(super) fn process_input(&mut self, key: usize, now: Instant) {
         loop {
-            if self.closing.iter().any(|(k, _)| *k == key) {
-                return;
-            }
             let Some(conn) = self.conns.get_mut(key) else {
                 return;
             };
-            match conn.state {
-                ConnState::Connecting => return,
-                ConnState::Handshaking => match Handshake::decode(conn.recv.unconsumed()) {
+            match conn.peer.state {
+                ConnState::Connecting | ConnState::Closing(_) => return,
+                ConnState::Handshaking => match Handshake::decode(conn.peer.recv.unconsumed()) {
                     Ok(None) => return,
                     Ok(Some((hs, used))) => {
-                        conn.recv.consume(used);
+                        conn.peer.recv.consume(used);
                         self.on_handshake(key, hs, now);
                     }
                     Err(_) => return self.close(key, CloseReason::BadHandshake),
                 },
                 ConnState::Active(_) => {
-                    let Some(tkey) = conn.torrent else {
+                    let Some(tkey) = conn.peer.torrent else {
                         return self.close(key, CloseReason::ProtocolViolation);
                     };
                     let Some(t) = self.torrents.get_mut(tkey) else {
                         return self.close(key, CloseReason::Shutdown);
                     };
-                    let max_frame = conn.max_frame;
-                    let Conn {
+                    let max_frame = conn.peer.max_frame;
+                    let Connection {
                         recv, send, state, ..
-                    } = conn;
+                    } = &mut conn.peer;
                     let ConnState::Active(s) = state else { return };
                     let input = recv.unconsumed();
                     let (msg, used) = match peer::decode(input, max_frame) {
@@ -118,12 +109,12 @@ impl Reactor {
         let Some(conn) = self.conns.get(key) else {
             return;
         };
-        if conn.outgoing && conn.torrent != Some(tkey) {
+        if conn.peer.outgoing && conn.peer.torrent != Some(tkey) {
             return self.close(key, CloseReason::UnknownInfoHash);
         }
-        let outgoing = conn.outgoing;
+        let outgoing = conn.peer.outgoing;
         let duplicate = self.torrents[tkey].peers.iter().any(|&k| {
-            self.conns.get(k).is_some_and(|c| match &c.state {
+            self.conns.get(k).is_some_and(|c| match &c.peer.state {
                 ConnState::Active(s) => s.peer_id == hs.peer_id,
                 _ => false,
             })
@@ -131,26 +122,29 @@ impl Reactor {
         if duplicate {
             return self.close(key, CloseReason::Duplicate);
         }
-        if self.torrents[tkey].bans.peer_banned(conn.addr, hs.peer_id) {
+        if self.torrents[tkey]
+            .bans
+            .peer_banned(conn.peer.addr, hs.peer_id)
+        {
             return self.close(key, CloseReason::Banned);
         }
         if !outgoing {
-            self.conns[key].torrent = Some(tkey);
+            self.conns[key].peer.torrent = Some(tkey);
             self.send_handshake(key, tkey);
         }
         let t = &mut self.torrents[tkey];
         let conn = &mut self.conns[key];
         let pieces = t.storage.layout.piece_count();
-        let mut s = PeerSession::new(PeerKey(key as u32), conn.addr, hs.peer_id, pieces, now);
+        let mut s = PeerSession::new(PeerKey(key as u32), conn.peer.addr, hs.peer_id, pieces, now);
         s.fast = hs.has(ReservedBit::FAST_EXTENSION);
         s.extended = hs.has(ReservedBit::EXTENSION_PROTOCOL);
-        conn.max_frame = peer::max_frame_for(pieces);
+        conn.peer.max_frame = peer::max_frame_for(pieces);
         let greeting = Greeting {
             extensions: &self.extensions,
             listen_port: self.listen_port,
         };
-        s.greet(&t.have, greeting, &mut conn.send);
-        conn.state = ConnState::Active(Box::new(s));
+        s.greet(&t.have, greeting, &mut conn.peer.send);
+        conn.peer.state = ConnState::Active(Box::new(s));
         t.peers.push(key);
     }
 
@@ -160,7 +154,7 @@ impl Reactor {
             let Some(effect) = self
                 .conns
                 .get_mut(key)
-                .and_then(session)
+                .and_then(|c| c.peer.session_mut())
                 .and_then(|s| s.poll_effect())
             else {
                 return;
@@ -174,7 +168,7 @@ impl Reactor {
                 PeerEffect::Cancel { peer, block } => {
                     let other = peer.0 as usize;
                     if let Some(conn) = self.conns.get_mut(other) {
-                        let Conn { state, send, .. } = conn;
+                        let Connection { state, send, .. } = &mut conn.peer;
                         if let ConnState::Active(s) = state {
                             s.cancel(block, send);
                         }
@@ -207,10 +201,10 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let Some(t) = conn.torrent.and_then(|t| self.torrents.get_mut(t)) else {
+        let Some(t) = conn.peer.torrent.and_then(|t| self.torrents.get_mut(t)) else {
             return;
         };
-        let ConnState::Active(s) = &mut conn.state else {
+        let ConnState::Active(s) = &mut conn.peer.state else {
             return;
         };
         let mut want = s.request_room(t.complete());
@@ -227,7 +221,7 @@ impl Reactor {
                 return;
             }
         }
-        let asked = s.send_requests(&mut t.picker, want, now, &mut conn.send);
+        let asked = s.send_requests(&mut t.picker, want, now, &mut conn.peer.send);
         if let Some(limit) = &mut self.down_limit {
             limit.spend(asked);
         }
@@ -303,7 +297,7 @@ impl Reactor {
                     let Some(conn) = self.conns.get_mut(key) else {
                         continue;
                     };
-                    let Conn { state, send, .. } = conn;
+                    let Connection { state, send, .. } = &mut conn.peer;
                     let ConnState::Active(s) = state else {
                         continue;
                     };
@@ -357,11 +351,11 @@ impl Reactor {
             let peers = t.peers.clone();
             for key in peers {
                 let covered = self.conns.get(key).is_some_and(|c| {
-                    let id = match &c.state {
+                    let id = match &c.peer.state {
                         ConnState::Active(s) => Some(s.peer_id),
                         _ => None,
                     };
-                    ban.covers(c.addr, id)
+                    ban.covers(c.peer.addr, id)
                 });
                 if covered {
                     self.close(key, CloseReason::Banned);
@@ -377,7 +371,7 @@ impl Reactor {
             .filter(|&&k| {
                 self.conns
                     .get(k)
-                    .and_then(|c| match &c.state {
+                    .and_then(|c| match &c.peer.state {
                         ConnState::Active(s) => Some(!s.am_choking),
                         _ => None,
                     })
@@ -393,7 +387,7 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let Conn { state, send, .. } = conn;
+        let Connection { state, send, .. } = &mut conn.peer;
         let ConnState::Active(s) = state else { return };
         if s.set_choking(choke, now, send) {
             self.flush(key, now);
@@ -411,7 +405,7 @@ impl Reactor {
         let views: Vec<PeerView<usize>> = t
             .peers
             .iter()
-            .filter_map(|&key| match &self.conns.get(key)?.state {
+            .filter_map(|&key| match &self.conns.get(key)?.peer.state {
                 ConnState::Active(s) => Some(PeerView {
                     key,
                     interested: s.peer_interested,
@@ -444,21 +438,25 @@ impl Reactor {
         };
         // An idle connection gives its receive buffer back; a busy one keeps it.
         if !conn.read_pending {
-            conn.recv.release_if_empty();
+            conn.peer.recv.release_if_empty();
         }
-        conn.send.release_if_empty();
-        match &mut conn.state {
-            ConnState::Connecting if now.duration_since(conn.started_at) >= CONNECT_TIMEOUT => {
+        conn.peer.send.release_if_empty();
+        match &mut conn.peer.state {
+            ConnState::Connecting
+                if now.duration_since(conn.peer.started_at) >= CONNECT_TIMEOUT =>
+            {
                 self.close(key, CloseReason::ConnectFailed)
             }
-            ConnState::Handshaking if now.duration_since(conn.started_at) >= HANDSHAKE_TIMEOUT => {
+            ConnState::Handshaking
+                if now.duration_since(conn.peer.started_at) >= HANDSHAKE_TIMEOUT =>
+            {
                 self.close(key, CloseReason::HandshakeTimeout)
             }
             ConnState::Active(s) => {
-                let Some(t) = conn.torrent.and_then(|t| self.torrents.get_mut(t)) else {
+                let Some(t) = conn.peer.torrent.and_then(|t| self.torrents.get_mut(t)) else {
                     return;
                 };
-                if let Err(reason) = s.on_second(&mut t.picker, now, &mut conn.send) {
+                if let Err(reason) = s.on_second(&mut t.picker, now, &mut conn.peer.send) {
                     return self.close(key, reason);
                 }
                 self.fill_requests(key, now);

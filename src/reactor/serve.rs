@@ -27,8 +27,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::{ConnState, Reactor};
+use super::Reactor;
 use crate::peer::close::CloseReason;
+use crate::peer::conn::ConnState;
 use crate::torrent::storage::Storage;
 use crate::types::{BLOCK_SIZE, PieceIndex};
 use crate::wire::peer;
@@ -128,11 +129,13 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let Some(tkey) = conn.torrent else { return };
+        let Some(tkey) = conn.peer.torrent else {
+            return;
+        };
         let Some(t) = self.torrents.get_mut(tkey) else {
             return;
         };
-        let ConnState::Active(s) = &mut conn.state else {
+        let ConnState::Active(s) = &mut conn.peer.state else {
             return;
         };
         let limit = high_water(s.up.per_second());
@@ -146,7 +149,7 @@ impl Reactor {
         let mut partly: Option<u32> = None;
         let mut failed = None;
         let mut i = 0;
-        while conn.send.queued() < limit && cold.len() < LOOKAHEAD {
+        while conn.peer.send.queued() < limit && cold.len() < LOOKAHEAD {
             let Some(&block) = s.requests_in.get(i) else {
                 break;
             };
@@ -188,10 +191,10 @@ impl Reactor {
                         // The block itself is cached though its piece is not wholly:
                         // send it now; the piece is prefetched when a block of it is cold.
                     }
-                    conn.send.queue_small(&header);
+                    conn.peer.send.queue_small(&header);
                     let files = &mut self.serve_files;
                     let storage = &t.storage;
-                    let send = &mut conn.send;
+                    let send = &mut conn.peer.send;
                     layout.for_each_span(range, start, |span| {
                         if layout.files[span.file].padding {
                             send.queue(Bytes::from_static(&ZEROS[..span.len as usize]));
@@ -215,8 +218,9 @@ impl Reactor {
                         continue;
                     };
                     let start = block.offset as usize;
-                    conn.send.queue_small(&header);
-                    conn.send
+                    conn.peer.send.queue_small(&header);
+                    conn.peer
+                        .send
                         .queue(data.slice(start..start + block.len as usize));
                 }
             }
@@ -265,9 +269,9 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        if !conn.write_blocked && conn.send.queued() > 0 {
-            match conn.send.write_to(&mut conn.sock) {
-                Ok(_) => conn.write_blocked = conn.send.queued() > 0,
+        if !conn.write_blocked && conn.peer.send.queued() > 0 {
+            match conn.peer.send.write_to(&mut conn.sock) {
+                Ok(_) => conn.write_blocked = conn.peer.send.queued() > 0,
                 Err(_) => self.close(key, CloseReason::SocketError),
             }
         }
@@ -333,10 +337,10 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let ConnState::Active(s) = &mut conn.state else {
+        let ConnState::Active(s) = &mut conn.peer.state else {
             return;
         };
-        let (fast, send) = (s.fast, &mut conn.send);
+        let (fast, send) = (s.fast, &mut conn.peer.send);
         s.requests_in.retain(|&b| {
             if b.piece != piece {
                 return true;

@@ -103,6 +103,14 @@ impl<K: Copy + Eq> Choker<K> {
         self.optimistic.map(|(k, _)| k)
     }
 
+    /// `key` is gone (its connection closed): it no longer holds the optimistic slot, so
+    /// a connection that later reuses the key does not inherit it.
+    pub fn forget(&mut self, key: K) {
+        if self.optimistic() == Some(key) {
+            self.optimistic = None;
+        }
+    }
+
     /// One round: who gets the `slots` regular slots and the optimistic one. `random` is
     /// drawn fresh by the caller for each round.
     pub fn rechoke(
@@ -301,6 +309,18 @@ mod tests {
     }
 
     const ROUND: Duration = Duration::from_secs(RECHOKE_INTERVAL_SECS);
+
+    #[test]
+    fn a_forgotten_key_loses_the_optimistic_slot() {
+        let mut c = Choker::new();
+        let peers: Vec<_> = (0..3).map(peer).collect();
+        let d = c.rechoke(&peers, 1, false, Instant::now(), 42);
+        let opt = d.optimistic.expect("an optimistic unchoke among three");
+        c.forget(opt + 100);
+        assert_eq!(c.optimistic(), Some(opt), "another key changes nothing");
+        c.forget(opt);
+        assert_eq!(c.optimistic(), None);
+    }
 
     #[test]
     fn slots_are_respected() {
