@@ -1,5 +1,6 @@
 //! Newtypes shared by every layer: info-hashes, peer ids, piece indexes and block
-//! references, and the block size every request uses.
+//! references, the block size every request uses, and the generation-checked ids of
+//! torrents and connections.
 //!
 //! Depends on nothing. Every id and index that crosses a module boundary is a newtype
 //! here, never a bare integer or byte array.
@@ -7,6 +8,27 @@
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
+
+/// A torrent in the engine: the slot it occupies and the generation that slot was
+/// filled in. A worker completion or a command for a removed torrent names an old
+/// generation and is ignored, never applied to the torrent that reuses the slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TorrentId {
+    /// Slot in the engine's torrent slab.
+    pub slot: u32,
+    /// Generation of that slot.
+    pub generation: u32,
+}
+
+/// A peer connection: its slot and the generation that slot was filled in, so a list
+/// that still names a closed connection never reaches the one that reuses its slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnKey {
+    /// Slot in the connection slab.
+    pub slot: u32,
+    /// Generation of that slot.
+    pub generation: u32,
+}
 
 /// The SHA-1 of the bencoded `info` dictionary exactly as it stands in a .torrent file
 /// (BEP 3). It names the torrent on the wire, at trackers and in magnet links.

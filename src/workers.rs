@@ -5,8 +5,8 @@
 //! that pushes a completion wakes the reactor only when no wake is pending; the reactor
 //! clears the pending flag *before* draining ([`WorkerPool::drain`]), so a completion
 //! pushed during the drain either is drained now or triggers a new wake. None is lost.
-//! Jobs carry a caller-chosen `tag` so a completion for something that is gone since
-//! can be recognised and ignored.
+//! Jobs carry the [`TorrentId`] they are for, so a completion for a torrent that is
+//! gone since (its slot reused by another) is recognised and ignored.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,15 +21,15 @@ use sha1::{Digest, Sha1};
 
 use crate::disk::{self, FdCache, ReadError};
 use crate::torrent::storage::Storage;
-use crate::types::{BLOCK_SIZE, PieceIndex};
+use crate::types::{BLOCK_SIZE, PieceIndex, TorrentId};
 
 /// Work for a worker thread.
 #[derive(Debug)]
 pub enum Job {
     /// Read a piece from disk and hash it (create, verify, recheck).
     HashPiece {
-        /// Caller's id for the storage, returned in the completion.
-        tag: u64,
+        /// The torrent, returned in the completion.
+        torrent: TorrentId,
         /// Where the piece lives.
         storage: Arc<Storage>,
         /// Which piece.
@@ -38,7 +38,7 @@ pub enum Job {
     /// Hash a downloaded piece and, if it matches, write it (the peer engine).
     VerifyAndWrite {
         /// Caller's id for the torrent, returned in the completion.
-        tag: u64,
+        torrent: TorrentId,
         /// Where the piece goes.
         storage: Arc<Storage>,
         /// Which piece.
@@ -55,7 +55,7 @@ pub enum Job {
     /// `sendfile` without the reactor waiting on the disk.
     PrefetchPiece {
         /// Caller's id for the torrent, returned in the completion.
-        tag: u64,
+        torrent: TorrentId,
         /// Where the piece lives.
         storage: Arc<Storage>,
         /// Which piece.
@@ -64,7 +64,7 @@ pub enum Job {
     /// Read a whole piece to serve blocks of it to peers.
     ReadPiece {
         /// Caller's id for the torrent, returned in the completion.
-        tag: u64,
+        torrent: TorrentId,
         /// Where the piece lives.
         storage: Arc<Storage>,
         /// Which piece.
@@ -77,8 +77,8 @@ pub enum Job {
 pub enum Completion {
     /// A [`Job::HashPiece`] finished.
     PieceHashed {
-        /// The job's tag.
-        tag: u64,
+        /// The job's torrent.
+        torrent: TorrentId,
         /// The piece.
         piece: PieceIndex,
         /// Its SHA-1, or why it could not be read.
@@ -88,8 +88,8 @@ pub enum Completion {
     },
     /// A [`Job::VerifyAndWrite`] finished.
     PieceWritten {
-        /// The job's tag.
-        tag: u64,
+        /// The job's torrent.
+        torrent: TorrentId,
         /// The piece.
         piece: PieceIndex,
         /// `Ok(true)`: verified and written; `Ok(false)`: hash mismatch, nothing written;
@@ -103,8 +103,8 @@ pub enum Completion {
     },
     /// A [`Job::PrefetchPiece`] finished.
     PiecePrefetched {
-        /// The job's tag.
-        tag: u64,
+        /// The job's torrent.
+        torrent: TorrentId,
         /// The piece.
         piece: PieceIndex,
         /// Bytes that had to be read from disk (0 when all was cached), or why the
@@ -113,8 +113,8 @@ pub enum Completion {
     },
     /// A [`Job::ReadPiece`] finished.
     PieceRead {
-        /// The job's tag.
-        tag: u64,
+        /// The job's torrent.
+        torrent: TorrentId,
         /// The piece.
         piece: PieceIndex,
         /// The piece's bytes.
@@ -237,17 +237,17 @@ fn worker_main(
         let started = Instant::now();
         let completion = match job {
             Job::HashPiece {
-                tag,
+                torrent,
                 storage,
                 piece,
             } => Completion::PieceHashed {
-                tag,
+                torrent,
                 piece,
                 result: disk::hash_piece(&storage, piece, &mut cache, &mut buf),
                 len: storage.layout.piece_len(piece),
             },
             Job::VerifyAndWrite {
-                tag,
+                torrent,
                 storage,
                 piece,
                 data,
@@ -267,7 +267,7 @@ fn worker_main(
                         .collect()
                 });
                 Completion::PieceWritten {
-                    tag,
+                    torrent,
                     piece,
                     result,
                     block_hashes,
@@ -275,23 +275,27 @@ fn worker_main(
                 }
             }
             Job::PrefetchPiece {
-                tag,
+                torrent,
                 storage,
                 piece,
             } => Completion::PiecePrefetched {
-                tag,
+                torrent,
                 piece,
                 result: disk::prefetch_piece(&storage, piece, &mut cache, &mut buf),
             },
             Job::ReadPiece {
-                tag,
+                torrent,
                 storage,
                 piece,
             } => {
                 let mut data = Vec::new();
                 let result = disk::read_piece(&storage, piece, &mut cache, &mut data)
                     .map(|()| Bytes::from(data));
-                Completion::PieceRead { tag, piece, result }
+                Completion::PieceRead {
+                    torrent,
+                    piece,
+                    result,
+                }
             }
         };
         let timing = JobTiming {
@@ -341,7 +345,10 @@ mod tests {
         while got.iter().any(Option::is_none) {
             while let Some(&p) = pending.last() {
                 let job = Job::HashPiece {
-                    tag: 9,
+                    torrent: TorrentId {
+                        slot: 9,
+                        generation: 1,
+                    },
                     storage: Arc::clone(&storage),
                     piece: PieceIndex(p),
                 };
@@ -355,12 +362,21 @@ mod tests {
             assert!(!events.is_empty(), "no wake within 10 s");
             for (c, _) in pool.drain().unwrap() {
                 let Completion::PieceHashed {
-                    tag, piece, result, ..
+                    torrent,
+                    piece,
+                    result,
+                    ..
                 } = c
                 else {
                     panic!("unexpected completion {c:?}");
                 };
-                assert_eq!(tag, 9);
+                assert_eq!(
+                    torrent,
+                    TorrentId {
+                        slot: 9,
+                        generation: 1
+                    }
+                );
                 got[piece.0 as usize] = Some(result.unwrap());
             }
         }

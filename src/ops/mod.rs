@@ -22,7 +22,7 @@ use crate::disk::ReadError;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::torrent::storage::Storage;
-use crate::types::PieceIndex;
+use crate::types::{PieceIndex, TorrentId};
 use crate::wire::metainfo::Metainfo;
 use crate::workers::{Completion, Job, WorkerPool};
 
@@ -63,7 +63,11 @@ pub fn hash_all_pieces(
     while finished < count {
         while submitted < count {
             let job = Job::HashPiece {
-                tag: storage.id,
+                // One storage per call: any id does.
+                torrent: TorrentId {
+                    slot: 0,
+                    generation: 0,
+                },
                 storage: Arc::clone(&storage),
                 piece: PieceIndex(submitted),
             };

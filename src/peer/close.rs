@@ -42,6 +42,8 @@ pub enum CloseReason {
     Evicted,
     /// Both sides are seeds: nothing to exchange.
     BothSeeding,
+    /// A file of the torrent could not be opened or read to serve the peer.
+    DiskError,
     /// The torrent or the whole session is shutting down.
     Shutdown,
 }
@@ -66,6 +68,7 @@ impl CloseReason {
             CloseReason::TooManyPeers => "too_many_peers",
             CloseReason::Evicted => "evicted",
             CloseReason::BothSeeding => "both_seeding",
+            CloseReason::DiskError => "disk_error",
             CloseReason::Shutdown => "shutdown",
         }
     }

@@ -21,6 +21,7 @@ use bytes::Bytes;
 
 use crate::peer::close::CloseReason;
 use crate::peer::session::PeerSession;
+use crate::types::ConnKey;
 
 /// Largest receive buffer grown for reading (a frame longer than this grows it to
 /// twice the frame instead).
@@ -54,6 +55,8 @@ pub enum ConnState {
 /// frame it accepts. The reactor pairs it with the socket.
 #[derive(Debug)]
 pub struct Connection {
+    /// Its slot and generation: what lists that name it hold.
+    pub id: ConnKey,
     /// The peer's address.
     pub addr: SocketAddr,
     /// We dialled it.
@@ -75,8 +78,15 @@ pub struct Connection {
 
 impl Connection {
     /// A new connection: connecting when outgoing, waiting for a handshake otherwise.
-    pub fn new(addr: SocketAddr, outgoing: bool, torrent: Option<usize>, now: Instant) -> Self {
+    pub fn new(
+        id: ConnKey,
+        addr: SocketAddr,
+        outgoing: bool,
+        torrent: Option<usize>,
+        now: Instant,
+    ) -> Self {
         Connection {
+            id,
             addr,
             outgoing,
             state: if outgoing {

@@ -228,17 +228,21 @@ impl Reactor {
         if let Some(b) = &mut self.up_limit {
             b.refill(now);
             if b.available() {
-                for key in std::mem::take(&mut self.throttled_up) {
-                    self.serve_requests(key, now);
+                for ck in std::mem::take(&mut self.throttled_up) {
+                    if let Some(key) = self.live(ck) {
+                        self.serve_requests(key, now);
+                    }
                 }
             }
         }
         if let Some(b) = &mut self.down_limit {
             b.refill(now);
             if b.available() {
-                for key in std::mem::take(&mut self.throttled_down) {
-                    self.fill_requests(key, now);
-                    self.flush(key, now);
+                for ck in std::mem::take(&mut self.throttled_down) {
+                    if let Some(key) = self.live(ck) {
+                        self.fill_requests(key, now);
+                        self.flush(key, now);
+                    }
                 }
             }
         }

@@ -51,7 +51,7 @@ use crate::torrent::storage::Storage;
 use crate::tracker::client::{AnnounceParams, TrackerClient};
 use crate::tracker::server::{ConnectionIds, TrackerConfig, TrackerServer};
 use crate::types::PieceIndex;
-use crate::types::{InfoHash, PeerId};
+use crate::types::{ConnKey, InfoHash, PeerId, TorrentId};
 use crate::wire::metainfo::Metainfo;
 use crate::workers::{Job, WorkerPool};
 use housekeeping::{KnownPeer, reconnect_delay};
@@ -198,7 +198,10 @@ pub struct Reactor {
     peer_id: PeerId,
     /// Connections closed this turn (with whether they were active), freed at its end.
     closing: Vec<(usize, bool)>,
-    busy: Vec<usize>,
+    /// Connections whose last read stopped at the budget, to read again this turn.
+    busy: Vec<ConnKey>,
+    /// Generation counter for connection and torrent slots.
+    next_gen: u32,
     shutting_down: bool,
     timers: Timers<Tick>,
     rng: u64,
@@ -208,9 +211,9 @@ pub struct Reactor {
     up_limit: Option<TokenBucket>,
     down_limit: Option<TokenBucket>,
     /// Connections waiting for upload tokens.
-    throttled_up: Vec<usize>,
+    throttled_up: Vec<ConnKey>,
     /// Connections waiting for download tokens.
-    throttled_down: Vec<usize>,
+    throttled_down: Vec<ConnKey>,
     waker: Arc<Waker>,
     resolver: Option<Resolver>,
     tracker_server: Option<TrackerServer>,
@@ -380,6 +383,7 @@ impl Reactor {
             .and_then(|l| l.local_addr().ok())
             .map(|a| a.port());
         let mut torrents = Slab::new();
+        let mut generation = 0u32;
         let mut by_hash = HashMap::new();
         for spec in specs {
             if by_hash.contains_key(&spec.meta.info_hash) {
@@ -416,7 +420,13 @@ impl Reactor {
                 TrackerClient::new(params, tiers, random_u64(), now)
             });
             entry.insert(Torrent {
-                tag: key as u64,
+                id: {
+                    generation += 1;
+                    TorrentId {
+                        slot: key as u32,
+                        generation,
+                    }
+                },
                 meta: spec.meta,
                 bytes_have: Torrent::count_bytes(&spec.have, &spec.storage),
                 storage: spec.storage,
@@ -473,6 +483,7 @@ impl Reactor {
             peer_id,
             closing: Vec::new(),
             busy: Vec::new(),
+            next_gen: generation,
             shutting_down: false,
             timers: Timers::new(),
             rng: u64::from(std::process::id()) | 1,
@@ -524,6 +535,25 @@ impl Reactor {
             reactor.timers.schedule(now + REFILL_INTERVAL, Tick::Refill);
         }
         Ok(reactor)
+    }
+
+    /// The slot of connection `k`, if it is still the connection in that slot.
+    fn live(&self, k: ConnKey) -> Option<usize> {
+        let slot = k.slot as usize;
+        self.conns
+            .get(slot)
+            .filter(|c| c.peer.id == k)
+            .map(|_| slot)
+    }
+
+    /// The slots of those of `keys` that are still live.
+    fn live_all(&self, keys: Vec<ConnKey>) -> Vec<usize> {
+        keys.into_iter().filter_map(|k| self.live(k)).collect()
+    }
+
+    /// The session of connection `k`, if it is live and active.
+    fn active(&self, k: ConnKey) -> Option<&crate::peer::session::PeerSession> {
+        self.conns.get(self.live(k)?)?.peer.session()
     }
 
     /// Local addresses the listeners are bound to.
@@ -586,8 +616,10 @@ impl Reactor {
                     Token(t) => self.on_accept(t - LISTENER_BASE, now),
                 }
             }
-            for key in std::mem::take(&mut self.busy) {
-                self.on_readable(key, now);
+            for ck in std::mem::take(&mut self.busy) {
+                if let Some(key) = self.live(ck) {
+                    self.on_readable(key, now);
+                }
             }
             while let Some(tick) = self.timers.pop_due(now) {
                 self.on_tick(tick, now);
@@ -761,6 +793,11 @@ impl Reactor {
         let _ = sock.set_nodelay(true);
         let entry = self.conns.vacant_entry();
         let key = entry.key();
+        self.next_gen = self.next_gen.wrapping_add(1);
+        let id = ConnKey {
+            slot: key as u32,
+            generation: self.next_gen,
+        };
         let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(e) = self
             .poll
@@ -772,7 +809,7 @@ impl Reactor {
         }
         entry.insert(Conn {
             sock,
-            peer: Connection::new(addr, outgoing, torrent, now),
+            peer: Connection::new(id, addr, outgoing, torrent, now),
             read_pending: false,
             write_blocked: false,
         });
@@ -808,18 +845,20 @@ impl Reactor {
         let state = std::mem::replace(&mut conn.peer.state, ConnState::Closing(reason));
         let was_active = matches!(state, ConnState::Active(_));
         if let Some(t) = conn.peer.torrent.and_then(|t| self.torrents.get_mut(t)) {
-            t.peers.retain(|&k| k != key);
+            let id = conn.peer.id;
+            t.peers.retain(|&k| k != id);
             for waiters in t.reads.values_mut() {
-                waiters.retain(|&k| k != key);
+                waiters.retain(|&k| k != id);
             }
-            t.choker.forget(key);
+            t.choker.forget(id);
             if let ConnState::Active(mut session) = state {
                 session.detach(&mut t.picker);
             }
         }
-        self.busy.retain(|&k| k != key);
-        self.throttled_up.retain(|&k| k != key);
-        self.throttled_down.retain(|&k| k != key);
+        let id = conn.peer.id;
+        self.busy.retain(|&k| k != id);
+        self.throttled_up.retain(|&k| k != id);
+        self.throttled_down.retain(|&k| k != id);
         self.closing.push((key, was_active));
     }
 
@@ -925,8 +964,8 @@ impl Reactor {
         if pass.eof {
             return self.close(key, CloseReason::PeerClosed);
         }
-        if conn.read_pending && !self.busy.contains(&key) {
-            self.busy.push(key);
+        if conn.read_pending && !self.busy.contains(&conn.peer.id) {
+            self.busy.push(conn.peer.id);
         }
         self.flush(key, now);
     }

@@ -21,7 +21,7 @@ use crate::torrent::ban::Source;
 use crate::torrent::choker::PeerView;
 use crate::torrent::picker::PeerKey;
 use crate::torrent::state::Torrent;
-use crate::types::{BLOCK_SIZE, PieceIndex};
+use crate::types::{BLOCK_SIZE, ConnKey, PieceIndex, TorrentId};
 use crate::wire::peer::{self, Handshake, ReservedBit};
 use crate::workers::{Completion, Job, JobTiming};
 
@@ -113,12 +113,10 @@ impl Reactor {
             return self.close(key, CloseReason::UnknownInfoHash);
         }
         let outgoing = conn.peer.outgoing;
-        let duplicate = self.torrents[tkey].peers.iter().any(|&k| {
-            self.conns.get(k).is_some_and(|c| match &c.peer.state {
-                ConnState::Active(s) => s.peer_id == hs.peer_id,
-                _ => false,
-            })
-        });
+        let duplicate = self.torrents[tkey]
+            .peers
+            .iter()
+            .any(|&k| self.active(k).is_some_and(|s| s.peer_id == hs.peer_id));
         if duplicate {
             return self.close(key, CloseReason::Duplicate);
         }
@@ -145,7 +143,7 @@ impl Reactor {
         };
         s.greet(&t.have, greeting, &mut conn.peer.send);
         conn.peer.state = ConnState::Active(Box::new(s));
-        t.peers.push(key);
+        t.peers.push(conn.peer.id);
     }
 
     /// Applies what connection `key`'s session asked for beyond its own connection.
@@ -178,7 +176,7 @@ impl Reactor {
                 PeerEffect::VerifyPiece { piece, data } => {
                     let t = &mut self.torrents[tkey];
                     let job = Job::VerifyAndWrite {
-                        tag: t.tag,
+                        torrent: t.id,
                         storage: t.storage.clone(),
                         piece,
                         data,
@@ -213,8 +211,8 @@ impl Reactor {
         }
         if let Some(limit) = &self.down_limit {
             let affordable = limit.tokens().div_ceil(u64::from(BLOCK_SIZE)) as usize;
-            if affordable < want && !self.throttled_down.contains(&key) {
-                self.throttled_down.push(key);
+            if affordable < want && !self.throttled_down.contains(&conn.peer.id) {
+                self.throttled_down.push(conn.peer.id);
             }
             want = want.min(affordable);
             if want == 0 {
@@ -238,20 +236,28 @@ impl Reactor {
             }
             match c {
                 Completion::PieceWritten {
-                    tag,
+                    torrent,
                     piece,
                     result,
                     block_hashes,
                     ..
-                } => {
-                    self.on_piece_written(tag, piece, result, block_hashes.unwrap_or_default(), now)
-                }
-                Completion::PieceRead { tag, piece, result } => {
-                    self.on_piece_ready(tag, piece, result.map(Some), now)
-                }
-                Completion::PiecePrefetched { tag, piece, result } => {
-                    self.on_piece_ready(tag, piece, result.map(|_| None), now)
-                }
+                } => self.on_piece_written(
+                    torrent,
+                    piece,
+                    result,
+                    block_hashes.unwrap_or_default(),
+                    now,
+                ),
+                Completion::PieceRead {
+                    torrent,
+                    piece,
+                    result,
+                } => self.on_piece_ready(torrent, piece, result.map(Some), now),
+                Completion::PiecePrefetched {
+                    torrent,
+                    piece,
+                    result,
+                } => self.on_piece_ready(torrent, piece, result.map(|_| None), now),
                 Completion::PieceHashed { .. } => {}
             }
         }
@@ -259,20 +265,21 @@ impl Reactor {
         Ok(())
     }
 
-    pub(super) fn torrent_by_tag(&self, tag: u64) -> Option<usize> {
-        let key = tag as usize;
-        self.torrents.get(key).filter(|t| t.tag == tag).map(|_| key)
+    /// The slot of torrent `id`, if it is still the torrent in that slot.
+    pub(super) fn torrent_slot(&self, id: TorrentId) -> Option<usize> {
+        let slot = id.slot as usize;
+        self.torrents.get(slot).filter(|t| t.id == id).map(|_| slot)
     }
 
     fn on_piece_written(
         &mut self,
-        tag: u64,
+        torrent: TorrentId,
         piece: PieceIndex,
         result: std::io::Result<bool>,
         block_hashes: Vec<[u8; 20]>,
         now: Instant,
     ) {
-        let Some(tkey) = self.torrent_by_tag(tag) else {
+        let Some(tkey) = self.torrent_slot(torrent) else {
             return;
         };
         let t = &mut self.torrents[tkey];
@@ -293,10 +300,9 @@ impl Reactor {
                     }
                 }
                 let peers = t.peers.clone();
-                for key in peers {
-                    let Some(conn) = self.conns.get_mut(key) else {
-                        continue;
-                    };
+                for ck in peers {
+                    let Some(key) = self.live(ck) else { continue };
+                    let conn = &mut self.conns[key];
                     let Connection { state, send, .. } = &mut conn.peer;
                     let ConnState::Active(s) = state else {
                         continue;
@@ -317,7 +323,7 @@ impl Reactor {
                 let blamed = t.blame_failed(piece, sources, block_hashes);
                 self.punish(tkey, blamed);
                 let peers = self.torrents[tkey].peers.clone();
-                for key in peers {
+                for key in self.live_all(peers) {
                     self.fill_requests(key, now);
                     self.flush(key, now);
                 }
@@ -349,7 +355,7 @@ impl Reactor {
             };
             log::warn!("banning {ban}: sent data that failed hash checks");
             let peers = t.peers.clone();
-            for key in peers {
+            for key in self.live_all(peers) {
                 let covered = self.conns.get(key).is_some_and(|c| {
                     let id = match &c.peer.state {
                         ConnState::Active(s) => Some(s.peer_id),
@@ -368,15 +374,7 @@ impl Reactor {
         let unchoked = self.torrents[tkey]
             .peers
             .iter()
-            .filter(|&&k| {
-                self.conns
-                    .get(k)
-                    .and_then(|c| match &c.peer.state {
-                        ConnState::Active(s) => Some(!s.am_choking),
-                        _ => None,
-                    })
-                    .unwrap_or(false)
-            })
+            .filter(|&&k| self.active(k).is_some_and(|s| !s.am_choking))
             .count();
         if unchoked < self.config.upload_slots {
             self.set_choke(key, false, now);
@@ -402,31 +400,33 @@ impl Reactor {
             return;
         };
         let seeding = t.complete();
-        let views: Vec<PeerView<usize>> = t
+        let views: Vec<PeerView<ConnKey>> = t
             .peers
             .iter()
-            .filter_map(|&key| match &self.conns.get(key)?.peer.state {
-                ConnState::Active(s) => Some(PeerView {
-                    key,
-                    interested: s.peer_interested,
-                    choked_by_us: s.am_choking,
-                    upload_rate: s.up.per_second(),
-                    download_rate: s.down.per_second(),
-                    snubbed: s.snubbed,
-                    last_unchoked_at: s.unchoked_at,
-                }),
-                _ => None,
-            })
+            .filter_map(
+                |&key| match &self.conns.get(key.slot as usize)?.peer.state {
+                    ConnState::Active(s) => Some(PeerView {
+                        key,
+                        interested: s.peer_interested,
+                        choked_by_us: s.am_choking,
+                        upload_rate: s.up.per_second(),
+                        download_rate: s.down.per_second(),
+                        snubbed: s.snubbed,
+                        last_unchoked_at: s.unchoked_at,
+                    }),
+                    _ => None,
+                },
+            )
             .collect();
         let slots = self.config.upload_slots.saturating_sub(1).max(1);
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
         let decision = t.choker.rechoke(&views, slots, seeding, now, self.rng);
-        for key in decision.choke {
+        for key in self.live_all(decision.choke) {
             self.set_choke(key, true, now);
         }
-        for key in decision.unchoke {
+        for key in self.live_all(decision.unchoke) {
             self.set_choke(key, false, now);
         }
     }

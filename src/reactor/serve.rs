@@ -31,6 +31,7 @@ use super::Reactor;
 use crate::peer::close::CloseReason;
 use crate::peer::conn::ConnState;
 use crate::torrent::storage::Storage;
+use crate::types::TorrentId;
 use crate::types::{BLOCK_SIZE, PieceIndex};
 use crate::wire::peer;
 use crate::workers::Job;
@@ -135,6 +136,7 @@ impl Reactor {
         let Some(t) = self.torrents.get_mut(tkey) else {
             return;
         };
+        let id = conn.peer.id;
         let ConnState::Active(s) = &mut conn.peer.state else {
             return;
         };
@@ -155,8 +157,8 @@ impl Reactor {
             };
             if let Some(limit) = &mut self.up_limit {
                 if !limit.available() {
-                    if !self.throttled_up.contains(&key) {
-                        self.throttled_up.push(key);
+                    if !self.throttled_up.contains(&conn.peer.id) {
+                        self.throttled_up.push(conn.peer.id);
                     }
                     break;
                 }
@@ -235,7 +237,7 @@ impl Reactor {
             log::error!("cannot open file {file} to serve it: {e}; closing the connection");
             t.set_have(piece, false);
             t.warm.remove(&piece.0);
-            return self.close(key, CloseReason::Shutdown);
+            return self.close(key, CloseReason::DiskError);
         }
         // Start a read or prefetch of each cold piece (once), and wake this connection
         // when it is done.
@@ -245,21 +247,21 @@ impl Reactor {
                 jobs.push(piece);
                 Vec::new()
             });
-            if !waiters.contains(&key) {
-                waiters.push(key);
+            if !waiters.contains(&id) {
+                waiters.push(id);
             }
         }
-        let (tag, storage) = (t.tag, Arc::clone(&t.storage));
+        let (torrent, storage) = (t.id, Arc::clone(&t.storage));
         for piece in jobs {
             let storage = Arc::clone(&storage);
             let job = match mode {
                 UploadMode::Sendfile => Job::PrefetchPiece {
-                    tag,
+                    torrent,
                     storage,
                     piece,
                 },
                 UploadMode::Buffered => Job::ReadPiece {
-                    tag,
+                    torrent,
                     storage,
                     piece,
                 },
@@ -282,12 +284,12 @@ impl Reactor {
     /// longer advertised, and its waiters are closed.
     pub(super) fn on_piece_ready(
         &mut self,
-        tag: u64,
+        torrent: TorrentId,
         piece: PieceIndex,
         result: Result<Option<Bytes>, crate::disk::ReadError>,
         now: Instant,
     ) {
-        let Some(tkey) = self.torrent_by_tag(tag) else {
+        let Some(tkey) = self.torrent_slot(torrent) else {
             return;
         };
         let t = &mut self.torrents[tkey];
@@ -300,7 +302,7 @@ impl Reactor {
                         t.warm.insert(piece.0, now);
                     }
                 }
-                for key in waiters {
+                for key in self.live_all(waiters) {
                     self.serve_requests(key, now);
                 }
             }
@@ -323,7 +325,7 @@ impl Reactor {
                 if let Some((b, _)) = t.cache.remove(&piece.0) {
                     t.cache_bytes -= b.len();
                 }
-                for key in waiters {
+                for key in self.live_all(waiters) {
                     self.drop_requests_for(key, piece);
                     self.serve_requests(key, now);
                 }

@@ -22,7 +22,7 @@ use crate::torrent::choker::Choker;
 use crate::torrent::picker::Picker;
 use crate::torrent::storage::Storage;
 use crate::tracker::client::TrackerClient;
-use crate::types::PieceIndex;
+use crate::types::{ConnKey, PieceIndex, TorrentId};
 use crate::wire::metainfo::Metainfo;
 
 /// A piece that failed its hash check with blocks from more than one address: kept
@@ -43,8 +43,8 @@ pub const MAX_SUSPECTS: usize = 64;
 /// One torrent in the session.
 #[derive(Debug)]
 pub struct Torrent {
-    /// Tag for worker jobs: `(generation << 32) | slab key`.
-    pub tag: u64,
+    /// Its slot and generation, carried by worker jobs.
+    pub id: TorrentId,
     /// The metainfo.
     pub meta: Arc<Metainfo>,
     /// Where its files are.
@@ -66,12 +66,12 @@ pub struct Torrent {
     /// Use counter for the cache's least-recently-used eviction.
     pub cache_clock: u64,
     /// Pieces being read by workers, with the connections waiting for them.
-    pub reads: HashMap<u32, Vec<usize>>,
+    pub reads: HashMap<u32, Vec<ConnKey>>,
     /// Pieces a worker found (or made) resident in the page cache, and when: the
     /// sendfile path serves them without reading. Entries expire after `WARM_FOR`.
     pub warm: HashMap<u32, Instant>,
-    /// Connection slab keys of the peers of this torrent.
-    pub peers: Vec<usize>,
+    /// The connections of this torrent that finished their handshakes.
+    pub peers: Vec<ConnKey>,
     /// Strikes and bans for pieces that failed their hash check, by endpoint.
     pub bans: Bans,
     /// Payload bytes received and sent, torrent-wide.
@@ -95,7 +95,7 @@ pub struct Torrent {
     /// Peers that sent us at least one block.
     pub peers_used: HashSet<SocketAddr>,
     /// Who we upload to, by connection slab key.
-    pub choker: Choker<usize>,
+    pub choker: Choker<ConnKey>,
     /// Announces to this torrent's trackers, when it has any.
     pub tracker: Option<TrackerClient>,
     /// Peers learned from trackers and not tried yet, oldest first.
@@ -259,7 +259,10 @@ mod tests {
         let have = Bitfield::new(2);
         let picker = Picker::new(2, 32768, 65536, |_| false, 1).unwrap();
         Torrent {
-            tag: 0,
+            id: TorrentId {
+                slot: 0,
+                generation: 1,
+            },
             meta: Arc::new(meta),
             storage: Arc::new(Storage::new(".".into(), layout)),
             have,
