@@ -37,6 +37,7 @@
 pub mod bitfield;
 pub mod config;
 pub mod disk;
+pub mod engine;
 pub mod error;
 pub mod json;
 pub mod limit;

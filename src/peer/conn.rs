@@ -74,6 +74,8 @@ pub struct Connection {
     /// The largest frame it may send: a handshake's length until the handshakes are
     /// exchanged, then what the torrent's messages need.
     pub max_frame: u32,
+    /// Output was queued and the owner was asked to write it (asked once until written).
+    pub write_wanted: bool,
 }
 
 impl Connection {
@@ -99,6 +101,7 @@ impl Connection {
             torrent,
             started_at: now,
             max_frame: crate::wire::peer::HANDSHAKE_LEN as u32,
+            write_wanted: false,
         }
     }
 

@@ -1,33 +1,29 @@
-//! The reactor: the one thread that owns every socket, all torrents and the worker
-//! pool's completions, driving them from a hand-rolled `mio::Poll` loop.
+//! The reactor: the one thread that owns every socket, the timer heap and the worker
+//! pool, driving the [`Engine`] (every torrent and peer decision) and the tracker cores
+//! from a hand-rolled `mio::Poll` loop.
 //!
 //! This is the only module that imports mio's networking and socket options. Each turn
 //! (see `Reactor::run`): poll with the earliest deadline of the timer heap as timeout
-//! (zero when a connection still has budgeted work) -> read the clock once -> dispatch
-//! events (waker: drain completions; signal pipe: start shutdown; listener: accept until
-//! `WouldBlock`; peer: read, decode and handle, write) -> drive connections that ran out
-//! of their per-wake byte budget -> fire due timers (the per-second sweep, rechoke,
-//! resume records, progress, rate-limit refills) -> submit backlogged jobs -> close the
-//! connections collected during the turn. Removal is deferred to the end of the turn so
-//! a stale event never reaches a connection that reused a slot; a closing connection is
-//! removed from every list that names it (read waiters, the torrent's peers) in the same
-//! step, and worker completions name torrents by a tag checked on arrival.
+//! (zero when a connection still has budgeted work or output waits) -> read the clock
+//! once -> dispatch events (waker: completions to the engine; signal pipe: start
+//! shutdown; listener: accept until `WouldBlock`; peer: read into the engine's buffer,
+//! let it handle the input, write) -> drive connections that ran out of their per-wake
+//! byte budget -> fire due timers (the engine's per-second sweep, rechoke, resume
+//! records, progress, rate-limit refills) -> apply what the engine asked for (dial,
+//! write, jobs to the pool, shutdown) -> drop the sockets of the connections the
+//! engine closed during the turn. Removal is deferred to the end of the turn so a stale
+//! event never reaches a connection that reused a slot.
 //!
 //! Edge-triggered readiness: reads go until `WouldBlock` (or the budget), writes until
 //! `WouldBlock` or the queue empties, and output is written as soon as it is queued.
 
-mod housekeeping;
 mod http;
-mod peers;
-mod serve;
 mod socket;
 mod trackers;
 
-use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::unix::net::UnixStream as StdUnixStream;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,27 +31,20 @@ use mio::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-use crate::bitfield::Bitfield;
+use crate::engine::{Engine, RECHOKE_INTERVAL, RESUME_INTERVAL};
+pub use crate::engine::{
+    EngineConfig, TorrentSpec, TorrentSummary, TrackerServerSetup, UploadMode,
+};
 use crate::error::{Error, Result};
-use crate::limit::{REFILL_INTERVAL, TokenBucket};
+use crate::limit::REFILL_INTERVAL;
 use crate::peer::close::CloseReason;
-use crate::peer::conn::{ConnState, Connection};
-use crate::peer::ext::Registry;
+use crate::peer::conn::ConnState;
 use crate::resolver::Resolver;
-use crate::stats::{EngineStats, Metric};
+use crate::stats::Metric;
 use crate::timer::Timers;
-use crate::torrent::choker::Choker;
-use crate::torrent::picker::Picker;
-use crate::torrent::state::Torrent;
-use crate::torrent::storage::Storage;
-use crate::tracker::client::{AnnounceParams, TrackerClient};
-use crate::tracker::server::{ConnectionIds, TrackerConfig, TrackerServer};
-use crate::types::PieceIndex;
-use crate::types::{ConnKey, InfoHash, PeerId, TorrentId};
-use crate::wire::metainfo::Metainfo;
-use crate::workers::{Job, WorkerPool};
-use housekeeping::{KnownPeer, reconnect_delay};
-pub use serve::UploadMode;
+use crate::tracker::server::{ConnectionIds, TrackerServer};
+use crate::types::{ConnKey, PeerId};
+use crate::workers::WorkerPool;
 
 const WAKE: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -70,113 +59,11 @@ const CONN_BASE: usize = 1 << 20;
 const READ_BUDGET: usize = 1 << 20;
 /// Jobs queued to the worker pool per worker thread.
 const JOBS_PER_WORKER: usize = 8;
-/// A connect that has not completed by then is abandoned.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// A handshake that has not completed by then closes the connection.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
-/// An incoming peer connected this long with neither side interested may be closed to
-/// make room for a new one at `--max-peers` (long enough for a new peer to send its
-/// bitfield and `interested`).
-const EVICT_AFTER: Duration = Duration::from_secs(10);
-/// How often unchoke slots are reassigned.
-const RECHOKE_INTERVAL: Duration = Duration::from_secs(crate::config::RECHOKE_INTERVAL_SECS);
-/// How often a changed resume record is written while running.
-const RESUME_INTERVAL: Duration = Duration::from_secs(10);
-/// Wait before connecting again to a configured peer that dropped.
-const RECONNECT_DELAY: Duration = Duration::from_secs(5);
-/// Bytes of piece cache per torrent for serving uploads.
-const PIECE_CACHE_BYTES: usize = 32 << 20;
-
-/// A tracker server to run on the reactor, with its sockets already bound (so a
-/// torrent can name their ports before the engine starts).
+/// The socket of one peer connection, under the slot of its [`Connection`] in the
+/// engine.
 #[derive(Debug)]
-pub struct TrackerServerSetup {
-    /// HTTP listeners.
-    pub http: Vec<std::net::TcpListener>,
-    /// UDP sockets.
-    pub udp: Vec<std::net::UdpSocket>,
-    /// Swarm limits and intervals.
-    pub config: TrackerConfig,
-    /// Most HTTP connections open at once; more are closed on accept.
-    pub max_http_connections: usize,
-}
-
-/// What the engine should do, from the command line.
-#[derive(Debug)]
-pub struct EngineConfig {
-    /// Addresses to listen on for incoming peers.
-    pub listen: Vec<SocketAddr>,
-    /// Peers to connect to (every torrent is offered to each).
-    pub peers: Vec<SocketAddr>,
-    /// Most connected peers in total.
-    pub max_peers: usize,
-    /// Peers unchoked at once per torrent (one of them the optimistic unchoke).
-    pub upload_slots: usize,
-    /// Worker threads.
-    pub workers: usize,
-    /// Where resume records go; `None` disables them.
-    pub state_dir: Option<PathBuf>,
-    /// Total upload limit in bytes per second.
-    pub max_upload_rate: Option<u64>,
-    /// Total download limit in bytes per second.
-    pub max_download_rate: Option<u64>,
-    /// Stop once every torrent is complete (plain `download`).
-    pub exit_when_complete: bool,
-    /// Print "listening on ..." lines to stdout when ready (tests wait on them).
-    pub announce_listen: bool,
-    /// Trackers every torrent announces to besides its own (each a tier of its own).
-    pub extra_trackers: Vec<String>,
-    /// A tracker server to run in this process.
-    pub tracker_server: Option<TrackerServerSetup>,
-    /// How blocks are sent to peers.
-    pub upload_mode: UploadMode,
-    /// Keep latency histograms and print them at exit.
-    pub stats: bool,
-    /// Give up (stop, the torrent incomplete) when an incomplete torrent has received
-    /// no payload for this long (`download --timeout`).
-    pub stall_timeout: Option<Duration>,
-}
-
-/// A torrent to run, with what is already verified on disk.
-#[derive(Debug)]
-pub struct TorrentSpec {
-    /// The metainfo.
-    pub meta: Arc<Metainfo>,
-    /// Its storage.
-    pub storage: Arc<Storage>,
-    /// Pieces verified on disk.
-    pub have: Bitfield,
-}
-
-/// What a run did, per torrent.
-#[derive(Debug, Clone)]
-pub struct TorrentSummary {
-    /// Torrent name.
-    pub name: String,
-    /// Info-hash.
-    pub info_hash: InfoHash,
-    /// Whether every piece is verified.
-    pub complete: bool,
-    /// Payload bytes downloaded.
-    pub downloaded: u64,
-    /// Payload bytes uploaded.
-    pub uploaded: u64,
-    /// Pieces that failed their hash check.
-    pub hash_failures: u32,
-    /// Peers that sent us data.
-    pub peers_used: usize,
-    /// Seconds from start to completion (or to the end of the run).
-    pub seconds: f64,
-    /// Why nothing moves, when the torrent is incomplete with no peers at the end.
-    pub stalled: Option<String>,
-}
-
-/// One peer connection in the slab: the socket, its readiness, and the socket-free rest.
-#[derive(Debug)]
-struct Conn {
-    sock: TcpStream,
-    /// State, buffers and frame cap.
-    peer: Connection,
+struct Sock {
+    stream: TcpStream,
     /// The socket may have more to read than the last pass took.
     read_pending: bool,
     /// The last write stopped at `WouldBlock`: wait for a writable edge.
@@ -188,32 +75,12 @@ pub struct Reactor {
     poll: Poll,
     listeners: Vec<TcpListener>,
     signals: UnixStream,
-    conns: Slab<Conn>,
-    torrents: Slab<Torrent>,
-    by_hash: HashMap<InfoHash, usize>,
+    /// Peer sockets by connection slot.
+    socks: Vec<Option<Sock>>,
     pool: WorkerPool,
-    backlog: Vec<Job>,
-    known: Vec<KnownPeer>,
-    config: EngineConfig,
-    peer_id: PeerId,
-    /// Connections closed this turn (with whether they were active), freed at its end.
-    closing: Vec<(usize, bool)>,
     /// Connections whose last read stopped at the budget, to read again this turn.
     busy: Vec<ConnKey>,
-    /// Generation counter for connection and torrent slots.
-    next_gen: u32,
-    shutting_down: bool,
     timers: Timers<Tick>,
-    rng: u64,
-    /// Port of the first listener, advertised in extension handshakes (`p`).
-    listen_port: Option<u16>,
-    close_counts: HashMap<CloseReason, u64>,
-    up_limit: Option<TokenBucket>,
-    down_limit: Option<TokenBucket>,
-    /// Connections waiting for upload tokens.
-    throttled_up: Vec<ConnKey>,
-    /// Connections waiting for download tokens.
-    throttled_down: Vec<ConnKey>,
     waker: Arc<Waker>,
     resolver: Option<Resolver>,
     tracker_server: Option<TrackerServer>,
@@ -233,12 +100,8 @@ pub struct Reactor {
     tracker_io: trackers::TrackerIo,
     /// When shutting down: the latest instant to wait for `stopped` announces.
     stop_deadline: Option<Instant>,
-    /// Files open for `sendfile`.
-    serve_files: serve::ServeFiles,
-    /// Latency histograms, with `--stats`.
-    stats: Option<Box<EngineStats>>,
-    /// The extensions offered to peers (BEP 10): none yet.
-    extensions: Registry,
+    /// Torrents, peer connections and their protocol state.
+    engine: Engine,
 }
 
 /// Bounds of the tracker server's HTTP side.
@@ -382,117 +245,16 @@ impl Reactor {
             .first()
             .and_then(|l| l.local_addr().ok())
             .map(|a| a.port());
-        let mut torrents = Slab::new();
-        let mut generation = 0u32;
-        let mut by_hash = HashMap::new();
-        for spec in specs {
-            if by_hash.contains_key(&spec.meta.info_hash) {
-                continue;
-            }
-            let pieces = spec.storage.layout.piece_count();
-            let entry = torrents.vacant_entry();
-            let key = entry.key();
-            let picker = Picker::new(
-                pieces,
-                spec.storage.layout.piece_length,
-                spec.storage.layout.total_length,
-                |p| spec.have.get(p),
-                u64::from(std::process::id()) ^ now.elapsed().as_nanos() as u64 ^ key as u64,
-            )
-            .map_err(|e| Error::Failed(format!("internal error: {e:?}")))?;
-            by_hash.insert(spec.meta.info_hash, key);
-            let mut tiers = spec.meta.tracker_tiers();
-            tiers.extend(config.extra_trackers.iter().map(|u| vec![u.clone()]));
-            let bytes_left: u64 = (0..pieces)
-                .map(PieceIndex)
-                .filter(|&p| !spec.have.get(p))
-                .map(|p| spec.storage.layout.piece_len(p))
-                .sum();
-            let tracker = (!tiers.is_empty()).then(|| {
-                let params = AnnounceParams {
-                    info_hash: spec.meta.info_hash,
-                    peer_id,
-                    port: listen_port.unwrap_or(0),
-                    key: random_u64() as u32,
-                    numwant: None,
-                    left: bytes_left,
-                };
-                TrackerClient::new(params, tiers, random_u64(), now)
-            });
-            entry.insert(Torrent {
-                id: {
-                    generation += 1;
-                    TorrentId {
-                        slot: key as u32,
-                        generation,
-                    }
-                },
-                meta: spec.meta,
-                bytes_have: Torrent::count_bytes(&spec.have, &spec.storage),
-                storage: spec.storage,
-                have: spec.have,
-                picker,
-                assembly: Default::default(),
-                cache: HashMap::new(),
-                cache_bytes: 0,
-                cache_cap: PIECE_CACHE_BYTES,
-                cache_clock: 0,
-                reads: HashMap::new(),
-                warm: HashMap::new(),
-                peers: Vec::new(),
-                bans: Default::default(),
-                down: Default::default(),
-                up: Default::default(),
-                hash_failures: 0,
-                suspects: HashMap::new(),
-                resume_dirty: false,
-                started_at: now,
-                progress_at: now,
-                progress_bytes: 0,
-                completed_at: None,
-                peers_used: Default::default(),
-                choker: Choker::new(),
-                tracker,
-                candidates: Default::default(),
-                dialled: HashMap::new(),
-            });
-        }
-        let mut known = Vec::new();
-        for &addr in &config.peers {
-            for (key, _) in torrents.iter() {
-                known.push(KnownPeer {
-                    addr,
-                    torrent: key,
-                    connected: false,
-                    retry_at: now,
-                    failures: 0,
-                });
-            }
-        }
-
+        let announce_listen = config.announce_listen;
+        let engine = Engine::new(config, specs, peer_id, listen_port, random_u64, now)?;
         let mut reactor = Reactor {
             poll,
             listeners,
             signals,
-            conns: Slab::new(),
-            torrents,
-            by_hash,
+            socks: Vec::new(),
             pool,
-            backlog: Vec::new(),
-            known,
-            peer_id,
-            closing: Vec::new(),
             busy: Vec::new(),
-            next_gen: generation,
-            shutting_down: false,
             timers: Timers::new(),
-            rng: u64::from(std::process::id()) | 1,
-            listen_port,
-            close_counts: HashMap::new(),
-            up_limit: config.max_upload_rate.map(|r| TokenBucket::new(r, now)),
-            down_limit: config.max_download_rate.map(|r| TokenBucket::new(r, now)),
-            throttled_up: Vec::new(),
-            throttled_down: Vec::new(),
             waker,
             resolver: None,
             tracker_server,
@@ -508,12 +270,9 @@ impl Reactor {
             tracker_counters: TrackerCounters::default(),
             tracker_io: Default::default(),
             stop_deadline: None,
-            serve_files: serve::ServeFiles::default(),
-            stats: config.stats.then(|| Box::new(EngineStats::new())),
-            extensions: Registry::default(),
-            config,
+            engine,
         };
-        if reactor.config.announce_listen {
+        if announce_listen {
             for l in &reactor.http_listeners {
                 if let Ok(a) = l.local_addr() {
                     println!("tracker http on {a}");
@@ -531,29 +290,10 @@ impl Reactor {
             .schedule(now + RECHOKE_INTERVAL, Tick::Rechoke);
         reactor.timers.schedule(now + RESUME_INTERVAL, Tick::Resume);
         reactor.timers.schedule(now, Tick::Progress);
-        if reactor.up_limit.is_some() || reactor.down_limit.is_some() {
+        if reactor.engine.has_limits() {
             reactor.timers.schedule(now + REFILL_INTERVAL, Tick::Refill);
         }
         Ok(reactor)
-    }
-
-    /// The slot of connection `k`, if it is still the connection in that slot.
-    fn live(&self, k: ConnKey) -> Option<usize> {
-        let slot = k.slot as usize;
-        self.conns
-            .get(slot)
-            .filter(|c| c.peer.id == k)
-            .map(|_| slot)
-    }
-
-    /// The slots of those of `keys` that are still live.
-    fn live_all(&self, keys: Vec<ConnKey>) -> Vec<usize> {
-        keys.into_iter().filter_map(|k| self.live(k)).collect()
-    }
-
-    /// The session of connection `k`, if it is live and active.
-    fn active(&self, k: ConnKey) -> Option<&crate::peer::session::PeerSession> {
-        self.conns.get(self.live(k)?)?.peer.session()
     }
 
     /// Local addresses the listeners are bound to.
@@ -571,7 +311,7 @@ impl Reactor {
         loop {
             let now = Instant::now();
             let timeout = match self.timers.next_deadline() {
-                _ if !self.busy.is_empty() => Duration::ZERO,
+                _ if !self.busy.is_empty() || self.engine.has_dirty() => Duration::ZERO,
                 Some(at) => at.saturating_duration_since(now),
                 None => Duration::from_secs(1),
             };
@@ -617,7 +357,7 @@ impl Reactor {
                 }
             }
             for ck in std::mem::take(&mut self.busy) {
-                if let Some(key) = self.live(ck) {
+                if let Some(key) = self.engine.live(ck) {
                     self.on_readable(key, now);
                 }
             }
@@ -630,9 +370,10 @@ impl Reactor {
                     server.expire(now);
                 }
             }
-            self.submit_backlog();
-            self.reap_closed();
-            if let Some(stats) = self.stats.as_deref_mut() {
+            self.apply_engine_output(now);
+            self.engine.reap_closed();
+            self.drop_freed();
+            if let Some(stats) = self.engine.stats.as_deref_mut() {
                 stats.record(Metric::ReactorLoop, now.elapsed());
             }
             if self.finished() {
@@ -645,13 +386,13 @@ impl Reactor {
     /// True when the run should end: a signal arrived (and writes drained), or every
     /// torrent completed in download-and-exit mode.
     fn finished(&self) -> bool {
-        let writes_pending = self.torrents.iter().any(|(_, t)| t.assembly.writing());
-        if writes_pending || !self.backlog.is_empty() {
+        if self.engine.writes_pending() {
             return false;
         }
-        if self.shutting_down {
+        if self.engine.shutting_down {
             // Give `stopped` announces until their deadline.
             let announcing = self
+                .engine
                 .torrents
                 .iter()
                 .any(|(_, t)| t.tracker.as_ref().is_some_and(|c| !c.is_stopped()));
@@ -661,41 +402,9 @@ impl Reactor {
     }
 
     fn finish_run(mut self) -> Result<Vec<TorrentSummary>> {
-        // Before the connections close, or every torrent would have no peers.
-        let stalled: HashMap<usize, String> = self
-            .torrents
-            .iter()
-            .filter_map(|(key, _)| Some((key, self.stall_reason(key)?)))
-            .collect();
-        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
-        for key in keys {
-            self.close(key, CloseReason::Shutdown);
-        }
-        self.reap_closed();
-        self.save_resume(true);
-        if let Some(stats) = &self.stats {
-            eprint!("{}", stats.render());
-        }
-        let now = Instant::now();
-        Ok(self
-            .torrents
-            .iter()
-            .map(|(key, t)| TorrentSummary {
-                stalled: stalled.get(&key).cloned(),
-                name: t.name(),
-                info_hash: t.meta.info_hash,
-                complete: t.complete(),
-                downloaded: t.down.total(),
-                uploaded: t.up.total(),
-                hash_failures: t.hash_failures,
-                peers_used: t.peers_used.len(),
-                seconds: t
-                    .completed_at
-                    .unwrap_or(now)
-                    .duration_since(t.started_at)
-                    .as_secs_f64(),
-            })
-            .collect())
+        let summaries = self.engine.finish();
+        self.drop_freed();
+        Ok(summaries)
     }
 
     fn on_signal(&mut self, now: Instant) {
@@ -705,7 +414,7 @@ impl Reactor {
                 break;
             }
         }
-        if !self.shutting_down {
+        if !self.engine.shutting_down {
             eprintln!("hivebt: stopping (flushing data and resume records)");
         }
         self.begin_shutdown(now);
@@ -714,13 +423,13 @@ impl Reactor {
     /// Stops taking new work and tells the trackers we leave; the loop ends once
     /// pending writes finish and the `stopped` announces are answered or time out.
     fn begin_shutdown(&mut self, now: Instant) {
-        if self.shutting_down {
+        if self.engine.shutting_down {
             return;
         }
-        self.shutting_down = true;
-        let keys: Vec<usize> = self.torrents.iter().map(|(k, _)| k).collect();
+        self.engine.begin_shutdown();
+        let keys: Vec<usize> = self.engine.torrents.iter().map(|(k, _)| k).collect();
         for key in keys {
-            if let Some(client) = self.torrents[key].tracker.as_mut() {
+            if let Some(client) = self.engine.torrents[key].tracker.as_mut() {
                 let deadline = client.on_stop(now);
                 self.stop_deadline = Some(self.stop_deadline.map_or(deadline, |d| d.max(deadline)));
             }
@@ -728,16 +437,12 @@ impl Reactor {
         }
     }
 
-    fn is_banned(&self, ip: IpAddr) -> bool {
-        self.torrents.iter().any(|(_, t)| t.bans.address_banned(ip))
-    }
-
     fn on_accept(&mut self, index: usize, now: Instant) {
         loop {
             let Some(listener) = self.listeners.get(index) else {
                 return;
             };
-            let (sock, addr) = match listener.accept() {
+            let (stream, addr) = match listener.accept() {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -746,249 +451,198 @@ impl Reactor {
                     return;
                 }
             };
-            let full = self.conns.len() >= self.config.max_peers;
-            if self.shutting_down || self.is_banned(addr.ip()) || (full && !self.evict_useless(now))
-            {
-                *self
-                    .close_counts
-                    .entry(CloseReason::TooManyPeers)
-                    .or_default() += 1;
-                continue;
+            let admitted = self.engine.admit(addr, now);
+            // An eviction freed a slot the new connection may take: drop its socket first.
+            self.drop_freed();
+            if admitted {
+                let key = self.engine.add_conn(addr, false, None, now);
+                self.insert_sock(key, stream, addr);
             }
-            self.insert_conn(sock, addr, false, None, now);
         }
     }
 
-    /// At `--max-peers`, closes the longest-connected incoming peer that has been
-    /// connected for [`EVICT_AFTER`] with neither side interested (it uses a slot and
-    /// exchanges nothing: an idle flood, a seed beside our seed), so a new peer can be
-    /// taken. False when no connection qualifies. O(connections), only when full.
-    fn evict_useless(&mut self, now: Instant) -> bool {
-        let victim = self
-            .conns
-            .iter()
-            .filter(|(_, c)| {
-                !c.peer.outgoing && now.duration_since(c.peer.started_at) >= EVICT_AFTER
-            })
-            .filter(|(_, c)| match &c.peer.state {
-                ConnState::Active(s) => !s.peer_interested && !s.am_interested,
-                _ => false,
-            })
-            .min_by_key(|(_, c)| c.peer.started_at)
-            .map(|(k, _)| k);
-        let Some(key) = victim else { return false };
-        self.close(key, CloseReason::Evicted);
-        self.reap_closed();
-        true
-    }
-
-    fn insert_conn(
-        &mut self,
-        mut sock: TcpStream,
-        addr: SocketAddr,
-        outgoing: bool,
-        torrent: Option<usize>,
-        now: Instant,
-    ) -> Option<usize> {
-        let _ = sock.set_nodelay(true);
-        let entry = self.conns.vacant_entry();
-        let key = entry.key();
-        self.next_gen = self.next_gen.wrapping_add(1);
-        let id = ConnKey {
-            slot: key as u32,
-            generation: self.next_gen,
-        };
+    /// Registers `stream` for the engine's connection `key`; if that fails the
+    /// connection is taken back.
+    fn insert_sock(&mut self, key: usize, mut stream: TcpStream, addr: SocketAddr) -> bool {
+        let _ = stream.set_nodelay(true);
         let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(e) = self
             .poll
             .registry()
-            .register(&mut sock, Token(CONN_BASE + key), interest)
+            .register(&mut stream, Token(CONN_BASE + key), interest)
         {
             log::warn!("cannot register {addr}: {e}");
-            return None;
+            self.engine.drop_conn(key);
+            return false;
         }
-        entry.insert(Conn {
-            sock,
-            peer: Connection::new(id, addr, outgoing, torrent, now),
+        if self.socks.len() <= key {
+            self.socks.resize_with(key + 1, || None);
+        }
+        self.socks[key] = Some(Sock {
+            stream,
             read_pending: false,
             write_blocked: false,
         });
-        Some(key)
+        true
     }
 
-    fn connect(&mut self, addr: SocketAddr, torrent: usize, now: Instant) -> bool {
-        if self.conns.len() >= self.config.max_peers {
-            return false;
-        }
-        match TcpStream::connect(addr) {
-            Ok(sock) => self
-                .insert_conn(sock, addr, true, Some(torrent), now)
-                .is_some(),
-            Err(e) => {
-                log::debug!("connect to {addr} failed: {e}");
-                false
+    /// Deregisters and drops the sockets of the connections the engine freed.
+    fn drop_freed(&mut self) {
+        for key in self.engine.take_freed() {
+            if let Some(mut sock) = self.socks.get_mut(key).and_then(Option::take) {
+                let _ = self.poll.registry().deregister(&mut sock.stream);
             }
         }
     }
 
-    /// Closes connection `key` for `reason`. It leaves everything that names it at
-    /// once (its torrent's peer list, picker and choker, the read waiters, the busy
-    /// and throttled lists) and turns `Closing`; its slot is freed at the end of the
-    /// turn (`reap_closed`), so no stale event reaches a connection that reuses it.
-    fn close(&mut self, key: usize, reason: CloseReason) {
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        if conn.peer.is_closing() {
-            return;
-        }
-        let state = std::mem::replace(&mut conn.peer.state, ConnState::Closing(reason));
-        let was_active = matches!(state, ConnState::Active(_));
-        if let Some(t) = conn.peer.torrent.and_then(|t| self.torrents.get_mut(t)) {
-            let id = conn.peer.id;
-            t.peers.retain(|&k| k != id);
-            for waiters in t.reads.values_mut() {
-                waiters.retain(|&k| k != id);
-            }
-            t.choker.forget(id);
-            if let ConnState::Active(mut session) = state {
-                session.detach(&mut t.picker);
+    /// Carries out what the engine asked for this turn: dials, writes, jobs for the
+    /// pool and a shutdown.
+    fn apply_engine_output(&mut self, now: Instant) {
+        for dial in self.engine.take_dials() {
+            match TcpStream::connect(dial.addr) {
+                Ok(stream) => {
+                    self.insert_sock(dial.key, stream, dial.addr);
+                }
+                Err(e) => {
+                    log::debug!("connect to {} failed: {e}", dial.addr);
+                    self.engine.close(dial.key, CloseReason::ConnectFailed);
+                }
             }
         }
-        let id = conn.peer.id;
-        self.busy.retain(|&k| k != id);
-        self.throttled_up.retain(|&k| k != id);
-        self.throttled_down.retain(|&k| k != id);
-        self.closing.push((key, was_active));
-    }
-
-    /// Frees the slots of the connections closed this turn.
-    fn reap_closed(&mut self) {
-        for (key, was_active) in std::mem::take(&mut self.closing) {
-            let Some(mut conn) = self.conns.try_remove(key) else {
-                continue;
-            };
-            let ConnState::Closing(reason) = conn.peer.state else {
-                debug_assert!(false, "reaped a connection that was not closed");
-                continue;
-            };
-            *self.close_counts.entry(reason).or_default() += 1;
-            log::debug!("closed {} ({reason})", conn.peer.addr);
-            let _ = self.poll.registry().deregister(&mut conn.sock);
-            for kp in self
-                .known
-                .iter_mut()
-                .filter(|k| k.addr == conn.peer.addr && Some(k.torrent) == conn.peer.torrent)
-            {
-                kp.failures = if was_active { 0 } else { kp.failures + 1 };
-                kp.connected = false;
-                kp.retry_at = Instant::now() + reconnect_delay(reason, was_active, kp.failures);
+        // Once each: a write that refills the queue asks again, for the next turn.
+        for key in self.engine.take_dirty() {
+            self.flush(key, now);
+        }
+        while let Some(job) = self.engine.next_job() {
+            if let Err(job) = self.pool.try_submit(job) {
+                self.engine.unsubmit(job);
+                break;
             }
+        }
+        if self.engine.take_shutdown_wanted() {
+            self.begin_shutdown(now);
         }
     }
 
     fn on_writable(&mut self, key: usize, now: Instant) {
-        let Some(conn) = self.conns.get_mut(key) else {
+        let (Some(Some(sock)), Some(conn)) = (self.socks.get_mut(key), self.engine.conns.get(key))
+        else {
             return;
         };
-        if let ConnState::Connecting = conn.peer.state {
-            match conn.sock.take_error() {
-                Ok(None) => {}
-                Ok(Some(_)) | Err(_) => return self.close(key, CloseReason::ConnectFailed),
+        if let ConnState::Connecting = conn.state {
+            let failed =
+                !matches!(sock.stream.take_error(), Ok(None)) || sock.stream.peer_addr().is_err();
+            if failed {
+                return self.engine.close(key, CloseReason::ConnectFailed);
             }
-            if conn.sock.peer_addr().is_err() {
-                return self.close(key, CloseReason::ConnectFailed);
-            }
-            conn.peer.state = ConnState::Handshaking;
-            conn.peer.started_at = now;
-            let Some(tkey) = conn.peer.torrent else {
-                return self.close(key, CloseReason::ConnectFailed);
-            };
-            self.send_handshake(key, tkey);
+            self.engine.on_connected(key, now);
         }
         self.flush(key, now);
     }
 
-    /// Writes what is queued; closes on error. Refills uploads when the queue drains.
+    /// Writes what is queued; closes on error. The engine refills uploads when the
+    /// queue drains.
     fn flush(&mut self, key: usize, now: Instant) {
-        let Some(conn) = self.conns.get_mut(key) else {
+        let (Some(Some(sock)), Some(conn)) =
+            (self.socks.get_mut(key), self.engine.conns.get_mut(key))
+        else {
             return;
         };
-        if matches!(conn.peer.state, ConnState::Connecting) {
+        if matches!(conn.state, ConnState::Connecting) {
             return;
         }
-        match conn.peer.send.write_to(&mut conn.sock) {
+        match conn.send.write_to(&mut sock.stream) {
             Ok(n) => {
-                if n > 0 {
-                    if let ConnState::Active(s) = &mut conn.peer.state {
-                        s.last_send_at = now;
-                    }
-                }
-                conn.write_blocked = conn.peer.send.queued() > 0;
+                sock.write_blocked = conn.send.queued() > 0;
+                self.engine.on_written(key, n, now);
             }
-            Err(_) => return self.close(key, CloseReason::SocketError),
-        }
-        let refill = match &conn.peer.state {
-            ConnState::Active(s) => {
-                conn.peer.send.queued() < serve::high_water(s.up.per_second()) / 2
-            }
-            _ => false,
-        };
-        if refill {
-            self.serve_requests(key, now);
+            Err(_) => self.engine.close(key, CloseReason::SocketError),
         }
     }
 
     fn on_readable(&mut self, key: usize, now: Instant) {
-        let Some(conn) = self.conns.get_mut(key) else {
+        let (Some(Some(sock)), Some(conn)) =
+            (self.socks.get_mut(key), self.engine.conns.get_mut(key))
+        else {
             return;
         };
-        if matches!(conn.peer.state, ConnState::Connecting) {
+        if matches!(conn.state, ConnState::Connecting | ConnState::Closing(_)) {
             return;
         }
-        let max = conn.peer.max_frame as usize + 4;
-        let pass = match conn.peer.recv.read_from(&mut conn.sock, READ_BUDGET, max) {
+        let max = conn.max_frame as usize + 4;
+        let pass = match conn.recv.read_from(&mut sock.stream, READ_BUDGET, max) {
             Ok(p) => p,
-            Err(_) => return self.close(key, CloseReason::SocketError),
+            Err(_) => return self.engine.close(key, CloseReason::SocketError),
         };
-        conn.read_pending = !pass.drained && !pass.eof;
-        if pass.bytes > 0 {
-            if let ConnState::Active(s) = &mut conn.peer.state {
-                s.last_recv_at = now;
-            }
-        }
-        self.process_input(key, now);
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        if pass.eof {
-            return self.close(key, CloseReason::PeerClosed);
-        }
-        if conn.read_pending && !self.busy.contains(&conn.peer.id) {
-            self.busy.push(conn.peer.id);
+        sock.read_pending = !pass.drained && !pass.eof;
+        let (pending, id) = (sock.read_pending, conn.id);
+        self.engine.on_input(key, pass, now);
+        if pending && !self.busy.contains(&id) {
+            self.busy.push(id);
         }
         self.flush(key, now);
     }
 
-    /// Hands finished jobs that did not fit in the queue to the pool.
-    fn submit_backlog(&mut self) {
-        while !self.backlog.is_empty() {
-            let job = self.backlog.remove(0);
-            if let Err(job) = self.pool.try_submit(job) {
-                self.backlog.insert(0, job);
-                break;
+    /// The per-second sweep: the engine's, idle buffers given back, then the trackers'
+    /// and the HTTP connections'.
+    fn second_tick(&mut self, now: Instant) {
+        self.engine.second_tick(now);
+        for (key, conn) in self.engine.conns.iter_mut() {
+            // An idle connection gives its buffers back; a busy reader keeps its own.
+            let reading = self
+                .socks
+                .get(key)
+                .and_then(Option::as_ref)
+                .is_some_and(|s| s.read_pending);
+            if !reading {
+                conn.recv.release_if_empty();
             }
+            conn.send.release_if_empty();
         }
+        let keys: Vec<usize> = self.engine.torrents.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.pump_tracker(key, now);
+        }
+        self.expire_http_conns(now);
+        self.expire_fetches(now);
     }
 
-    fn submit(&mut self, job: Job) {
-        if !self.backlog.is_empty() {
-            self.backlog.push(job);
-            return;
+    fn on_tick(&mut self, tick: Tick, now: Instant) {
+        let again = match tick {
+            Tick::Second => {
+                self.second_tick(now);
+                Duration::from_secs(1)
+            }
+            Tick::Rechoke => {
+                self.engine.rechoke_all(now);
+                RECHOKE_INTERVAL
+            }
+            Tick::Resume => {
+                self.engine.save_resume(false);
+                RESUME_INTERVAL
+            }
+            Tick::Progress => {
+                self.engine.print_progress(now);
+                crate::progress::transfer_interval()
+            }
+            Tick::Refill => {
+                self.engine.refill_limits(now);
+                REFILL_INTERVAL
+            }
+        };
+        self.timers.schedule(now + again, tick);
+    }
+
+    /// Hands worker completions to the engine.
+    fn on_completions(&mut self, now: Instant) -> Result<()> {
+        let done = self
+            .pool
+            .drain()
+            .map_err(|_| Error::Failed("worker threads stopped unexpectedly".into()))?;
+        for (c, timing) in done {
+            self.engine.on_completion(c, timing, now);
         }
-        if let Err(job) = self.pool.try_submit(job) {
-            self.backlog.push(job);
-        }
+        Ok(())
     }
 }
 

@@ -65,7 +65,7 @@ fn udp_host_port(url: &str) -> Option<(String, u16)> {
 impl Reactor {
     /// Lets torrent `tkey`'s tracker client act: progress, timeouts, requests, events.
     pub(super) fn pump_tracker(&mut self, tkey: usize, now: Instant) {
-        let Some(t) = self.torrents.get_mut(tkey) else {
+        let Some(t) = self.engine.torrents.get_mut(tkey) else {
             return;
         };
         let left = t.storage.layout.total_length - t.bytes_done();
@@ -103,13 +103,18 @@ impl Reactor {
         for o in outgoing {
             self.send_tracker_request(tkey, o, now);
         }
-        if got_peers && !self.shutting_down {
-            self.dial_candidates(now);
+        if got_peers && !self.engine.shutting_down {
+            self.engine.dial_candidates(now);
         }
     }
 
     fn tracker_failed(&mut self, tkey: usize, request: RequestId, reason: String, now: Instant) {
-        if let Some(client) = self.torrents.get_mut(tkey).and_then(|t| t.tracker.as_mut()) {
+        if let Some(client) = self
+            .engine
+            .torrents
+            .get_mut(tkey)
+            .and_then(|t| t.tracker.as_mut())
+        {
             client.on_request_failed(request, reason, now);
         }
     }
@@ -284,6 +289,7 @@ impl Reactor {
                 continue;
             };
             let Some(client) = self
+                .engine
                 .torrents
                 .get_mut(ex.torrent)
                 .and_then(|t| t.tracker.as_mut())
@@ -323,6 +329,7 @@ impl Reactor {
             })
         });
         if let Some(client) = self
+            .engine
             .torrents
             .get_mut(owner.torrent)
             .and_then(|t| t.tracker.as_mut())

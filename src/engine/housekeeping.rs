@@ -1,25 +1,24 @@
-//! The reactor's periodic work: the per-second sweep over connections, reconnecting
+//! The engine's periodic work: the per-second sweep over connections, reconnecting
 //! to configured peers, dialling tracker peers, rate-limit refills, resume records and
-//! progress lines. Each runs from a `Tick` in the reactor's timer heap.
+//! progress lines. The reactor calls each from a tick of its timer heap.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::{RECHOKE_INTERVAL, RECONNECT_DELAY, RESUME_INTERVAL, Reactor, Tick};
-use crate::limit::REFILL_INTERVAL;
+use super::{Engine, RECONNECT_DELAY};
 use crate::peer::close::CloseReason;
 use crate::progress::human_bytes;
 use crate::resume;
 
 /// A configured peer to keep connected to.
 #[derive(Debug)]
-pub(super) struct KnownPeer {
-    pub(super) addr: SocketAddr,
-    pub(super) torrent: usize,
-    pub(super) connected: bool,
-    pub(super) retry_at: Instant,
+pub(crate) struct KnownPeer {
+    pub(crate) addr: SocketAddr,
+    pub(crate) torrent: usize,
+    pub(crate) connected: bool,
+    pub(crate) retry_at: Instant,
     /// Connections in a row that ended before the handshake completed.
-    pub(super) failures: u32,
+    pub(crate) failures: u32,
 }
 
 /// A torrent dials tracker peers while it has fewer connections than this.
@@ -35,7 +34,7 @@ const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(300);
 /// When to try a configured peer again after a connection to it closed: at once-ish
 /// after a working connection dropped, with exponential backoff after failed attempts,
 /// and not while both sides are seeds (checked again every `MAX_RECONNECT_DELAY`).
-pub(super) fn reconnect_delay(reason: CloseReason, was_active: bool, failures: u32) -> Duration {
+pub(crate) fn reconnect_delay(reason: CloseReason, was_active: bool, failures: u32) -> Duration {
     match reason {
         CloseReason::BothSeeding | CloseReason::Duplicate | CloseReason::Banned => {
             MAX_RECONNECT_DELAY
@@ -47,37 +46,18 @@ pub(super) fn reconnect_delay(reason: CloseReason, was_active: bool, failures: u
     }
 }
 
-impl Reactor {
-    pub(super) fn on_tick(&mut self, tick: Tick, now: Instant) {
-        let again = match tick {
-            Tick::Second => {
-                self.second_tick(now);
-                Duration::from_secs(1)
-            }
-            Tick::Rechoke => {
-                let keys: Vec<usize> = self.torrents.iter().map(|(k, _)| k).collect();
-                for t in keys {
-                    self.rechoke(t, now);
-                }
-                RECHOKE_INTERVAL
-            }
-            Tick::Resume => {
-                self.save_resume(false);
-                RESUME_INTERVAL
-            }
-            Tick::Progress => {
-                self.print_progress(now);
-                crate::progress::transfer_interval()
-            }
-            Tick::Refill => {
-                self.refill_limits(now);
-                REFILL_INTERVAL
-            }
-        };
-        self.timers.schedule(now + again, tick);
+impl Engine {
+    /// Reassigns unchoke slots in every torrent.
+    pub fn rechoke_all(&mut self, now: Instant) {
+        let keys: Vec<usize> = self.torrents.iter().map(|(k, _)| k).collect();
+        for t in keys {
+            self.rechoke(t, now);
+        }
     }
 
-    pub(super) fn second_tick(&mut self, now: Instant) {
+    /// The per-second sweep: connection timeouts, keep-alives, request timeouts,
+    /// rates, redials, stalls, and the end of a download-and-exit run.
+    pub fn second_tick(&mut self, now: Instant) {
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
             self.peer_tick(key, now);
@@ -91,12 +71,6 @@ impl Reactor {
             self.reconnect_known(now);
             self.dial_candidates(now);
         }
-        let keys: Vec<usize> = self.torrents.iter().map(|(k, _)| k).collect();
-        for key in keys {
-            self.pump_tracker(key, now);
-        }
-        self.expire_http_conns(now);
-        self.expire_fetches(now);
         self.check_stalls(now);
         if self.config.exit_when_complete
             && !self.shutting_down
@@ -105,7 +79,7 @@ impl Reactor {
                 .iter()
                 .all(|(_, t)| t.complete() && !t.assembly.writing())
         {
-            self.begin_shutdown(now);
+            self.shutdown_wanted = true;
         }
     }
 
@@ -138,13 +112,13 @@ impl Reactor {
             t.name(),
             limit.as_secs()
         );
-        self.begin_shutdown(now);
+        self.shutdown_wanted = true;
     }
 
     /// Why an incomplete torrent with no connected peer stands still, e.g.
     /// `no peers (2 known: 1 banned, 1 refused; trackers: 1 failing)`; `None` when it
     /// is complete or has peers.
-    pub(super) fn stall_reason(&self, tkey: usize) -> Option<String> {
+    pub(crate) fn stall_reason(&self, tkey: usize) -> Option<String> {
         let t = self.torrents.get(tkey)?;
         if t.complete() || !t.peers.is_empty() {
             return None;
@@ -189,7 +163,7 @@ impl Reactor {
     /// Dials peers learned from trackers while a torrent has fewer connections than
     /// `PEERS_PER_TORRENT`, a few per second, never an address dialled in the last
     /// `REDIAL_AFTER`, never one we are already connected to.
-    pub(super) fn dial_candidates(&mut self, now: Instant) {
+    pub(crate) fn dial_candidates(&mut self, now: Instant) {
         let keys: Vec<usize> = self.torrents.iter().map(|(k, _)| k).collect();
         for tkey in keys {
             let mut budget = DIALS_PER_SECOND;
@@ -208,7 +182,7 @@ impl Reactor {
                     .get(&addr)
                     .is_some_and(|&at| now.duration_since(at) < REDIAL_AFTER)
                     || t.bans.endpoint_banned(addr)
-                    || self.conns.iter().any(|(_, c)| c.peer.addr == addr)
+                    || self.conns.iter().any(|(_, c)| c.addr == addr)
                 {
                     continue;
                 }
@@ -218,13 +192,13 @@ impl Reactor {
                         .retain(|_, at| now.duration_since(*at) < REDIAL_AFTER);
                 }
                 budget -= 1;
-                self.connect(addr, tkey, now);
+                self.dial(addr, tkey, now);
             }
         }
     }
 
     /// Tops up the rate-limit buckets and lets throttled connections continue.
-    pub(super) fn refill_limits(&mut self, now: Instant) {
+    pub fn refill_limits(&mut self, now: Instant) {
         if let Some(b) = &mut self.up_limit {
             b.refill(now);
             if b.available() {
@@ -241,14 +215,14 @@ impl Reactor {
                 for ck in std::mem::take(&mut self.throttled_down) {
                     if let Some(key) = self.live(ck) {
                         self.fill_requests(key, now);
-                        self.flush(key, now);
+                        self.want_write(key, now);
                     }
                 }
             }
         }
     }
 
-    pub(super) fn reconnect_known(&mut self, now: Instant) {
+    pub(crate) fn reconnect_known(&mut self, now: Instant) {
         let due: Vec<(usize, SocketAddr, usize)> = self
             .known
             .iter()
@@ -263,7 +237,7 @@ impl Reactor {
             .map(|(i, k)| (i, k.addr, k.torrent))
             .collect();
         for (i, addr, torrent) in due {
-            let ok = self.connect(addr, torrent, now);
+            let ok = self.dial(addr, torrent, now);
             let k = &mut self.known[i];
             k.connected = ok;
             if !ok {
@@ -273,7 +247,9 @@ impl Reactor {
         }
     }
 
-    pub(super) fn save_resume(&mut self, force: bool) {
+    /// Writes the resume record of every torrent whose record is out of date (every
+    /// torrent with `force`), unless pieces are still being written.
+    pub fn save_resume(&mut self, force: bool) {
         let Some(dir) = self.config.state_dir.clone() else {
             return;
         };
@@ -287,7 +263,8 @@ impl Reactor {
         }
     }
 
-    pub(super) fn print_progress(&self, now: Instant) {
+    /// Prints a progress line per torrent that is still moving.
+    pub fn print_progress(&self, now: Instant) {
         for (key, t) in self.torrents.iter() {
             if t.complete() && t.up.per_second() == 0 && t.completed_at.is_some() {
                 continue;

@@ -1,5 +1,5 @@
-//! The peer protocol on the reactor: handshakes, message handling, requesting blocks,
-//! serving uploads, worker completions, choking and the per-second peer sweep.
+//! The engine's peer connections: input, handshakes, the effects a session asks for,
+//! requesting blocks, worker completions, bans, choking and the per-second peer sweep.
 //!
 //! Every handler works on one connection and its torrent, borrowed side by side from
 //! the two slabs, and closes a misbehaving peer with a `CloseReason` (never an error).
@@ -8,10 +8,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::Reactor;
-use super::{CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT};
-use crate::error::Result;
+use super::{CONNECT_TIMEOUT, Engine, HANDSHAKE_TIMEOUT};
 use crate::peer::close::CloseReason;
+use crate::peer::conn::ReadPass;
 use crate::peer::conn::{ConnState, Connection};
 use crate::peer::ext::Registry;
 use crate::peer::protocol::{Greeting, PeerEffect, TorrentCtx};
@@ -38,45 +37,90 @@ fn torrent_ctx<'a>(t: &'a mut Torrent, extensions: &'a Registry) -> TorrentCtx<'
     }
 }
 
-impl Reactor {
+impl Engine {
     /// Queues our handshake for torrent `tkey` on connection `key`.
-    pub(super) fn send_handshake(&mut self, key: usize, tkey: usize) {
+    pub(crate) fn send_handshake(&mut self, key: usize, tkey: usize) {
         let (Some(conn), Some(t)) = (self.conns.get_mut(key), self.torrents.get(tkey)) else {
             return;
         };
         let mut hs = Handshake::new(t.meta.info_hash, self.peer_id);
         hs.set(ReservedBit::EXTENSION_PROTOCOL, true);
         hs.set(ReservedBit::FAST_EXTENSION, true);
-        conn.peer.send.queue(Bytes::copy_from_slice(&hs.encode()));
+        conn.send.queue(Bytes::copy_from_slice(&hs.encode()));
+    }
+
+    /// The reactor read into connection `key`'s receive buffer: handles everything
+    /// complete in it, and closes the connection if the peer closed its side.
+    pub fn on_input(&mut self, key: usize, pass: ReadPass, now: Instant) {
+        if pass.bytes > 0 {
+            if let Some(s) = self.conns.get_mut(key).and_then(|c| c.session_mut()) {
+                s.last_recv_at = now;
+            }
+        }
+        self.process_input(key, now);
+        if pass.eof {
+            self.close(key, CloseReason::PeerClosed);
+        }
+    }
+
+    /// The outgoing connect of `key` completed: the handshake wait starts and ours is
+    /// sent.
+    pub fn on_connected(&mut self, key: usize, now: Instant) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        conn.state = ConnState::Handshaking;
+        conn.started_at = now;
+        let Some(tkey) = conn.torrent else {
+            return self.close(key, CloseReason::ConnectFailed);
+        };
+        self.send_handshake(key, tkey);
+        self.want_write(key, now);
+    }
+
+    /// The reactor wrote `written` bytes of connection `key`'s queue: once the queue is
+    /// below half its high-water mark, more queued requests are served.
+    pub fn on_written(&mut self, key: usize, written: usize, now: Instant) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let Some(s) = conn.session_mut() else { return };
+        if written > 0 {
+            s.last_send_at = now;
+        }
+        let rate = s.up.per_second();
+        if conn.send.queued() < super::high_water(rate) / 2 {
+            self.serve_requests(key, now);
+        }
     }
 
     /// Decodes and handles everything complete in the receive buffer.
-    pub(super) fn process_input(&mut self, key: usize, now: Instant) {
+    fn process_input(&mut self, key: usize, now: Instant) {
         loop {
             let Some(conn) = self.conns.get_mut(key) else {
                 return;
             };
-            match conn.peer.state {
+            match conn.state {
                 ConnState::Connecting | ConnState::Closing(_) => return,
-                ConnState::Handshaking => match Handshake::decode(conn.peer.recv.unconsumed()) {
+                ConnState::Handshaking => match Handshake::decode(conn.recv.unconsumed()) {
                     Ok(None) => return,
                     Ok(Some((hs, used))) => {
-                        conn.peer.recv.consume(used);
+                        conn.recv.consume(used);
                         self.on_handshake(key, hs, now);
                     }
                     Err(_) => return self.close(key, CloseReason::BadHandshake),
                 },
                 ConnState::Active(_) => {
-                    let Some(tkey) = conn.peer.torrent else {
+                    let Some(tkey) = conn.torrent else {
                         return self.close(key, CloseReason::ProtocolViolation);
                     };
                     let Some(t) = self.torrents.get_mut(tkey) else {
                         return self.close(key, CloseReason::Shutdown);
                     };
-                    let max_frame = conn.peer.max_frame;
+                    let max_frame = conn.max_frame;
                     let Connection {
                         recv, send, state, ..
-                    } = &mut conn.peer;
+                    } = conn;
                     let ConnState::Active(s) = state else { return };
                     let input = recv.unconsumed();
                     let (msg, used) = match peer::decode(input, max_frame) {
@@ -109,10 +153,10 @@ impl Reactor {
         let Some(conn) = self.conns.get(key) else {
             return;
         };
-        if conn.peer.outgoing && conn.peer.torrent != Some(tkey) {
+        if conn.outgoing && conn.torrent != Some(tkey) {
             return self.close(key, CloseReason::UnknownInfoHash);
         }
-        let outgoing = conn.peer.outgoing;
+        let outgoing = conn.outgoing;
         let duplicate = self.torrents[tkey]
             .peers
             .iter()
@@ -120,30 +164,27 @@ impl Reactor {
         if duplicate {
             return self.close(key, CloseReason::Duplicate);
         }
-        if self.torrents[tkey]
-            .bans
-            .peer_banned(conn.peer.addr, hs.peer_id)
-        {
+        if self.torrents[tkey].bans.peer_banned(conn.addr, hs.peer_id) {
             return self.close(key, CloseReason::Banned);
         }
         if !outgoing {
-            self.conns[key].peer.torrent = Some(tkey);
+            self.conns[key].torrent = Some(tkey);
             self.send_handshake(key, tkey);
         }
         let t = &mut self.torrents[tkey];
         let conn = &mut self.conns[key];
         let pieces = t.storage.layout.piece_count();
-        let mut s = PeerSession::new(PeerKey(key as u32), conn.peer.addr, hs.peer_id, pieces, now);
+        let mut s = PeerSession::new(PeerKey(key as u32), conn.addr, hs.peer_id, pieces, now);
         s.fast = hs.has(ReservedBit::FAST_EXTENSION);
         s.extended = hs.has(ReservedBit::EXTENSION_PROTOCOL);
-        conn.peer.max_frame = peer::max_frame_for(pieces);
+        conn.max_frame = peer::max_frame_for(pieces);
         let greeting = Greeting {
             extensions: &self.extensions,
             listen_port: self.listen_port,
         };
-        s.greet(&t.have, greeting, &mut conn.peer.send);
-        conn.peer.state = ConnState::Active(Box::new(s));
-        t.peers.push(conn.peer.id);
+        s.greet(&t.have, greeting, &mut conn.send);
+        conn.state = ConnState::Active(Box::new(s));
+        t.peers.push(conn.id);
     }
 
     /// Applies what connection `key`'s session asked for beyond its own connection.
@@ -152,7 +193,7 @@ impl Reactor {
             let Some(effect) = self
                 .conns
                 .get_mut(key)
-                .and_then(|c| c.peer.session_mut())
+                .and_then(|c| c.session_mut())
                 .and_then(|s| s.poll_effect())
             else {
                 return;
@@ -166,11 +207,11 @@ impl Reactor {
                 PeerEffect::Cancel { peer, block } => {
                     let other = peer.0 as usize;
                     if let Some(conn) = self.conns.get_mut(other) {
-                        let Connection { state, send, .. } = &mut conn.peer;
+                        let Connection { state, send, .. } = conn;
                         if let ConnState::Active(s) = state {
                             s.cancel(block, send);
                         }
-                        self.flush(other, now);
+                        self.want_write(other, now);
                     }
                 }
                 PeerEffect::VerifyPiece { piece, data } => {
@@ -195,14 +236,14 @@ impl Reactor {
     }
 
     /// Sends requests until the peer's pipeline is full.
-    pub(super) fn fill_requests(&mut self, key: usize, now: Instant) {
+    pub(crate) fn fill_requests(&mut self, key: usize, now: Instant) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let Some(t) = conn.peer.torrent.and_then(|t| self.torrents.get_mut(t)) else {
+        let Some(t) = conn.torrent.and_then(|t| self.torrents.get_mut(t)) else {
             return;
         };
-        let ConnState::Active(s) = &mut conn.peer.state else {
+        let ConnState::Active(s) = &mut conn.state else {
             return;
         };
         let mut want = s.request_room(t.complete());
@@ -211,62 +252,55 @@ impl Reactor {
         }
         if let Some(limit) = &self.down_limit {
             let affordable = limit.tokens().div_ceil(u64::from(BLOCK_SIZE)) as usize;
-            if affordable < want && !self.throttled_down.contains(&conn.peer.id) {
-                self.throttled_down.push(conn.peer.id);
+            if affordable < want && !self.throttled_down.contains(&conn.id) {
+                self.throttled_down.push(conn.id);
             }
             want = want.min(affordable);
             if want == 0 {
                 return;
             }
         }
-        let asked = s.send_requests(&mut t.picker, want, now, &mut conn.peer.send);
+        let asked = s.send_requests(&mut t.picker, want, now, &mut conn.send);
         if let Some(limit) = &mut self.down_limit {
             limit.spend(asked);
         }
     }
 
-    /// Drains worker completions.
-    pub(super) fn on_completions(&mut self, now: Instant) -> Result<()> {
-        let done = self.pool.drain().map_err(|_| {
-            crate::error::Error::Failed("worker threads stopped unexpectedly".into())
-        })?;
-        for (c, timing) in done {
-            if let Some(stats) = self.stats.as_deref_mut() {
-                record_job(stats, &c, timing);
-            }
-            match c {
-                Completion::PieceWritten {
-                    torrent,
-                    piece,
-                    result,
-                    block_hashes,
-                    ..
-                } => self.on_piece_written(
-                    torrent,
-                    piece,
-                    result,
-                    block_hashes.unwrap_or_default(),
-                    now,
-                ),
-                Completion::PieceRead {
-                    torrent,
-                    piece,
-                    result,
-                } => self.on_piece_ready(torrent, piece, result.map(Some), now),
-                Completion::PiecePrefetched {
-                    torrent,
-                    piece,
-                    result,
-                } => self.on_piece_ready(torrent, piece, result.map(|_| None), now),
-                Completion::PieceHashed { .. } => {}
-            }
+    /// A worker finished a job.
+    pub fn on_completion(&mut self, c: Completion, timing: JobTiming, now: Instant) {
+        if let Some(stats) = self.stats.as_deref_mut() {
+            record_job(stats, &c, timing);
         }
-        self.submit_backlog();
-        Ok(())
+        match c {
+            Completion::PieceWritten {
+                torrent,
+                piece,
+                result,
+                block_hashes,
+                ..
+            } => self.on_piece_written(
+                torrent,
+                piece,
+                result,
+                block_hashes.unwrap_or_default(),
+                now,
+            ),
+            Completion::PieceRead {
+                torrent,
+                piece,
+                result,
+            } => self.on_piece_ready(torrent, piece, result.map(Some), now),
+            Completion::PiecePrefetched {
+                torrent,
+                piece,
+                result,
+            } => self.on_piece_ready(torrent, piece, result.map(|_| None), now),
+            Completion::PieceHashed { .. } => {}
+        }
     }
 
     /// The slot of torrent `id`, if it is still the torrent in that slot.
-    pub(super) fn torrent_slot(&self, id: TorrentId) -> Option<usize> {
+    pub(crate) fn torrent_slot(&self, id: TorrentId) -> Option<usize> {
         let slot = id.slot as usize;
         self.torrents.get(slot).filter(|t| t.id == id).map(|_| slot)
     }
@@ -303,14 +337,14 @@ impl Reactor {
                 for ck in peers {
                     let Some(key) = self.live(ck) else { continue };
                     let conn = &mut self.conns[key];
-                    let Connection { state, send, .. } = &mut conn.peer;
+                    let Connection { state, send, .. } = conn;
                     let ConnState::Active(s) = state else {
                         continue;
                     };
                     if let Err(reason) = s.on_piece_verified(piece, complete, send) {
                         self.close(key, reason);
                     }
-                    self.flush(key, now);
+                    self.want_write(key, now);
                 }
                 if complete {
                     self.save_resume(true);
@@ -325,7 +359,7 @@ impl Reactor {
                 let peers = self.torrents[tkey].peers.clone();
                 for key in self.live_all(peers) {
                     self.fill_requests(key, now);
-                    self.flush(key, now);
+                    self.want_write(key, now);
                 }
             }
             Err(e) => {
@@ -339,7 +373,7 @@ impl Reactor {
                         piece.0
                     );
                 }
-                self.begin_shutdown(now);
+                self.shutdown_wanted = true;
             }
         }
     }
@@ -357,11 +391,11 @@ impl Reactor {
             let peers = t.peers.clone();
             for key in self.live_all(peers) {
                 let covered = self.conns.get(key).is_some_and(|c| {
-                    let id = match &c.peer.state {
+                    let id = match &c.state {
                         ConnState::Active(s) => Some(s.peer_id),
                         _ => None,
                     };
-                    ban.covers(c.peer.addr, id)
+                    ban.covers(c.addr, id)
                 });
                 if covered {
                     self.close(key, CloseReason::Banned);
@@ -385,17 +419,17 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let Connection { state, send, .. } = &mut conn.peer;
+        let Connection { state, send, .. } = conn;
         let ConnState::Active(s) = state else { return };
         if s.set_choking(choke, now, send) {
-            self.flush(key, now);
+            self.want_write(key, now);
         }
     }
 
     /// Reassigns unchoke slots for torrent `tkey` with its choker (tit-for-tat while
     /// leeching, fastest upload with rotation while seeding, plus the optimistic
     /// unchoke): `upload_slots - 1` regular slots and one optimistic.
-    pub(super) fn rechoke(&mut self, tkey: usize, now: Instant) {
+    pub(crate) fn rechoke(&mut self, tkey: usize, now: Instant) {
         let Some(t) = self.torrents.get_mut(tkey) else {
             return;
         };
@@ -403,20 +437,18 @@ impl Reactor {
         let views: Vec<PeerView<ConnKey>> = t
             .peers
             .iter()
-            .filter_map(
-                |&key| match &self.conns.get(key.slot as usize)?.peer.state {
-                    ConnState::Active(s) => Some(PeerView {
-                        key,
-                        interested: s.peer_interested,
-                        choked_by_us: s.am_choking,
-                        upload_rate: s.up.per_second(),
-                        download_rate: s.down.per_second(),
-                        snubbed: s.snubbed,
-                        last_unchoked_at: s.unchoked_at,
-                    }),
-                    _ => None,
-                },
-            )
+            .filter_map(|&key| match &self.conns.get(key.slot as usize)?.state {
+                ConnState::Active(s) => Some(PeerView {
+                    key,
+                    interested: s.peer_interested,
+                    choked_by_us: s.am_choking,
+                    upload_rate: s.up.per_second(),
+                    download_rate: s.down.per_second(),
+                    snubbed: s.snubbed,
+                    last_unchoked_at: s.unchoked_at,
+                }),
+                _ => None,
+            })
             .collect();
         let slots = self.config.upload_slots.saturating_sub(1).max(1);
         self.rng ^= self.rng << 13;
@@ -432,35 +464,26 @@ impl Reactor {
     }
 
     /// Per-second housekeeping for one connection.
-    pub(super) fn peer_tick(&mut self, key: usize, now: Instant) {
+    pub(crate) fn peer_tick(&mut self, key: usize, now: Instant) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        // An idle connection gives its receive buffer back; a busy one keeps it.
-        if !conn.read_pending {
-            conn.peer.recv.release_if_empty();
-        }
-        conn.peer.send.release_if_empty();
-        match &mut conn.peer.state {
-            ConnState::Connecting
-                if now.duration_since(conn.peer.started_at) >= CONNECT_TIMEOUT =>
-            {
+        match &mut conn.state {
+            ConnState::Connecting if now.duration_since(conn.started_at) >= CONNECT_TIMEOUT => {
                 self.close(key, CloseReason::ConnectFailed)
             }
-            ConnState::Handshaking
-                if now.duration_since(conn.peer.started_at) >= HANDSHAKE_TIMEOUT =>
-            {
+            ConnState::Handshaking if now.duration_since(conn.started_at) >= HANDSHAKE_TIMEOUT => {
                 self.close(key, CloseReason::HandshakeTimeout)
             }
             ConnState::Active(s) => {
-                let Some(t) = conn.peer.torrent.and_then(|t| self.torrents.get_mut(t)) else {
+                let Some(t) = conn.torrent.and_then(|t| self.torrents.get_mut(t)) else {
                     return;
                 };
-                if let Err(reason) = s.on_second(&mut t.picker, now, &mut conn.peer.send) {
+                if let Err(reason) = s.on_second(&mut t.picker, now, &mut conn.send) {
                     return self.close(key, reason);
                 }
                 self.fill_requests(key, now);
-                self.flush(key, now);
+                self.want_write(key, now);
             }
             _ => {}
         }

@@ -14,7 +14,7 @@
 //! piece is cold waits for the read or prefetch while the warm blocks queued behind it
 //! go out, up to [`LOOKAHEAD`] cold pieces per pass.
 //! - **buffered**: whole pieces are read on a worker into a per-torrent cache
-//!   ([`super::PIECE_CACHE_BYTES`]) and blocks are sent as slices of them with
+//!   (`PIECE_CACHE_BYTES` in the engine) and blocks are sent as slices of them with
 //!   vectored writes.
 //!
 //! Each connection keeps about half a second of its measured upload rate queued
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::Reactor;
+use super::Engine;
 use crate::peer::close::CloseReason;
 use crate::peer::conn::ConnState;
 use crate::torrent::storage::Storage;
@@ -121,23 +121,23 @@ impl ServeFiles {
     }
 }
 
-impl Reactor {
+impl Engine {
     /// Queues the blocks the peer asked for that can go out now, in any order; starts a
     /// prefetch (or a read) of each piece whose blocks cannot, up to [`LOOKAHEAD`]
     /// pieces. Stops at the connection's high-water mark.
-    pub(super) fn serve_requests(&mut self, key: usize, now: Instant) {
+    pub(crate) fn serve_requests(&mut self, key: usize, now: Instant) {
         let mode = self.config.upload_mode;
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let Some(tkey) = conn.peer.torrent else {
+        let Some(tkey) = conn.torrent else {
             return;
         };
         let Some(t) = self.torrents.get_mut(tkey) else {
             return;
         };
-        let id = conn.peer.id;
-        let ConnState::Active(s) = &mut conn.peer.state else {
+        let id = conn.id;
+        let ConnState::Active(s) = &mut conn.state else {
             return;
         };
         let limit = high_water(s.up.per_second());
@@ -151,14 +151,14 @@ impl Reactor {
         let mut partly: Option<u32> = None;
         let mut failed = None;
         let mut i = 0;
-        while conn.peer.send.queued() < limit && cold.len() < LOOKAHEAD {
+        while conn.send.queued() < limit && cold.len() < LOOKAHEAD {
             let Some(&block) = s.requests_in.get(i) else {
                 break;
             };
             if let Some(limit) = &mut self.up_limit {
                 if !limit.available() {
-                    if !self.throttled_up.contains(&conn.peer.id) {
-                        self.throttled_up.push(conn.peer.id);
+                    if !self.throttled_up.contains(&conn.id) {
+                        self.throttled_up.push(conn.id);
                     }
                     break;
                 }
@@ -193,10 +193,10 @@ impl Reactor {
                         // The block itself is cached though its piece is not wholly:
                         // send it now; the piece is prefetched when a block of it is cold.
                     }
-                    conn.peer.send.queue_small(&header);
+                    conn.send.queue_small(&header);
                     let files = &mut self.serve_files;
                     let storage = &t.storage;
-                    let send = &mut conn.peer.send;
+                    let send = &mut conn.send;
                     layout.for_each_span(range, start, |span| {
                         if layout.files[span.file].padding {
                             send.queue(Bytes::from_static(&ZEROS[..span.len as usize]));
@@ -220,9 +220,8 @@ impl Reactor {
                         continue;
                     };
                     let start = block.offset as usize;
-                    conn.peer.send.queue_small(&header);
-                    conn.peer
-                        .send
+                    conn.send.queue_small(&header);
+                    conn.send
                         .queue(data.slice(start..start + block.len as usize));
                 }
             }
@@ -268,21 +267,15 @@ impl Reactor {
             };
             self.submit(job);
         }
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        if !conn.write_blocked && conn.peer.send.queued() > 0 {
-            match conn.peer.send.write_to(&mut conn.sock) {
-                Ok(_) => conn.write_blocked = conn.peer.send.queued() > 0,
-                Err(_) => self.close(key, CloseReason::SocketError),
-            }
+        if self.conns.get(key).is_some_and(|c| c.send.queued() > 0) {
+            self.want_write(key, now);
         }
     }
 
     /// A piece was read into memory (buffered mode) or made resident (sendfile mode):
     /// serve the connections that waited for it. A piece that cannot be read is no
     /// longer advertised, and its waiters are closed.
-    pub(super) fn on_piece_ready(
+    pub(crate) fn on_piece_ready(
         &mut self,
         torrent: TorrentId,
         piece: PieceIndex,
@@ -339,10 +332,10 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let ConnState::Active(s) = &mut conn.peer.state else {
+        let ConnState::Active(s) = &mut conn.state else {
             return;
         };
-        let (fast, send) = (s.fast, &mut conn.peer.send);
+        let (fast, send) = (s.fast, &mut conn.send);
         s.requests_in.retain(|&b| {
             if b.piece != piece {
                 return true;
@@ -355,7 +348,7 @@ impl Reactor {
     }
 
     /// Forgets warm pieces older than [`WARM_FOR`] (the per-second sweep).
-    pub(super) fn expire_warm(&mut self, now: Instant) {
+    pub(crate) fn expire_warm(&mut self, now: Instant) {
         for (_, t) in self.torrents.iter_mut() {
             t.warm.retain(|_, at| now.duration_since(*at) < WARM_FOR);
         }

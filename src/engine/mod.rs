@@ -1,0 +1,611 @@
+//! The engine: every torrent, every peer connection's protocol state, and all the
+//! decisions about them (handshakes, requests, uploads, choking, bans, dialling,
+//! resume records, progress), with no socket, poller or thread of its own.
+//!
+//! The reactor owns the sockets and feeds the engine: bytes it read into a
+//! connection's receive buffer ([`Engine::on_input`]), a connect that completed
+//! ([`Engine::on_connected`]), bytes written ([`Engine::on_written`]), worker
+//! completions ([`Engine::on_completion`]) and timer ticks. The engine answers through
+//! queues the reactor drains each turn: connections with output to write
+//! ([`Engine::take_dirty`]), peers to dial ([`Engine::take_dials`]), jobs for the
+//! worker pool ([`Engine::next_job`]), slots freed ([`Engine::take_freed`]) and a
+//! wish to shut down ([`Engine::take_shutdown_wanted`]).
+//!
+//! ```text
+//!            reactor (sockets, poll, timers, pool)
+//!   read ──► Engine::on_input ─► peer::protocol ─► answers in Connection::send
+//!   write ◄─ take_dirty ◄────────────────────────┘        effects ─► picker, choker,
+//!   connect ◄─ take_dials            jobs ─► next_job ─► workers ─► on_completion
+//! ```
+//!
+//! Depends on `peer`, `torrent`, `tracker` (the per-torrent client core), `workers`
+//! (job and completion types only), `resume`, `limit`, `stats` and `types`. Invariants:
+//! - a connection slot and every list naming it agree: [`Engine::close`] removes it
+//!   from all of them at once, and its slot is freed by [`Engine::reap_closed`] at the
+//!   end of the turn, when the reactor drops its socket;
+//! - a torrent is referenced by its [`TorrentId`] wherever it outlives a call (jobs,
+//!   completions); a connection by its [`ConnKey`].
+
+mod housekeeping;
+mod peers;
+mod serve;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use crate::bitfield::Bitfield;
+use crate::error::{Error, Result};
+use crate::limit::TokenBucket;
+use crate::peer::close::CloseReason;
+use crate::peer::conn::{ConnState, Connection};
+use crate::peer::ext::Registry;
+use crate::peer::session::PeerSession;
+use crate::stats::EngineStats;
+use crate::torrent::choker::Choker;
+use crate::torrent::picker::Picker;
+use crate::torrent::state::Torrent;
+use crate::torrent::storage::Storage;
+use crate::tracker::client::{AnnounceParams, TrackerClient};
+use crate::tracker::server::TrackerConfig;
+use crate::types::{ConnKey, InfoHash, PeerId, PieceIndex, TorrentId};
+use crate::wire::metainfo::Metainfo;
+use crate::workers::Job;
+use housekeeping::KnownPeer;
+pub(crate) use housekeeping::reconnect_delay;
+pub use serve::UploadMode;
+pub(crate) use serve::high_water;
+
+/// A connect that has not completed by then is abandoned.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A handshake that has not completed by then closes the connection.
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+/// An incoming peer connected this long with neither side interested may be closed to
+/// make room for a new one at `--max-peers` (long enough for a new peer to send its
+/// bitfield and `interested`).
+pub(crate) const EVICT_AFTER: Duration = Duration::from_secs(10);
+/// How often unchoke slots are reassigned.
+pub(crate) const RECHOKE_INTERVAL: Duration =
+    Duration::from_secs(crate::config::RECHOKE_INTERVAL_SECS);
+/// How often a changed resume record is written while running.
+pub(crate) const RESUME_INTERVAL: Duration = Duration::from_secs(10);
+/// Wait before connecting again to a configured peer that dropped.
+pub(crate) const RECONNECT_DELAY: Duration = Duration::from_secs(5);
+/// Bytes of piece cache per torrent for serving uploads.
+pub(crate) const PIECE_CACHE_BYTES: usize = 32 << 20;
+
+/// A tracker server to run beside the engine on the reactor, with its sockets already
+/// bound (so a torrent can name their ports before the engine starts). The reactor
+/// takes it out of the [`EngineConfig`].
+#[derive(Debug)]
+pub struct TrackerServerSetup {
+    /// HTTP listeners.
+    pub http: Vec<std::net::TcpListener>,
+    /// UDP sockets.
+    pub udp: Vec<std::net::UdpSocket>,
+    /// Swarm limits and intervals.
+    pub config: TrackerConfig,
+    /// Most HTTP connections open at once; more are closed on accept.
+    pub max_http_connections: usize,
+}
+
+/// What the engine should do, from the command line.
+#[derive(Debug)]
+pub struct EngineConfig {
+    /// Addresses to listen on for incoming peers.
+    pub listen: Vec<SocketAddr>,
+    /// Peers to connect to (every torrent is offered to each).
+    pub peers: Vec<SocketAddr>,
+    /// Most connected peers in total.
+    pub max_peers: usize,
+    /// Peers unchoked at once per torrent (one of them the optimistic unchoke).
+    pub upload_slots: usize,
+    /// Worker threads.
+    pub workers: usize,
+    /// Where resume records go; `None` disables them.
+    pub state_dir: Option<PathBuf>,
+    /// Total upload limit in bytes per second.
+    pub max_upload_rate: Option<u64>,
+    /// Total download limit in bytes per second.
+    pub max_download_rate: Option<u64>,
+    /// Stop once every torrent is complete (plain `download`).
+    pub exit_when_complete: bool,
+    /// Print "listening on ..." lines to stdout when ready (tests wait on them).
+    pub announce_listen: bool,
+    /// Trackers every torrent announces to besides its own (each a tier of its own).
+    pub extra_trackers: Vec<String>,
+    /// A tracker server to run in this process.
+    pub tracker_server: Option<TrackerServerSetup>,
+    /// How blocks are sent to peers.
+    pub upload_mode: UploadMode,
+    /// Keep latency histograms and print them at exit.
+    pub stats: bool,
+    /// Give up (stop, the torrent incomplete) when an incomplete torrent has received
+    /// no payload for this long (`download --timeout`).
+    pub stall_timeout: Option<Duration>,
+}
+
+/// A torrent to run, with what is already verified on disk.
+#[derive(Debug)]
+pub struct TorrentSpec {
+    /// The metainfo.
+    pub meta: Arc<Metainfo>,
+    /// Its storage.
+    pub storage: Arc<Storage>,
+    /// Pieces verified on disk.
+    pub have: Bitfield,
+}
+
+/// What a run did, per torrent.
+#[derive(Debug, Clone)]
+pub struct TorrentSummary {
+    /// Torrent name.
+    pub name: String,
+    /// Info-hash.
+    pub info_hash: InfoHash,
+    /// Whether every piece is verified.
+    pub complete: bool,
+    /// Payload bytes downloaded.
+    pub downloaded: u64,
+    /// Payload bytes uploaded.
+    pub uploaded: u64,
+    /// Pieces that failed their hash check.
+    pub hash_failures: u32,
+    /// Peers that sent us data.
+    pub peers_used: usize,
+    /// Seconds from start to completion (or to the end of the run).
+    pub seconds: f64,
+    /// Why nothing moves, when the torrent is incomplete with no peers at the end.
+    pub stalled: Option<String>,
+}
+
+/// A peer the engine wants dialled: the reactor connects a socket for connection
+/// `key`, already in the engine as `Connecting`, or closes it as `connect_failed`.
+#[derive(Debug, Clone, Copy)]
+pub struct Dial {
+    /// The connection's slot.
+    pub key: usize,
+    /// Where to connect.
+    pub addr: SocketAddr,
+}
+
+/// Every torrent and peer connection, and what to do with them.
+pub struct Engine {
+    /// Peer connections without their sockets, by slot (the reactor keeps each socket
+    /// under the same slot).
+    pub(crate) conns: Slab<Connection>,
+    pub(crate) torrents: Slab<Torrent>,
+    by_hash: HashMap<InfoHash, usize>,
+    known: Vec<KnownPeer>,
+    pub(crate) config: EngineConfig,
+    pub(crate) peer_id: PeerId,
+    /// Connections closed this turn (with whether they were active), freed at its end.
+    closing: Vec<(usize, bool)>,
+    /// Slots freed since the reactor last asked, whose sockets it must drop.
+    freed: Vec<usize>,
+    /// Connections with output queued since the reactor last asked.
+    dirty: Vec<usize>,
+    /// Peers to dial.
+    dials: Vec<Dial>,
+    /// Jobs for the worker pool, oldest first.
+    jobs: VecDeque<Job>,
+    /// Generation counter for connection and torrent slots.
+    next_gen: u32,
+    pub(crate) shutting_down: bool,
+    /// Something inside the engine (a fatal write, a stall, completion) asks the run to
+    /// end; the reactor starts the shutdown (its trackers announce `stopped`).
+    shutdown_wanted: bool,
+    rng: u64,
+    /// Port of the first listener, advertised in extension handshakes (`p`).
+    pub(crate) listen_port: Option<u16>,
+    pub(crate) close_counts: HashMap<CloseReason, u64>,
+    up_limit: Option<TokenBucket>,
+    down_limit: Option<TokenBucket>,
+    /// Connections waiting for upload tokens.
+    throttled_up: Vec<ConnKey>,
+    /// Connections waiting for download tokens.
+    throttled_down: Vec<ConnKey>,
+    /// Files open for `sendfile`.
+    serve_files: serve::ServeFiles,
+    /// Latency histograms, with `--stats`.
+    pub(crate) stats: Option<Box<EngineStats>>,
+    /// The extensions offered to peers (BEP 10): none yet.
+    extensions: Registry,
+}
+
+impl Engine {
+    /// An engine for `specs` (a torrent named twice runs once), with our `peer_id` and
+    /// the port peers can reach us on. `random` seeds the pickers and tracker keys.
+    pub fn new(
+        config: EngineConfig,
+        specs: Vec<TorrentSpec>,
+        peer_id: PeerId,
+        listen_port: Option<u16>,
+        mut random: impl FnMut() -> u64,
+        now: Instant,
+    ) -> Result<Engine> {
+        let mut torrents = Slab::new();
+        let mut by_hash = HashMap::new();
+        let mut generation = 0u32;
+        for spec in specs {
+            if by_hash.contains_key(&spec.meta.info_hash) {
+                continue;
+            }
+            let pieces = spec.storage.layout.piece_count();
+            let entry = torrents.vacant_entry();
+            let key = entry.key();
+            let picker = Picker::new(
+                pieces,
+                spec.storage.layout.piece_length,
+                spec.storage.layout.total_length,
+                |p| spec.have.get(p),
+                random(),
+            )
+            .map_err(|e| Error::Failed(format!("internal error: {e:?}")))?;
+            by_hash.insert(spec.meta.info_hash, key);
+            let mut tiers = spec.meta.tracker_tiers();
+            tiers.extend(config.extra_trackers.iter().map(|u| vec![u.clone()]));
+            let bytes_left: u64 = (0..pieces)
+                .map(PieceIndex)
+                .filter(|&p| !spec.have.get(p))
+                .map(|p| spec.storage.layout.piece_len(p))
+                .sum();
+            let tracker = (!tiers.is_empty()).then(|| {
+                let params = AnnounceParams {
+                    info_hash: spec.meta.info_hash,
+                    peer_id,
+                    port: listen_port.unwrap_or(0),
+                    key: random() as u32,
+                    numwant: None,
+                    left: bytes_left,
+                };
+                TrackerClient::new(params, tiers, random(), now)
+            });
+            generation += 1;
+            entry.insert(Torrent {
+                id: TorrentId {
+                    slot: key as u32,
+                    generation,
+                },
+                meta: spec.meta,
+                bytes_have: Torrent::count_bytes(&spec.have, &spec.storage),
+                storage: spec.storage,
+                have: spec.have,
+                picker,
+                assembly: Default::default(),
+                cache: HashMap::new(),
+                cache_bytes: 0,
+                cache_cap: PIECE_CACHE_BYTES,
+                cache_clock: 0,
+                reads: HashMap::new(),
+                warm: HashMap::new(),
+                peers: Vec::new(),
+                bans: Default::default(),
+                down: Default::default(),
+                up: Default::default(),
+                hash_failures: 0,
+                suspects: HashMap::new(),
+                resume_dirty: false,
+                started_at: now,
+                progress_at: now,
+                progress_bytes: 0,
+                completed_at: None,
+                peers_used: Default::default(),
+                choker: Choker::new(),
+                tracker,
+                candidates: Default::default(),
+                dialled: HashMap::new(),
+            });
+        }
+        let mut known = Vec::new();
+        for &addr in &config.peers {
+            for (key, _) in torrents.iter() {
+                known.push(KnownPeer {
+                    addr,
+                    torrent: key,
+                    connected: false,
+                    retry_at: now,
+                    failures: 0,
+                });
+            }
+        }
+        Ok(Engine {
+            conns: Slab::new(),
+            torrents,
+            by_hash,
+            known,
+            peer_id,
+            closing: Vec::new(),
+            freed: Vec::new(),
+            dirty: Vec::new(),
+            dials: Vec::new(),
+            jobs: VecDeque::new(),
+            next_gen: generation,
+            shutting_down: false,
+            shutdown_wanted: false,
+            rng: random() | 1,
+            listen_port,
+            close_counts: HashMap::new(),
+            up_limit: config.max_upload_rate.map(|r| TokenBucket::new(r, now)),
+            down_limit: config.max_download_rate.map(|r| TokenBucket::new(r, now)),
+            throttled_up: Vec::new(),
+            throttled_down: Vec::new(),
+            serve_files: serve::ServeFiles::default(),
+            stats: config.stats.then(|| Box::new(EngineStats::new())),
+            extensions: Registry::default(),
+            config,
+        })
+    }
+
+    /// Whether rate limits are set (the reactor then refills them on a timer).
+    pub fn has_limits(&self) -> bool {
+        self.up_limit.is_some() || self.down_limit.is_some()
+    }
+
+    /// The slot of connection `k`, if it is still the connection in that slot.
+    pub(crate) fn live(&self, k: ConnKey) -> Option<usize> {
+        let slot = k.slot as usize;
+        self.conns.get(slot).filter(|c| c.id == k).map(|_| slot)
+    }
+
+    /// The slots of those of `keys` that are still live.
+    fn live_all(&self, keys: Vec<ConnKey>) -> Vec<usize> {
+        keys.into_iter().filter_map(|k| self.live(k)).collect()
+    }
+
+    /// The session of connection `k`, if it is live and active.
+    fn active(&self, k: ConnKey) -> Option<&PeerSession> {
+        self.conns.get(self.live(k)?)?.session()
+    }
+
+    /// Connection `key` has output queued: the reactor writes it this turn.
+    fn want_write(&mut self, key: usize, _now: Instant) {
+        if let Some(c) = self.conns.get_mut(key) {
+            if !c.write_wanted {
+                c.write_wanted = true;
+                self.dirty.push(key);
+            }
+        }
+    }
+
+    /// Connections with output to write, oldest first.
+    pub fn take_dirty(&mut self) -> Vec<usize> {
+        let dirty = std::mem::take(&mut self.dirty);
+        for &key in &dirty {
+            if let Some(c) = self.conns.get_mut(key) {
+                c.write_wanted = false;
+            }
+        }
+        dirty
+    }
+
+    /// Whether any connection waits to be written.
+    pub fn has_dirty(&self) -> bool {
+        !self.dirty.is_empty()
+    }
+
+    /// Peers to dial.
+    pub fn take_dials(&mut self) -> Vec<Dial> {
+        std::mem::take(&mut self.dials)
+    }
+
+    /// Slots freed whose sockets the reactor must drop.
+    pub fn take_freed(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.freed)
+    }
+
+    /// Whether the engine asked the run to end since the last call.
+    pub fn take_shutdown_wanted(&mut self) -> bool {
+        std::mem::take(&mut self.shutdown_wanted)
+    }
+
+    /// The oldest job for the pool; [`Engine::unsubmit`] puts it back if the pool is
+    /// full.
+    pub fn next_job(&mut self) -> Option<Job> {
+        self.jobs.pop_front()
+    }
+
+    /// Puts back a job the pool had no room for, first in line.
+    pub fn unsubmit(&mut self, job: Job) {
+        self.jobs.push_front(job);
+    }
+
+    /// Jobs waiting for the pool.
+    pub fn jobs_waiting(&self) -> usize {
+        self.jobs.len()
+    }
+
+    fn submit(&mut self, job: Job) {
+        self.jobs.push_back(job);
+    }
+
+    /// A fresh connection generation.
+    fn next_generation(&mut self) -> u32 {
+        self.next_gen = self.next_gen.wrapping_add(1);
+        self.next_gen
+    }
+
+    /// Whether any torrent banned `ip` as a whole.
+    fn is_banned(&self, ip: IpAddr) -> bool {
+        self.torrents.iter().any(|(_, t)| t.bans.address_banned(ip))
+    }
+
+    /// Whether an incoming connection from `addr` may be taken: not while shutting
+    /// down, not from a banned address, and at `--max-peers` only if an idle incoming
+    /// peer can be evicted (see [`Engine::evict_useless`]). Counts a refusal.
+    pub fn admit(&mut self, addr: SocketAddr, now: Instant) -> bool {
+        let full = self.conns.len() >= self.config.max_peers;
+        if self.shutting_down || self.is_banned(addr.ip()) || (full && !self.evict_useless(now)) {
+            *self
+                .close_counts
+                .entry(CloseReason::TooManyPeers)
+                .or_default() += 1;
+            return false;
+        }
+        true
+    }
+
+    /// At `--max-peers`, closes the longest-connected incoming peer that has been
+    /// connected for [`EVICT_AFTER`] with neither side interested (it uses a slot and
+    /// exchanges nothing: an idle flood, a seed beside our seed), so a new peer can be
+    /// taken. False when no connection qualifies. O(connections), only when full.
+    fn evict_useless(&mut self, now: Instant) -> bool {
+        let victim = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.outgoing && now.duration_since(c.started_at) >= EVICT_AFTER)
+            .filter(|(_, c)| {
+                c.session()
+                    .is_some_and(|s| !s.peer_interested && !s.am_interested)
+            })
+            .min_by_key(|(_, c)| c.started_at)
+            .map(|(k, _)| k);
+        let Some(key) = victim else { return false };
+        self.close(key, CloseReason::Evicted);
+        self.reap_closed();
+        true
+    }
+
+    /// Adds a connection (an accepted one, or one being dialled for torrent `torrent`)
+    /// and returns its slot; the reactor puts its socket under the same slot.
+    pub fn add_conn(
+        &mut self,
+        addr: SocketAddr,
+        outgoing: bool,
+        torrent: Option<usize>,
+        now: Instant,
+    ) -> usize {
+        let generation = self.next_generation();
+        let entry = self.conns.vacant_entry();
+        let id = ConnKey {
+            slot: entry.key() as u32,
+            generation,
+        };
+        entry
+            .insert(Connection::new(id, addr, outgoing, torrent, now))
+            .id
+            .slot as usize
+    }
+
+    /// Takes back a connection the reactor could not give a socket (no close counted).
+    pub fn drop_conn(&mut self, key: usize) {
+        self.conns.try_remove(key);
+    }
+
+    /// Asks for a connection to `addr` for torrent `torrent`; false at `--max-peers`.
+    fn dial(&mut self, addr: SocketAddr, torrent: usize, now: Instant) -> bool {
+        if self.conns.len() >= self.config.max_peers {
+            return false;
+        }
+        let key = self.add_conn(addr, true, Some(torrent), now);
+        self.dials.push(Dial { key, addr });
+        true
+    }
+
+    /// Closes connection `key` for `reason`. It leaves everything that names it at
+    /// once (its torrent's peer list, picker and choker, the read waiters, the
+    /// throttled lists) and turns `Closing`; its slot is freed at the end of the turn
+    /// ([`Engine::reap_closed`]), so no stale event reaches a connection that reuses it.
+    pub fn close(&mut self, key: usize, reason: CloseReason) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.is_closing() {
+            return;
+        }
+        let state = std::mem::replace(&mut conn.state, ConnState::Closing(reason));
+        let was_active = matches!(state, ConnState::Active(_));
+        let id = conn.id;
+        if let Some(t) = conn.torrent.and_then(|t| self.torrents.get_mut(t)) {
+            t.peers.retain(|&k| k != id);
+            for waiters in t.reads.values_mut() {
+                waiters.retain(|&k| k != id);
+            }
+            t.choker.forget(id);
+            if let ConnState::Active(mut session) = state {
+                session.detach(&mut t.picker);
+            }
+        }
+        self.throttled_up.retain(|&k| k != id);
+        self.throttled_down.retain(|&k| k != id);
+        self.closing.push((key, was_active));
+    }
+
+    /// Frees the slots of the connections closed this turn (their sockets go in
+    /// [`Engine::take_freed`]) and schedules redials of configured peers.
+    pub fn reap_closed(&mut self) {
+        let now = Instant::now();
+        for (key, was_active) in std::mem::take(&mut self.closing) {
+            let Some(conn) = self.conns.try_remove(key) else {
+                continue;
+            };
+            self.freed.push(key);
+            let ConnState::Closing(reason) = conn.state else {
+                continue;
+            };
+            *self.close_counts.entry(reason).or_default() += 1;
+            log::debug!("closed {} ({reason})", conn.addr);
+            for kp in self
+                .known
+                .iter_mut()
+                .filter(|k| k.addr == conn.addr && Some(k.torrent) == conn.torrent)
+            {
+                kp.failures = if was_active { 0 } else { kp.failures + 1 };
+                kp.connected = false;
+                kp.retry_at = now + reconnect_delay(reason, was_active, kp.failures);
+            }
+        }
+    }
+
+    /// Stops taking new work (no dials, no accepts).
+    pub fn begin_shutdown(&mut self) {
+        self.shutting_down = true;
+    }
+
+    /// Whether pieces are still being verified and written, or jobs wait for the pool.
+    pub fn writes_pending(&self) -> bool {
+        !self.jobs.is_empty() || self.torrents.iter().any(|(_, t)| t.assembly.writing())
+    }
+
+    /// Closes every connection, writes every resume record and returns what each
+    /// torrent did (the stall reasons are taken before the connections close).
+    pub fn finish(&mut self) -> Vec<TorrentSummary> {
+        let stalled: HashMap<usize, String> = self
+            .torrents
+            .iter()
+            .filter_map(|(key, _)| Some((key, self.stall_reason(key)?)))
+            .collect();
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.close(key, CloseReason::Shutdown);
+        }
+        self.reap_closed();
+        self.save_resume(true);
+        if let Some(stats) = &self.stats {
+            eprint!("{}", stats.render());
+        }
+        let now = Instant::now();
+        self.torrents
+            .iter()
+            .map(|(key, t)| TorrentSummary {
+                stalled: stalled.get(&key).cloned(),
+                name: t.name(),
+                info_hash: t.meta.info_hash,
+                complete: t.complete(),
+                downloaded: t.down.total(),
+                uploaded: t.up.total(),
+                hash_failures: t.hash_failures,
+                peers_used: t.peers_used.len(),
+                seconds: t
+                    .completed_at
+                    .unwrap_or(now)
+                    .duration_since(t.started_at)
+                    .as_secs_f64(),
+            })
+            .collect()
+    }
+}
