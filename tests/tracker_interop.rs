@@ -20,7 +20,7 @@
 //! itself: a test polls a scrape until the peer that must announce first is listed.
 //! Transfers end when the client exits (aria2c, libtorrent, hivebt download) or when
 //! Transmission's RPC says 100 %, and the content is compared by the SHA-256 of every
-//! file. Each test is bounded by [`trackers::TEST_TIMEOUT`].
+//! file. Each test is bounded by [`common::proc::TEST_TIMEOUT`].
 //!
 //! A test prints SKIP and passes when its client is missing, unless
 //! `HIVEBT_REQUIRE_INTEROP=1`. hivebt runs with `RUST_LOG=debug`; a failing test
@@ -31,68 +31,24 @@ mod trackers;
 
 use std::time::Duration;
 
-use common::{require_libtorrent, require_tool};
-use trackers::clients::{
+use common::clients::{
     Opentracker, Transmission, aria2_download, aria2_seed, lt_seed, lt_staying_leecher,
 };
-use trackers::http::{self, Counts};
+use common::fixture::{Fixture, album_tree};
+use common::proc::{Deadline, Proc, free_port_both, poll_until, reports};
+use common::summary::Summary;
+use common::{KIB, MIB, require_libtorrent, require_tool};
+use trackers::http;
 use trackers::{
-    Deadline, Fixture, KIB, MIB, Proc, TrackerProc, awkward_tree, free_port_both, hivebt_download,
-    hivebt_seed, poll_until, reports, summary_line,
+    Proto, TrackerProc, accepts_announce, answered, hivebt_download, hivebt_seed, wait_swarm,
 };
 
-/// The protocol a test's trackers speak.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Proto {
-    Http,
-    Udp,
-}
-
-impl Proto {
-    fn label(self) -> &'static str {
-        match self {
-            Proto::Http => "http",
-            Proto::Udp => "udp",
-        }
+/// The address of `tracker`'s first listener for `proto`.
+fn tracker_addr(tracker: &TrackerProc, proto: Proto) -> std::net::SocketAddr {
+    match proto {
+        Proto::Http => tracker.http[0],
+        Proto::Udp => tracker.udp[0],
     }
-
-    fn other(self) -> Proto {
-        match self {
-            Proto::Http => Proto::Udp,
-            Proto::Udp => Proto::Http,
-        }
-    }
-
-    fn url(self, tracker: &TrackerProc) -> String {
-        match self {
-            Proto::Http => tracker.http_url(),
-            Proto::Udp => tracker.udp_url(),
-        }
-    }
-}
-
-/// Announces answered over `proto`, from `/stats`.
-fn answered(stats: &serde_json::Value, proto: Proto) -> u64 {
-    stats["announces"][proto.label()]["ok"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("/stats has no announces.{}.ok: {stats}", proto.label()))
-}
-
-/// Polls the tracker's HTTP scrape until `ready` holds for `fx`'s swarm.
-fn wait_swarm(
-    addr: std::net::SocketAddr,
-    fx: &Fixture,
-    what: &str,
-    deadline: Deadline,
-    procs: &[&Proc],
-    ready: impl Fn(Counts) -> bool,
-) -> Counts {
-    poll_until(
-        what,
-        deadline,
-        || reports(procs),
-        || http::scrape(addr, fx.info_hash_bytes()).filter(|c| ready(*c)),
-    )
 }
 
 // ---------------------------------------------------------------------------------
@@ -120,19 +76,23 @@ fn aria2_downloads_from_hivebt(proto: Proto, pace: Pace) {
     }
     let deadline = Deadline::start();
     let tracker = TrackerProc::loopback(&[], deadline);
-    let url = proto.url(&tracker);
+    let url = proto.url(tracker_addr(&tracker, proto));
     let tag = format!("aria2-{}-{pace:?}", proto.label()).to_lowercase();
     let (fx, seed_extra): (Fixture, &[&str]) = match pace {
         Pace::Paced => (
-            Fixture::single(&tag, "track.flac", 4 * MIB - 5000, "16K", &[&url], deadline),
+            {
+                let len = 4 * MIB - 5000;
+                let seed = len as u64 ^ 0x5eed;
+                Fixture::single(&tag, "track.flac", len, seed, 16 * KIB, &[&url], deadline)
+            },
             &["--max-upload-rate", "512K"],
         ),
         Pace::FullSpeed => (
             Fixture::tree(
                 &tag,
                 "album",
-                &awkward_tree(32 * KIB),
-                "32K",
+                &album_tree(32 * KIB),
+                32 * KIB,
                 &[&url],
                 deadline,
             ),
@@ -175,7 +135,10 @@ fn aria2_downloads_from_hivebt(proto: Proto, pace: Pace) {
     );
     let end = seeder.terminate(deadline);
     assert!(end.status.success(), "{}", seeder.report());
-    eprintln!("{}", summary_line("seeder", &end.stderr, &fx.info_hash));
+    eprintln!(
+        "{}",
+        Summary::find("seeder", &end.stderr, &fx.info_hash).line
+    );
 }
 
 #[test]
@@ -204,12 +167,13 @@ fn transmission_downloads_from_hivebt(proto: Proto) {
     }
     let deadline = Deadline::start();
     let tracker = TrackerProc::loopback(&[], deadline);
-    let url = proto.url(&tracker);
+    let url = proto.url(tracker_addr(&tracker, proto));
     let fx = Fixture::single(
         &format!("transmission-{}", proto.label()),
         "disk.img",
         3 * MIB + 12_345,
-        "64K",
+        (3 * MIB + 12_345) as u64 ^ 0x5eed,
+        64 * KIB,
         &[&url],
         deadline,
     );
@@ -256,7 +220,10 @@ fn transmission_downloads_from_hivebt(proto: Proto) {
     );
     let end = seeder.terminate(deadline);
     assert!(end.status.success(), "{}", seeder.report());
-    eprintln!("{}", summary_line("seeder", &end.stderr, &fx.info_hash));
+    eprintln!(
+        "{}",
+        Summary::find("seeder", &end.stderr, &fx.info_hash).line
+    );
 }
 
 #[test]
@@ -299,17 +266,21 @@ fn hivebt_downloads_through_opentracker(seeder_kind: Seeder, proto: Proto) {
     // The tracker's URL goes into the torrent and the torrent's info-hash into the
     // tracker's whitelist: pick the port, make the torrent, then start opentracker.
     let port = free_port_both();
-    let url = match proto {
-        Proto::Http => format!("http://127.0.0.1:{port}/announce"),
-        Proto::Udp => format!("udp://127.0.0.1:{port}/announce"),
-    };
-    let fx = Fixture::single(&tag, "movie.mkv", 5 * MIB + 3, "256K", &[&url], deadline);
-    let ot = Opentracker::start(
-        &fx.dir("opentracker"),
-        port,
-        &[fx.info_hash_bytes()],
+    let url = proto.url(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    let (len, piece) = (5 * MIB + 3, 256 * KIB);
+    let fx = Fixture::single(
+        &tag,
+        "movie.mkv",
+        len,
+        len as u64 ^ 0x5eed,
+        piece,
+        &[&url],
         deadline,
     );
+    let hash = fx.info_hash_bytes();
+    let ot = Opentracker::start(&fx.dir("opentracker"), port, &[hash], deadline, |addr| {
+        accepts_announce(addr, hash)
+    });
 
     let mut seeder = match py {
         Some(py) => lt_seed(&py, &fx.torrent, fx.data_dir(), deadline),
@@ -339,7 +310,7 @@ fn hivebt_downloads_through_opentracker(seeder_kind: Seeder, proto: Proto) {
     );
     let done = leecher.wait_ok(deadline);
     fx.check_copy("hivebt download", &out);
-    let line = summary_line("hivebt download", &done.stderr, &fx.info_hash);
+    let line = Summary::find("hivebt download", &done.stderr, &fx.info_hash).line;
     assert!(line.contains(": complete,"), "{line}");
     assert!(
         done.stderr.contains(&format!("tracker {url}")),
@@ -373,14 +344,6 @@ fn hivebt_downloads_from_aria2_through_opentracker_udp() {
 // ---------------------------------------------------------------------------------
 // 4. A mixed swarm on one hivebt tracker
 
-/// `N` from the `N peers used` field of a summary line.
-fn peers_used(line: &str) -> u64 {
-    line.split(", ")
-        .find_map(|f| f.strip_suffix(" peers used"))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no 'N peers used' in {line}"))
-}
-
 #[test]
 fn mixed_swarm_finds_each_other_through_hivebt_tracker() {
     let Some(py) = require_libtorrent() else {
@@ -393,9 +356,9 @@ fn mixed_swarm_finds_each_other_through_hivebt_tracker() {
     let tracker = TrackerProc::loopback(&[], deadline);
     // One tier of both: each client picks (BEP 12 shuffles a tier).
     let tier = format!("{},{}", tracker.http_url(), tracker.udp_url());
-    let mut tree = awkward_tree(16 * KIB);
+    let mut tree = album_tree(16 * KIB);
     tree.push(("zz-bulk.bin", 4 * MIB + 17));
-    let fx = Fixture::tree("mixed", "set", &tree, "16K", &[&tier], deadline);
+    let fx = Fixture::tree("mixed", "set", &tree, 16 * KIB, &[&tier], deadline);
     let total = fx.total_size() as u64;
 
     // The seeder at 1 MiB/s needs 6 s to hand out one copy, so the leechers overlap,
@@ -474,11 +437,12 @@ fn mixed_swarm_finds_each_other_through_hivebt_tracker() {
 
     // The last to join found the others through the tracker and took pieces from them
     // as well as from the seeder.
-    let hb_line = summary_line("hivebt download", &hb_done.stderr, &fx.info_hash);
-    assert!(peers_used(hb_line) >= 2, "{hb_line}");
+    let hb_summary = Summary::find("hivebt download", &hb_done.stderr, &fx.info_hash);
+    let hb_line = &hb_summary.line;
+    assert!(hb_summary.peers_used >= 2, "{hb_line}");
     let end = seeder.terminate(deadline);
     assert!(end.status.success(), "{}", seeder.report());
-    let seed_line = summary_line("hivebt seed", &end.stderr, &fx.info_hash);
+    let seed_line = Summary::find("hivebt seed", &end.stderr, &fx.info_hash).line;
     let stats = tracker.stats();
     eprintln!(
         "swarm of {total} B\n  seeder: {seed_line}\n  hivebt leecher: {hb_line}\n  \
