@@ -1,9 +1,10 @@
 //! hivebt's peer engine against itself and the reference clients, over real TCP on
 //! loopback.
 //!
-//! - libtorrent downloads from `hivebt seed`, and `hivebt download` downloads from a
-//!   libtorrent seeder, for a single file and a directory of awkward sizes, at 16 KiB
-//!   and 4 MiB pieces.
+//! - The interop matrix: [`CASES`], one row per transfer from a seeding client to a
+//!   downloading client, with the content, the piece size and how the downloader
+//!   finds the seeder (given its address, or through `hivebt tracker` or opentracker,
+//!   over HTTP or UDP). tests/interop/mod.rs runs a row and says what it checks.
 //! - One hivebt-to-hivebt transfer over `[::1]`, seeding a plain file (the
 //!   create-then-seed path).
 //! - A swarm of one slow hivebt seeder and three hivebt leechers that must trade pieces.
@@ -13,32 +14,96 @@
 //!
 //! Every process listens on 127.0.0.1 or ::1 on a port the kernel picks, and the tests
 //! learn the port from the `listening on ADDR` line each peer prints once it is ready.
-//! The one poll is the swarm's: a `download --seed` peer prints nothing when it
-//! completes, so that test reruns `hivebt verify`. Every child is killed when its
-//! guard drops, and every test fails with a message naming what it was waiting for
-//! once [`TEST_TIMEOUT`] is spent. Content is compared by the SHA-256 of every file.
+//! Where nothing is printed the tests poll: a tracker's scrape until the peer that
+//! must announce first is listed, Transmission's RPC until it says 100 %, and `hivebt
+//! verify` for a `download --seed` peer, which prints nothing when it completes. Every
+//! child is killed when its guard drops, and every test fails with a message naming
+//! what it was waiting for once [`TEST_TIMEOUT`] is spent. Content is compared by the
+//! SHA-256 of every file.
 //!
 //! libtorrent runs with its defaults apart from what tests/py/lt_peer.py lists; its
 //! first connection to a hivebt peer is an encrypted (MSE) handshake, which hivebt
 //! closes as a bad handshake, and libtorrent then redials in plain text.
 //!
-//! The libtorrent tests print SKIP and pass when python3-libtorrent is missing, unless
+//! aria2c sends a BITFIELD in place of a batch of HAVEs whenever that is shorter
+//! (aria2 1.36, `DefaultBtInteractive::checkHave`: once 9 bytes per new piece reach
+//! 5 + the bitfield's length), even after HAVE NONE. The paced aria2c row keeps the
+//! seeder at 512 KiB/s, so it hands aria2c fewer pieces between two checks than that
+//! (5 with 256 pieces) and the tracker path is tested whatever hivebt does with a late
+//! bitfield; the full-speed row is the one that meets it.
+//!
+//! A test prints SKIP and passes when a client it needs is missing, unless
 //! `HIVEBT_REQUIRE_INTEROP=1`. Run with `RUST_LOG=debug` to get hivebt's log in the
-//! output a failing test prints for each of its children.
+//! output a failing test prints for each of its children (hivebt peers that find each
+//! other through a tracker always log at debug level).
 
 mod common;
+mod interop;
+mod trackers;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::clients::{lt_download, lt_result, lt_seed};
-use common::fixture::{Content, Fixture, awkward_tree, single_file_len};
+use common::clients::{lt_download, lt_result};
+use common::fixture::{Content, Fixture, awkward_tree};
 use common::proc::{Deadline, Proc, TEST_TIMEOUT, run};
 use common::summary::{Summary, at_least};
 use common::{
     KIB, MIB, Scratch, create_torrent, download_cmd, hivebt, inspect_json, require_libtorrent,
     seed_cmd,
 };
+use interop::Layout::{self, Album, AwkwardDir, File, SingleFile};
+use interop::Via::{Direct, HivebtTracker, Opentracker};
+use trackers::Proto::{Http, Udp};
+
+// ---------------------------------------------------------------------------------
+// 1. The interop matrix
+// ---------------------------------------------------------------------------------
+
+/// 255 pieces of 16 KiB and a short one.
+const TRACK: Layout = File("track.flac", 4 * MIB - 5000);
+/// 48 pieces of 64 KiB and a short one.
+const DISK: Layout = File("disk.img", 3 * MIB + 12_345);
+/// 20 pieces of 256 KiB and a 3-byte one.
+const MOVIE: Layout = File("movie.mkv", 5 * MIB + 3);
+
+interop_matrix! {
+    // name: seeder => downloader, content, piece size, via, hivebt seeder's upload limit;
+    libtorrent_downloads_single_file_16k_from_hivebt:
+        Hivebt => Libtorrent, SingleFile, 16 * KIB, Direct, None;
+    libtorrent_downloads_single_file_4m_from_hivebt:
+        Hivebt => Libtorrent, SingleFile, 4 * MIB, Direct, None;
+    libtorrent_downloads_awkward_dir_16k_from_hivebt:
+        Hivebt => Libtorrent, AwkwardDir, 16 * KIB, Direct, None;
+    libtorrent_downloads_awkward_dir_4m_from_hivebt:
+        Hivebt => Libtorrent, AwkwardDir, 4 * MIB, Direct, None;
+    hivebt_downloads_single_file_16k_from_libtorrent:
+        Libtorrent => Hivebt, SingleFile, 16 * KIB, Direct, None;
+    hivebt_downloads_single_file_4m_from_libtorrent:
+        Libtorrent => Hivebt, SingleFile, 4 * MIB, Direct, None;
+    hivebt_downloads_awkward_dir_16k_from_libtorrent:
+        Libtorrent => Hivebt, AwkwardDir, 16 * KIB, Direct, None;
+    hivebt_downloads_awkward_dir_4m_from_libtorrent:
+        Libtorrent => Hivebt, AwkwardDir, 4 * MIB, Direct, None;
+    aria2_downloads_from_hivebt_seed_through_http_tracker:
+        Hivebt => Aria2, TRACK, 16 * KIB, HivebtTracker(Http), Some("512K");
+    aria2_downloads_from_hivebt_seed_through_udp_tracker:
+        Hivebt => Aria2, TRACK, 16 * KIB, HivebtTracker(Udp), Some("512K");
+    aria2_downloads_a_directory_from_a_full_speed_hivebt_seed:
+        Hivebt => Aria2, Album, 32 * KIB, HivebtTracker(Http), None;
+    transmission_downloads_from_hivebt_seed_through_http_tracker:
+        Hivebt => Transmission, DISK, 64 * KIB, HivebtTracker(Http), None;
+    transmission_downloads_from_hivebt_seed_through_udp_tracker:
+        Hivebt => Transmission, DISK, 64 * KIB, HivebtTracker(Udp), None;
+    hivebt_downloads_from_libtorrent_through_opentracker_http:
+        Libtorrent => Hivebt, MOVIE, 256 * KIB, Opentracker(Http), None;
+    hivebt_downloads_from_libtorrent_through_opentracker_udp:
+        Libtorrent => Hivebt, MOVIE, 256 * KIB, Opentracker(Udp), None;
+    hivebt_downloads_from_aria2_through_opentracker_http:
+        Aria2 => Hivebt, MOVIE, 256 * KIB, Opentracker(Http), None;
+    hivebt_downloads_from_aria2_through_opentracker_udp:
+        Aria2 => Hivebt, MOVIE, 256 * KIB, Opentracker(Udp), None;
+}
 
 // ---------------------------------------------------------------------------------
 // hivebt peers given each other's addresses
@@ -91,182 +156,6 @@ fn info_hash_of(cwd: &Path, torrent: &Path) -> String {
         .as_str()
         .expect("info_hash")
         .to_string()
-}
-
-// ---------------------------------------------------------------------------------
-// 1. libtorrent <-> hivebt
-// ---------------------------------------------------------------------------------
-
-/// `disk.img` of [`single_file_len`] in pieces of `piece`, with no tracker.
-fn single(tag: &str, piece: usize, deadline: Deadline) -> Fixture {
-    fixture(tag, "disk.img", single_file_len(piece), 7, piece, deadline)
-}
-
-/// `awkward/` of [`awkward_tree`] in pieces of `piece`, with no tracker.
-fn awkward(tag: &str, piece: usize, deadline: Deadline) -> Fixture {
-    Fixture::tree(tag, "awkward", &awkward_tree(piece), piece, &[], deadline)
-}
-
-/// `hivebt seed` serves `setup`'s torrent; libtorrent connects to it and downloads.
-fn libtorrent_downloads_from_hivebt(py: &Path, fx: &Fixture, deadline: Deadline) {
-    let mut seeder = hivebt_seed(
-        "hivebt seed",
-        &[&fx.torrent],
-        fx.data_dir(),
-        "127.0.0.1:0",
-        &fx.dir("state-seed"),
-        &[],
-    );
-    let addr = seeder.listen_addr(deadline);
-    let out = fx.dir("lt-out");
-    let started = Instant::now();
-    let mut leecher = lt_download(py, &fx.torrent, &out, Some(addr));
-    let done = leecher.wait_ok(deadline);
-    let elapsed = started.elapsed();
-    let got = lt_result(&done);
-    fx.check_copy("libtorrent from hivebt", &out);
-
-    let end = seeder.terminate(deadline);
-    assert!(
-        end.status.success(),
-        "hivebt seed exited {} on SIGTERM\nstderr:\n{}",
-        end.status,
-        end.stderr
-    );
-    let s = Summary::find("hivebt seed", &end.stderr, &fx.info_hash);
-    let total = fx.total_size() as u64;
-    assert!(s.complete, "seeder summary: {}", s.line);
-    assert!(
-        at_least(s.uploaded, total),
-        "the seeder says it uploaded less than the torrent ({total} B): {}",
-        s.line
-    );
-    eprintln!(
-        "libtorrent downloaded {} B from hivebt in {elapsed:.2?} (libtorrent: {got}); {}",
-        total, s.line
-    );
-}
-
-/// libtorrent seeds `setup`'s torrent; `hivebt download --peer` fetches it.
-fn hivebt_downloads_from_libtorrent(py: &Path, fx: &Fixture, deadline: Deadline) {
-    let mut seeder = lt_seed(py, &fx.torrent, fx.data_dir(), deadline);
-    let addr = seeder.listen_addr(deadline);
-    let out = fx.dir("hivebt-out");
-    let started = Instant::now();
-    let mut leecher = hivebt_download(
-        "hivebt download",
-        &fx.torrent,
-        &out,
-        "127.0.0.1:0",
-        &fx.dir("state-download"),
-        &[addr],
-        &[],
-    );
-    let done = leecher.wait_ok(deadline);
-    let elapsed = started.elapsed();
-    fx.check_copy("hivebt from libtorrent", &out);
-    let s = Summary::find("hivebt download", &done.stderr, &fx.info_hash);
-    assert!(s.complete, "downloader summary: {}", s.line);
-    assert_eq!(s.hash_failures, 0, "downloader summary: {}", s.line);
-    assert_eq!(s.peers_used, 1, "downloader summary: {}", s.line);
-    let total = fx.total_size() as u64;
-    assert!(
-        at_least(s.downloaded, total),
-        "the downloader says it downloaded less than the torrent ({total} B): {}",
-        s.line
-    );
-
-    seeder.close_stdin();
-    let lt_done = seeder.wait_ok(deadline);
-    let uploaded = lt_result(&lt_done)["uploaded"].as_u64().expect("uploaded");
-    assert!(
-        uploaded >= total,
-        "libtorrent says it uploaded {uploaded} B of a {total} B torrent"
-    );
-    eprintln!(
-        "hivebt downloaded {total} B from libtorrent in {elapsed:.2?}; {}",
-        s.line
-    );
-}
-
-#[test]
-fn libtorrent_downloads_single_file_16k_from_hivebt() {
-    let Some(py) = require_libtorrent() else {
-        return;
-    };
-    let deadline = Deadline::start();
-    let fx = single("lt-from-hb-single-16k", 16 * KIB, deadline);
-    libtorrent_downloads_from_hivebt(&py, &fx, deadline);
-}
-
-#[test]
-fn libtorrent_downloads_single_file_4m_from_hivebt() {
-    let Some(py) = require_libtorrent() else {
-        return;
-    };
-    let deadline = Deadline::start();
-    let fx = single("lt-from-hb-single-4m", 4 * MIB, deadline);
-    libtorrent_downloads_from_hivebt(&py, &fx, deadline);
-}
-
-#[test]
-fn libtorrent_downloads_awkward_dir_16k_from_hivebt() {
-    let Some(py) = require_libtorrent() else {
-        return;
-    };
-    let deadline = Deadline::start();
-    let fx = awkward("lt-from-hb-dir-16k", 16 * KIB, deadline);
-    libtorrent_downloads_from_hivebt(&py, &fx, deadline);
-}
-
-#[test]
-fn libtorrent_downloads_awkward_dir_4m_from_hivebt() {
-    let Some(py) = require_libtorrent() else {
-        return;
-    };
-    let deadline = Deadline::start();
-    let fx = awkward("lt-from-hb-dir-4m", 4 * MIB, deadline);
-    libtorrent_downloads_from_hivebt(&py, &fx, deadline);
-}
-
-#[test]
-fn hivebt_downloads_single_file_16k_from_libtorrent() {
-    let Some(py) = require_libtorrent() else {
-        return;
-    };
-    let deadline = Deadline::start();
-    let fx = single("hb-from-lt-single-16k", 16 * KIB, deadline);
-    hivebt_downloads_from_libtorrent(&py, &fx, deadline);
-}
-
-#[test]
-fn hivebt_downloads_single_file_4m_from_libtorrent() {
-    let Some(py) = require_libtorrent() else {
-        return;
-    };
-    let deadline = Deadline::start();
-    let fx = single("hb-from-lt-single-4m", 4 * MIB, deadline);
-    hivebt_downloads_from_libtorrent(&py, &fx, deadline);
-}
-
-#[test]
-fn hivebt_downloads_awkward_dir_16k_from_libtorrent() {
-    let Some(py) = require_libtorrent() else {
-        return;
-    };
-    let deadline = Deadline::start();
-    let fx = awkward("hb-from-lt-dir-16k", 16 * KIB, deadline);
-    hivebt_downloads_from_libtorrent(&py, &fx, deadline);
-}
-
-#[test]
-fn hivebt_downloads_awkward_dir_4m_from_libtorrent() {
-    let Some(py) = require_libtorrent() else {
-        return;
-    };
-    let deadline = Deadline::start();
-    let fx = awkward("hb-from-lt-dir-4m", 4 * MIB, deadline);
-    hivebt_downloads_from_libtorrent(&py, &fx, deadline);
 }
 
 // ---------------------------------------------------------------------------------
