@@ -3,11 +3,12 @@
 //! bounded polling, and free loopback ports.
 //!
 //! Invariants: every wait takes a [`Deadline`] and fails the test (quoting what the
-//! child wrote) once it passes; nothing sleeps to wait for a child, only
-//! [`poll_until`] sleeps between probes of something that announces nothing; every
-//! child is killed and reaped when its [`Proc`] guard drops, and when a test panics
-//! every live guard prints what its child wrote (which is where hivebt's log goes,
-//! with `RUST_LOG=debug`).
+//! child wrote) once it passes; a wait for a child's output or exit is woken by the
+//! reader threads, never by polling, and in this harness only [`poll_until`] sleeps,
+//! between probes of something that announces nothing; every child is killed and
+//! reaped when its [`Proc`] guard drops, and when a test panics every live guard
+//! prints what its child wrote (which is where hivebt's log goes, with
+//! `RUST_LOG=debug`).
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
