@@ -13,6 +13,7 @@ use std::path::{Component, Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
+use common::proc::Deadline;
 use common::{Scratch, code, run, stderr, stdout};
 use serde_json::Value;
 
@@ -809,31 +810,12 @@ fn torrent_of_paths(paths: &[Vec<&str>]) -> Vec<u8> {
 
 /// Runs `inspect --json FILE` and fails if it takes longer than `budget`.
 fn inspect_within(cwd: &Path, file: &str, budget: Duration) {
-    let child = common::hivebt()
-        .args(["inspect", "--json", file])
-        .current_dir(cwd)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn hivebt");
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(budget) {
-        Ok(out) => {
-            let out = out.expect("wait for hivebt");
-            assert_no_panic(&out, file);
-            assert_eq!(code(&out), 0, "{}", stderr(&out));
-        }
-        Err(_) => {
-            let _ = std::process::Command::new("kill")
-                .arg(pid.to_string())
-                .status();
-            panic!("inspect {file} took longer than {budget:?}");
-        }
-    }
+    let mut cmd = common::hivebt();
+    cmd.args(["inspect", "--json", file]).current_dir(cwd);
+    let label = format!("inspect {file} (allowed {budget:?})");
+    let out = common::proc::run(&label, &mut cmd, Deadline::after(budget)).into_output();
+    assert_no_panic(&out, file);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
 
 /// 20,000 identical paths (a 480 KB torrent) must not take minutes to sanitise:

@@ -12,13 +12,12 @@
 
 mod common;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
+use common::clients::{LT_TORRENT, mktorrent};
+use common::proc::{Deadline, run};
 use common::{Scratch, content, hivebt, require_libtorrent, require_tool};
 use serde_json::Value;
 
@@ -27,58 +26,15 @@ const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
 
 const TRACKER: &str = "http://127.0.0.1:6969/announce";
 
-/// The libtorrent helper script.
-const LT_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/lt_torrent.py");
-
 // ---------------------------------------------------------------------------------
 // Running commands
 // ---------------------------------------------------------------------------------
 
 /// Runs `cmd` to completion and returns its output; kills it and fails the test if it
-/// is still running after [`TOOL_TIMEOUT`]. Output is read on two threads, whose
-/// end-of-file (the child closed its pipes) is what the deadline waits on.
+/// is still running after [`TOOL_TIMEOUT`].
 fn run_bounded(cmd: &mut Command) -> Output {
-    let desc = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {desc}: {e}"));
-    let (tx, rx) = mpsc::channel();
-    let pipes: [(bool, Box<dyn Read + Send>); 2] = [
-        (true, Box::new(child.stdout.take().expect("stdout piped"))),
-        (false, Box::new(child.stderr.take().expect("stderr piped"))),
-    ];
-    for (is_stdout, mut pipe) in pipes {
-        let tx = tx.clone();
-        thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf);
-            let _ = tx.send((is_stdout, buf));
-        });
-    }
-    let deadline = Instant::now() + TOOL_TIMEOUT;
-    let (mut stdout, mut stderr) = (None, None);
-    while stdout.is_none() || stderr.is_none() {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok((true, buf)) => stdout = Some(buf),
-            Ok((false, buf)) => stderr = Some(buf),
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{desc} did not finish within {TOOL_TIMEOUT:?}");
-            }
-        }
-    }
-    let status = child
-        .wait()
-        .unwrap_or_else(|e| panic!("waiting for {desc}: {e}"));
-    Output {
-        status,
-        stdout: stdout.unwrap_or_default(),
-        stderr: stderr.unwrap_or_default(),
-    }
+    let label = cmd.get_program().to_string_lossy().into_owned();
+    run(&label, cmd, Deadline::after(TOOL_TIMEOUT)).into_output()
 }
 
 /// [`run_bounded`], failing the test unless the command exits 0.
@@ -125,21 +81,13 @@ fn hivebt_inspect(torrent: &Path) -> Value {
 
 /// What libtorrent sees in `torrent` (see tests/py/lt_torrent.py).
 fn lt_describe(py: &Path, torrent: &Path) -> Value {
-    let out = run_ok(Command::new(py).arg(LT_SCRIPT).arg("describe").arg(torrent));
-    parse_json(&out, "lt_torrent.py describe")
-}
-
-/// `mktorrent -l LOG2 -o OUT EXTRA... TARGET`.
-fn mktorrent(mk: &Path, target: &Path, log2_piece: u32, out: &Path, extra: &[&str]) {
-    run_ok(
-        Command::new(mk)
-            .arg("-l")
-            .arg(log2_piece.to_string())
-            .arg("-o")
-            .arg(out)
-            .args(extra)
-            .arg(target),
+    let out = run_ok(
+        Command::new(py)
+            .arg(LT_TORRENT)
+            .arg("describe")
+            .arg(torrent),
     );
+    parse_json(&out, "lt_torrent.py describe")
 }
 
 // ---------------------------------------------------------------------------------
@@ -262,7 +210,8 @@ fn same_as_mktorrent(
     let mut args = vec!["--piece-length", piece.as_str()];
     args.extend_from_slice(hivebt_args);
     hivebt_create(target, &ours, &args);
-    mktorrent(&mk, target, log2_piece, &theirs, mktorrent_args);
+    let deadline = Deadline::after(TOOL_TIMEOUT);
+    mktorrent(&mk, target, log2_piece, &theirs, mktorrent_args, deadline);
 
     let ours_json = hivebt_inspect(&ours);
     let theirs_json = hivebt_inspect(&theirs);
@@ -791,7 +740,7 @@ fn lt_create(py: &Path, target: &Path, piece_length: u64, out: &Path) -> String 
     let made = parse_json(
         &run_ok(
             Command::new(py)
-                .arg(LT_SCRIPT)
+                .arg(LT_TORRENT)
                 .arg("create")
                 .arg(target)
                 .arg(piece_length.to_string())

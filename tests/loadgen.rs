@@ -9,13 +9,12 @@
 
 mod common;
 mod swarm;
-mod trackers;
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
+use common::clients::lt_download;
+use common::proc::{Deadline, run};
 use serde_json::Value;
 use swarm::{Download, FakeSeeder, Fixture, Script, WAIT, assert_no_panic, s};
 
@@ -52,39 +51,17 @@ impl Run {
 
 /// Runs `hivebt-loadgen ARGS`, killing it if it runs for `duration` + [`GRACE`].
 fn loadgen(args: &[&str], duration: Duration) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hivebt-loadgen"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn hivebt-loadgen");
-    let mut out = child.stdout.take().expect("piped stdout");
-    let mut err = child.stderr.take().expect("piped stderr");
-    let (tx, rx) = mpsc::channel();
-    let err_reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = err.read_to_string(&mut text);
-        text
-    });
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = out.read_to_string(&mut text);
-        let _ = tx.send(text);
-    });
-    let stdout = match rx.recv_timeout(duration + GRACE) {
-        Ok(text) => text,
-        Err(_) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("hivebt-loadgen {args:?} still running after {duration:?} + {GRACE:?}");
-        }
-    };
-    let status = child.wait().expect("wait for hivebt-loadgen");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hivebt-loadgen"));
+    let done = run(
+        "hivebt-loadgen",
+        cmd.args(args),
+        Deadline::after(duration + GRACE),
+    );
+    let out = done.into_output();
     Run {
-        code: status.code(),
-        stdout,
-        stderr: err_reader.join().expect("stderr reader"),
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 
@@ -521,15 +498,8 @@ fn a_flood_past_max_peers_leaves_room_for_a_real_download() {
     let flooded = swarm::rss_kib(seeder.pid());
     let started = std::time::Instant::now();
     let lt_out = fx.dir("lt");
-    let mut lt = trackers::Proc::spawn(
-        "libtorrent download",
-        Command::new(&py)
-            .arg(trackers::clients::LT_PEER)
-            .arg("download")
-            .arg(&fx.torrent)
-            .arg(&lt_out)
-            .arg(seeder.peer_arg()),
-    );
+    let seeder_addr = seeder.addr.expect("the seeder's address");
+    let mut lt = lt_download(&py, &fx.torrent, &lt_out, Some(seeder_addr));
     let dl = Download::new(&fx, "dl");
     let mut down = dl.start(&fx, &[seeder.peer_arg()], &[], &[]);
     let st = down.wait_exit(WAIT);
@@ -538,7 +508,7 @@ fn a_flood_past_max_peers_leaves_room_for_a_real_download() {
     assert_no_panic("downloader", &err);
     assert_eq!(st.code(), Some(0), "{err}");
     fx.assert_identical(&fx.downloaded(&dl.out));
-    lt.wait_ok(trackers::Deadline::start());
+    lt.wait_ok(Deadline::start());
     let lt_took = started.elapsed();
     fx.assert_identical(&lt_out.join(&fx.name));
     let run = flood.join().expect("flood thread");

@@ -1,8 +1,10 @@
-//! The peer engine against itself and libtorrent, over real TCP on loopback.
+//! hivebt's peer engine against itself and the reference clients, over real TCP on
+//! loopback.
 //!
-//! - libtorrent downloads from `hivebt seed`, and `hivebt download` downloads from a
-//!   libtorrent seeder, for a single file and a directory of awkward sizes, at 16 KiB
-//!   and 4 MiB pieces.
+//! - The interop matrix: [`CASES`], one row per transfer from a seeding client to a
+//!   downloading client, with the content, the piece size and how the downloader
+//!   finds the seeder (given its address, or through `hivebt tracker` or opentracker,
+//!   over HTTP or UDP). tests/interop/mod.rs runs a row and says what it checks.
 //! - One hivebt-to-hivebt transfer over `[::1]`, seeding a plain file (the
 //!   create-then-seed path).
 //! - A swarm of one slow hivebt seeder and three hivebt leechers that must trade pieces.
@@ -12,315 +14,100 @@
 //!
 //! Every process listens on 127.0.0.1 or ::1 on a port the kernel picks, and the tests
 //! learn the port from the `listening on ADDR` line each peer prints once it is ready.
-//! The one poll is the swarm's: a `download --seed` peer prints nothing when it
-//! completes, so that test reruns `hivebt verify`. Every child is killed when its
-//! [`Peer`] guard drops, and every test fails with a message naming what it was waiting
-//! for once [`TEST_TIMEOUT`] is spent. Content is compared by the SHA-256 of every file.
+//! Where nothing is printed the tests poll: a tracker's scrape until the peer that
+//! must announce first is listed, Transmission's RPC until it says 100 %, and `hivebt
+//! verify` for a `download --seed` peer, which prints nothing when it completes. Every
+//! child is killed when its guard drops, and every test fails with a message naming
+//! what it was waiting for once [`TEST_TIMEOUT`] is spent. Content is compared by the
+//! SHA-256 of every file.
 //!
 //! libtorrent runs with its defaults apart from what tests/py/lt_peer.py lists; its
 //! first connection to a hivebt peer is an encrypted (MSE) handshake, which hivebt
 //! closes as a bad handshake, and libtorrent then redials in plain text.
 //!
-//! The libtorrent tests print SKIP and pass when python3-libtorrent is missing, unless
+//! aria2c sends a BITFIELD in place of a batch of HAVEs whenever that is shorter
+//! (aria2 1.36, `DefaultBtInteractive::checkHave`: once 9 bytes per new piece reach
+//! 5 + the bitfield's length), even after HAVE NONE. The paced aria2c row keeps the
+//! seeder at 512 KiB/s, so it hands aria2c fewer pieces between two checks than that
+//! (5 with 256 pieces) and the tracker path is tested whatever hivebt does with a late
+//! bitfield; the full-speed row is the one that meets it.
+//!
+//! A test prints SKIP and passes when a client it needs is missing, unless
 //! `HIVEBT_REQUIRE_INTEROP=1`. Run with `RUST_LOG=debug` to get hivebt's log in the
-//! stderr a failing test prints for each of its peers.
+//! output a failing test prints for each of its children (hivebt peers that find each
+//! other through a tracker always log at debug level).
 
 mod common;
+mod interop;
+mod trackers;
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Scratch, content, hivebt, inspect_json, require_libtorrent};
-use sha2::{Digest, Sha256};
-
-/// The most any one test may take, from its first command to its last check.
-const TEST_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// The libtorrent peer script.
-const LT_PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/lt_peer.py");
-
-const KIB: usize = 1 << 10;
-const MIB: usize = 1 << 20;
+use common::clients::{lt_download, lt_result};
+use common::fixture::{Content, Fixture, awkward_tree};
+use common::proc::{Deadline, Proc, TEST_TIMEOUT, run};
+use common::summary::{Summary, at_least};
+use common::{
+    KIB, MIB, Scratch, create_torrent, download_cmd, hivebt, inspect_json, require_libtorrent,
+    seed_cmd,
+};
+use interop::Layout::{self, Album, AwkwardDir, File, SingleFile};
+use interop::Via::{Direct, HivebtTracker, Opentracker};
+use trackers::Proto::{Http, Udp};
 
 // ---------------------------------------------------------------------------------
-// Deadlines and child processes
+// 1. The interop matrix
 // ---------------------------------------------------------------------------------
 
-/// The point in time by which a test must be done.
-#[derive(Clone, Copy)]
-struct Deadline(Instant);
+/// 255 pieces of 16 KiB and a short one.
+const TRACK: Layout = File("track.flac", 4 * MIB - 5000);
+/// 48 pieces of 64 KiB and a short one.
+const DISK: Layout = File("disk.img", 3 * MIB + 12_345);
+/// 20 pieces of 256 KiB and a 3-byte one.
+const MOVIE: Layout = File("movie.mkv", 5 * MIB + 3);
 
-impl Deadline {
-    fn start() -> Deadline {
-        Deadline(Instant::now() + TEST_TIMEOUT)
-    }
-
-    fn remaining(self) -> Duration {
-        self.0.saturating_duration_since(Instant::now())
-    }
-
-    fn passed(self) -> bool {
-        Instant::now() >= self.0
-    }
-}
-
-/// What the reader threads of a child report.
-enum Event {
-    Line(String),
-    StdoutClosed,
-    StderrClosed,
-}
-
-/// How a child ended.
-struct Finished {
-    status: ExitStatus,
-    /// Every stdout line.
-    stdout: Vec<String>,
-    stderr: String,
-}
-
-/// A running child process, killed when dropped. Its stdout lines arrive on a channel
-/// (so a test can wait for one with a deadline); its stderr is collected for the
-/// summary lines and for the failure message. When a test panics, every guard prints
-/// its child's stderr, which is where hivebt's log goes.
-struct Peer {
-    label: String,
-    /// The command line, printed with the stderr when a test fails.
-    desc: String,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    events: Receiver<Event>,
-    stdout: Vec<String>,
-    stderr: Arc<Mutex<String>>,
-    stdout_open: bool,
-    stderr_open: bool,
-    status: Option<ExitStatus>,
-}
-
-impl Peer {
-    /// Starts `cmd` with piped stdout and stderr; stdin stays open (a pipe) until
-    /// [`Peer::close_stdin`], which is how the libtorrent script is told to stop.
-    fn spawn(label: &str, cmd: &mut Command) -> Peer {
-        let desc = format!("{cmd:?}");
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{label}: cannot start {desc}: {e}"));
-        let (tx, events) = mpsc::channel();
-        let out = child.stdout.take().expect("stdout piped");
-        let out_tx = tx.clone();
-        thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if out_tx.send(Event::Line(line)).is_err() {
-                    return;
-                }
-            }
-            let _ = out_tx.send(Event::StdoutClosed);
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err = child.stderr.take().expect("stderr piped");
-        let sink = Arc::clone(&stderr);
-        thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                let text = String::from_utf8_lossy(&buf[..n]);
-                sink.lock().expect("stderr lock").push_str(&text);
-            }
-            let _ = tx.send(Event::StderrClosed);
-        });
-        Peer {
-            label: label.to_string(),
-            desc,
-            stdin: child.stdin.take(),
-            child,
-            events,
-            stdout: Vec::new(),
-            stderr,
-            stdout_open: true,
-            stderr_open: true,
-            status: None,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn stderr_text(&self) -> String {
-        self.stderr.lock().expect("stderr lock").clone()
-    }
-
-    /// Records one event; `Some(line)` for a stdout line.
-    fn take(&mut self, event: Event) -> Option<String> {
-        match event {
-            Event::Line(line) => {
-                self.stdout.push(line.clone());
-                Some(line)
-            }
-            Event::StdoutClosed => {
-                self.stdout_open = false;
-                None
-            }
-            Event::StderrClosed => {
-                self.stderr_open = false;
-                None
-            }
-        }
-    }
-
-    /// Waits for a stdout line starting with `prefix` and returns the rest of it.
-    fn wait_line(&mut self, prefix: &str, deadline: Deadline) -> String {
-        if let Some(seen) = self.stdout.iter().find_map(|l| l.strip_prefix(prefix)) {
-            return seen.to_string();
-        }
-        loop {
-            if !self.stdout_open {
-                let status = self.child.try_wait().ok().flatten();
-                panic!(
-                    "{}: exited ({status:?}) without printing '{prefix}...'\nstdout: {:?}\nstderr:\n{}",
-                    self.label,
-                    self.stdout,
-                    self.stderr_text()
-                );
-            }
-            match self.events.recv_timeout(deadline.remaining()) {
-                Ok(event) => {
-                    if let Some(line) = self.take(event) {
-                        if let Some(rest) = line.strip_prefix(prefix) {
-                            return rest.to_string();
-                        }
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
-                    panic!(
-                        "{}: no '{prefix}...' line on stdout within {TEST_TIMEOUT:?}\nstdout: {:?}\nstderr:\n{}",
-                        self.label,
-                        self.stdout,
-                        self.stderr_text()
-                    )
-                }
-            }
-        }
-    }
-
-    /// The address from the first `listening on ADDR` line.
-    fn listen_addr(&mut self, deadline: Deadline) -> SocketAddr {
-        let addr = self.wait_line("listening on ", deadline);
-        addr.trim()
-            .parse()
-            .unwrap_or_else(|e| panic!("{}: bad address in 'listening on {addr}': {e}", self.label))
-    }
-
-    fn close_stdin(&mut self) {
-        self.stdin = None;
-    }
-
-    /// Sends SIGTERM and waits for the child to exit.
-    fn terminate(&mut self, deadline: Deadline) -> Finished {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(sent.success(), "{}: kill -TERM failed", self.label);
-        self.wait(deadline)
-    }
-
-    /// Waits for the child to exit (both pipes closed, then its status).
-    fn wait(&mut self, deadline: Deadline) -> Finished {
-        while self.stdout_open || self.stderr_open {
-            match self.events.recv_timeout(deadline.remaining()) {
-                Ok(event) => {
-                    self.take(event);
-                }
-                Err(_) => panic!(
-                    "{}: still running after {TEST_TIMEOUT:?}\nstdout: {:?}\nstderr:\n{}",
-                    self.label,
-                    self.stdout,
-                    self.stderr_text()
-                ),
-            }
-        }
-        let status = self
-            .child
-            .wait()
-            .unwrap_or_else(|e| panic!("{}: wait: {e}", self.label));
-        self.status = Some(status);
-        Finished {
-            status,
-            stdout: self.stdout.clone(),
-            stderr: self.stderr_text(),
-        }
-    }
-
-    /// [`Peer::wait`], failing the test unless the child exits 0.
-    fn wait_ok(&mut self, deadline: Deadline) -> Finished {
-        let done = self.wait(deadline);
-        assert!(
-            done.status.success(),
-            "{} failed ({})\nstdout: {:?}\nstderr:\n{}",
-            self.label,
-            done.status,
-            done.stdout,
-            done.stderr
-        );
-        done
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        if self.status.is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        if thread::panicking() {
-            eprintln!(
-                "----- {} (pid {}): {}\n{}",
-                self.label,
-                self.pid(),
-                self.desc,
-                self.stderr_text()
-            );
-        }
-    }
-}
-
-/// Runs `cmd` to completion within `deadline`, failing the test unless it exits 0.
-fn run_ok(label: &str, cmd: &mut Command, deadline: Deadline) -> Finished {
-    let mut peer = Peer::spawn(label, cmd);
-    peer.close_stdin();
-    peer.wait_ok(deadline)
+interop_matrix! {
+    // name: seeder => downloader, content, piece size, via, hivebt seeder's upload limit;
+    libtorrent_downloads_single_file_16k_from_hivebt:
+        Hivebt => Libtorrent, SingleFile, 16 * KIB, Direct, None;
+    libtorrent_downloads_single_file_4m_from_hivebt:
+        Hivebt => Libtorrent, SingleFile, 4 * MIB, Direct, None;
+    libtorrent_downloads_awkward_dir_16k_from_hivebt:
+        Hivebt => Libtorrent, AwkwardDir, 16 * KIB, Direct, None;
+    libtorrent_downloads_awkward_dir_4m_from_hivebt:
+        Hivebt => Libtorrent, AwkwardDir, 4 * MIB, Direct, None;
+    hivebt_downloads_single_file_16k_from_libtorrent:
+        Libtorrent => Hivebt, SingleFile, 16 * KIB, Direct, None;
+    hivebt_downloads_single_file_4m_from_libtorrent:
+        Libtorrent => Hivebt, SingleFile, 4 * MIB, Direct, None;
+    hivebt_downloads_awkward_dir_16k_from_libtorrent:
+        Libtorrent => Hivebt, AwkwardDir, 16 * KIB, Direct, None;
+    hivebt_downloads_awkward_dir_4m_from_libtorrent:
+        Libtorrent => Hivebt, AwkwardDir, 4 * MIB, Direct, None;
+    aria2_downloads_from_hivebt_seed_through_http_tracker:
+        Hivebt => Aria2, TRACK, 16 * KIB, HivebtTracker(Http), Some("512K");
+    aria2_downloads_from_hivebt_seed_through_udp_tracker:
+        Hivebt => Aria2, TRACK, 16 * KIB, HivebtTracker(Udp), Some("512K");
+    aria2_downloads_a_directory_from_a_full_speed_hivebt_seed:
+        Hivebt => Aria2, Album, 32 * KIB, HivebtTracker(Http), None;
+    transmission_downloads_from_hivebt_seed_through_http_tracker:
+        Hivebt => Transmission, DISK, 64 * KIB, HivebtTracker(Http), None;
+    transmission_downloads_from_hivebt_seed_through_udp_tracker:
+        Hivebt => Transmission, DISK, 64 * KIB, HivebtTracker(Udp), None;
+    hivebt_downloads_from_libtorrent_through_opentracker_http:
+        Libtorrent => Hivebt, MOVIE, 256 * KIB, Opentracker(Http), None;
+    hivebt_downloads_from_libtorrent_through_opentracker_udp:
+        Libtorrent => Hivebt, MOVIE, 256 * KIB, Opentracker(Udp), None;
+    hivebt_downloads_from_aria2_through_opentracker_http:
+        Aria2 => Hivebt, MOVIE, 256 * KIB, Opentracker(Http), None;
+    hivebt_downloads_from_aria2_through_opentracker_udp:
+        Aria2 => Hivebt, MOVIE, 256 * KIB, Opentracker(Udp), None;
 }
 
 // ---------------------------------------------------------------------------------
-// hivebt and libtorrent peers
+// hivebt peers given each other's addresses
 // ---------------------------------------------------------------------------------
-
-/// `hivebt create PATH -o OUT --no-date --piece-length PIECE`.
-fn create_torrent(target: &Path, out: &Path, piece: &str, deadline: Deadline) {
-    run_ok(
-        "hivebt create",
-        hivebt().arg("create").arg(target).arg("-o").arg(out).args([
-            "--no-date",
-            "--piece-length",
-            piece,
-        ]),
-        deadline,
-    );
-}
 
 /// `hivebt seed TORRENTS... --data DATA --listen LISTEN --state STATE EXTRA...`.
 fn hivebt_seed(
@@ -330,19 +117,8 @@ fn hivebt_seed(
     listen: &str,
     state: &Path,
     extra: &[&str],
-) -> Peer {
-    Peer::spawn(
-        label,
-        hivebt()
-            .arg("seed")
-            .args(torrents)
-            .arg("--data")
-            .arg(data)
-            .args(["--listen", listen])
-            .arg("--state")
-            .arg(state)
-            .args(extra),
-    )
+) -> Proc {
+    Proc::spawn(label, seed_cmd(torrents, data, listen, state).args(extra))
 }
 
 /// `hivebt download TORRENT --out OUT --listen LISTEN --state STATE --peer P... EXTRA...`.
@@ -352,483 +128,34 @@ fn hivebt_download(
     out: &Path,
     listen: &str,
     state: &Path,
-    peers: &[SocketAddr],
+    peers: &[std::net::SocketAddr],
     extra: &[&str],
-) -> Peer {
-    let mut cmd = hivebt();
-    cmd.arg("download")
-        .arg(torrent)
-        .arg("--out")
-        .arg(out)
-        .args(["--listen", listen])
-        .arg("--state")
-        .arg(state);
-    for p in peers {
-        cmd.arg("--peer").arg(p.to_string());
-    }
-    cmd.args(extra);
-    Peer::spawn(label, &mut cmd)
+) -> Proc {
+    Proc::spawn(
+        label,
+        download_cmd(torrent, out, listen, state, peers).args(extra),
+    )
 }
 
-/// What one torrent's summary line (stderr, at exit) says:
-/// `<infohash> <name>: complete|incomplete, downloaded X in S s (R/s), uploaded Y,
-/// N peers used, F hash failures`.
-#[derive(Debug)]
-struct Summary {
-    line: String,
-    complete: bool,
-    downloaded: u64,
-    /// From the start of the run to completion (or to its end, if never complete).
-    seconds: f64,
-    uploaded: u64,
-    peers_used: u64,
-    hash_failures: u64,
+/// A fixture of one file `src/<name>` of `len` bytes made from `seed`, in pieces of
+/// `piece`, with no tracker.
+fn fixture(
+    tag: &str,
+    name: &str,
+    len: usize,
+    seed: u64,
+    piece: usize,
+    deadline: Deadline,
+) -> Fixture {
+    Fixture::single(tag, name, len, seed, piece, &[], deadline)
 }
 
-/// Parses `12 B`, `1.5 KiB`, `7.0 MiB`. The summary prints one decimal, so a value
-/// of a unit or more is off by up to 5%: see [`at_least`].
-fn parse_human_bytes(s: &str) -> u64 {
-    let (num, unit) = s
-        .trim()
-        .split_once(' ')
-        .unwrap_or_else(|| panic!("not a byte count: {s:?}"));
-    let scale: u64 = match unit {
-        "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        _ => panic!("unknown unit in byte count {s:?}"),
-    };
-    let num: f64 = num
-        .parse()
-        .unwrap_or_else(|_| panic!("not a byte count: {s:?}"));
-    (num * scale as f64).round() as u64
-}
-
-/// Whether a byte count parsed from a summary line is `expected` bytes or more, allowing
-/// for its rounding to one decimal of KiB, MiB or GiB (at most 5% of the value).
-fn at_least(printed: u64, expected: u64) -> bool {
-    printed >= expected - expected / 20
-}
-
-/// Fails the test: `line` is not a summary line.
-fn unparsable<T>(label: &str, line: &str) -> T {
-    panic!("{label}: cannot parse summary line {line:?}")
-}
-
-/// Finds and parses the summary line for `info_hash` in `stderr`.
-fn summary(label: &str, stderr: &str, info_hash: &str) -> Summary {
-    let line = stderr
-        .lines()
-        .find(|l| l.starts_with(info_hash))
-        .unwrap_or_else(|| panic!("{label}: no summary line for {info_hash} in stderr:\n{stderr}"));
-    let bad = || unparsable(label, line);
-    let (_, rest) = line.split_once(": ").unwrap_or_else(bad);
-    let fields: Vec<&str> = rest.split(", ").collect();
-    if fields.len() != 5 {
-        return unparsable(label, line);
-    }
-    let complete = match fields[0] {
-        "complete" => true,
-        "incomplete" => false,
-        _ => unparsable(label, line),
-    };
-    let (downloaded, seconds) = fields[1]
-        .strip_prefix("downloaded ")
-        .and_then(|d| d.split_once(" in "))
-        .and_then(|(bytes, time)| {
-            let seconds = time.split_once(" s ")?.0.parse().ok()?;
-            Some((parse_human_bytes(bytes), seconds))
-        })
-        .unwrap_or_else(|| unparsable(label, line));
-    let uploaded = fields[2]
-        .strip_prefix("uploaded ")
-        .map(parse_human_bytes)
-        .unwrap_or_else(|| unparsable(label, line));
-    let count = |field: &str, suffix: &str| -> u64 {
-        field
-            .strip_suffix(suffix)
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| unparsable(label, line))
-    };
-    Summary {
-        line: line.to_string(),
-        complete,
-        downloaded,
-        seconds,
-        uploaded,
-        peers_used: count(fields[3], " peers used"),
-        hash_failures: count(fields[4], " hash failures"),
-    }
-}
-
-/// Starts the libtorrent script seeding `torrent` from `save_path`; returns it once it
-/// printed its address (after checking the data).
-fn lt_seed(py: &Path, torrent: &Path, save_path: &Path, deadline: Deadline) -> (Peer, SocketAddr) {
-    let mut peer = Peer::spawn(
-        "libtorrent seed",
-        Command::new(py)
-            .arg(LT_PEER)
-            .arg("seed")
-            .arg(torrent)
-            .arg(save_path),
-    );
-    let addr = peer.listen_addr(deadline);
-    (peer, addr)
-}
-
-/// Starts the libtorrent script downloading `torrent` into `out`, from `peer` if given
-/// (else it waits for peers to connect to the address it prints).
-fn lt_download(py: &Path, torrent: &Path, out: &Path, peer: Option<SocketAddr>) -> Peer {
-    let mut cmd = Command::new(py);
-    cmd.arg(LT_PEER).arg("download").arg(torrent).arg(out);
-    if let Some(peer) = peer {
-        cmd.arg(peer.to_string());
-    }
-    Peer::spawn("libtorrent download", &mut cmd)
-}
-
-/// The JSON object the libtorrent script prints last.
-fn lt_result(done: &Finished) -> serde_json::Value {
-    let last = done.stdout.last().expect("lt_peer.py printed nothing");
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("lt_peer.py: not JSON ({e}): {last}"))
-}
-
-// ---------------------------------------------------------------------------------
-// Content
-// ---------------------------------------------------------------------------------
-
-/// Lower-case hex SHA-256 of the file at `path`.
-fn sha256_file(path: &Path) -> String {
-    let data =
-        std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    Sha256::digest(&data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Content laid out under `src/`, with the SHA-256 of every file.
-struct Fixture {
-    /// `src/<name>`: the file or directory a torrent is made of.
-    path: PathBuf,
-    /// Relative path under `path` (empty for a single file) -> (size, SHA-256).
-    files: BTreeMap<String, (usize, String)>,
-}
-
-impl Fixture {
-    /// One file `src/<name>` of `len` deterministic bytes.
-    fn single(scratch: &Scratch, name: &str, len: usize, seed: u64) -> Fixture {
-        let path = scratch.write(&format!("src/{name}"), &content(len, seed));
-        let files = BTreeMap::from([(String::new(), (len, sha256_file(&path)))]);
-        Fixture { path, files }
-    }
-
-    /// A directory `src/<name>/` holding `tree`'s `(relative path, size)` files.
-    fn tree(scratch: &Scratch, name: &str, tree: &[(&str, usize)]) -> Fixture {
-        let mut files = BTreeMap::new();
-        for (i, (rel, len)) in tree.iter().enumerate() {
-            let p = scratch.write(
-                &format!("src/{name}/{rel}"),
-                &content(*len, 1000 + i as u64),
-            );
-            files.insert(rel.to_string(), (*len, sha256_file(&p)));
-        }
-        Fixture {
-            path: scratch.path().join("src").join(name),
-            files,
-        }
-    }
-
-    /// Directory holding the content (`--data`, libtorrent's save path).
-    fn data_dir(&self) -> &Path {
-        self.path.parent().expect("content has a parent")
-    }
-
-    fn name(&self) -> &str {
-        self.path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("UTF-8 name")
-    }
-
-    fn total_size(&self) -> usize {
-        self.files.values().map(|(len, _)| len).sum()
-    }
-
-    /// Fails unless `out_dir/<name>` holds every file with the same size and SHA-256
-    /// (empty files included).
-    fn check_copy(&self, who: &str, out_dir: &Path) {
-        let root = out_dir.join(self.name());
-        for (rel, (len, hash)) in &self.files {
-            let file = if rel.is_empty() {
-                root.clone()
-            } else {
-                root.join(rel)
-            };
-            let meta = std::fs::metadata(&file).unwrap_or_else(|e| {
-                panic!("{who}: {} is missing: {e}", file.display());
-            });
-            assert!(meta.is_file(), "{who}: {} is not a file", file.display());
-            assert_eq!(meta.len(), *len as u64, "{who}: size of {}", file.display());
-            assert_eq!(
-                &sha256_file(&file),
-                hash,
-                "{who}: SHA-256 of {} differs from the original",
-                file.display()
-            );
-        }
-    }
-}
-
-/// A single file with a short last piece: at least 2 full pieces and at least 1 MiB,
-/// plus a tail shorter than a piece.
-fn single_file_len(piece: usize) -> usize {
-    (2 * piece).max(MIB) + 12_345
-}
-
-/// A directory meant to catch boundary mistakes for pieces of `piece` bytes: a 0-byte
-/// file first and another in a nested directory, a 1-byte file, a file that spans a
-/// piece boundary and ends mid-piece, a file of several pieces, nested directories and
-/// a short last piece. Listed here in byte-wise path order (the torrent's order).
-fn awkward_tree(piece: usize) -> Vec<(&'static str, usize)> {
-    vec![
-        ("0-empty-first", 0),
-        ("a/b/c/mid.bin", piece + piece / 2 + 3),
-        ("a/b/empty", 0),
-        ("a/c.txt", 100),
-        ("a/one", 1),
-        ("big.bin", piece.max(MIB) + 7),
-        ("deep/er/est/leaf", piece / 3),
-        ("z-last", piece / 4 + 1),
-    ]
-}
-
-/// A scratch area with a fixture and its torrent at `torrents/<name>.torrent`.
-struct Setup {
-    scratch: Scratch,
-    fixture: Fixture,
-    torrent: PathBuf,
-    info_hash: String,
-}
-
-impl Setup {
-    fn single(tag: &str, piece: usize, piece_arg: &str, deadline: Deadline) -> Setup {
-        let scratch = Scratch::new(tag);
-        let fixture = Fixture::single(&scratch, "disk.img", single_file_len(piece), 7);
-        Setup::finish(scratch, fixture, piece, piece_arg, deadline)
-    }
-
-    fn awkward(tag: &str, piece: usize, piece_arg: &str, deadline: Deadline) -> Setup {
-        let scratch = Scratch::new(tag);
-        let fixture = Fixture::tree(&scratch, "awkward", &awkward_tree(piece));
-        Setup::finish(scratch, fixture, piece, piece_arg, deadline)
-    }
-
-    fn finish(
-        scratch: Scratch,
-        fixture: Fixture,
-        piece: usize,
-        piece_arg: &str,
-        deadline: Deadline,
-    ) -> Setup {
-        let torrent = scratch
-            .path()
-            .join("torrents")
-            .join(format!("{}.torrent", fixture.name()));
-        std::fs::create_dir_all(torrent.parent().expect("parent")).expect("mkdir torrents");
-        create_torrent(&fixture.path, &torrent, piece_arg, deadline);
-        let inspected = inspect_json(scratch.path(), torrent.to_str().expect("UTF-8 path"));
-        assert_eq!(inspected["piece_length"], piece as u64, "piece length");
-        let total = fixture.total_size() as u64;
-        assert_ne!(
-            total % piece as u64,
-            0,
-            "the fixture must end in a short piece"
-        );
-        let info_hash = inspected["info_hash"]
-            .as_str()
-            .expect("info_hash")
-            .to_string();
-        Setup {
-            scratch,
-            fixture,
-            torrent,
-            info_hash,
-        }
-    }
-
-    /// A fresh directory `scratch/<rel>`.
-    fn dir(&self, rel: &str) -> PathBuf {
-        let d = self.scratch.path().join(rel);
-        std::fs::create_dir_all(&d).expect("create dir");
-        d
-    }
-}
-
-// ---------------------------------------------------------------------------------
-// 1. libtorrent <-> hivebt
-// ---------------------------------------------------------------------------------
-
-/// `hivebt seed` serves `setup`'s torrent; libtorrent connects to it and downloads.
-fn libtorrent_downloads_from_hivebt(py: &Path, setup: &Setup, deadline: Deadline) {
-    let mut seeder = hivebt_seed(
-        "hivebt seed",
-        &[&setup.torrent],
-        setup.fixture.data_dir(),
-        "127.0.0.1:0",
-        &setup.dir("state-seed"),
-        &[],
-    );
-    let addr = seeder.listen_addr(deadline);
-    let out = setup.dir("lt-out");
-    let started = Instant::now();
-    let mut leecher = lt_download(py, &setup.torrent, &out, Some(addr));
-    let done = leecher.wait_ok(deadline);
-    let elapsed = started.elapsed();
-    let got = lt_result(&done);
-    setup.fixture.check_copy("libtorrent from hivebt", &out);
-
-    let end = seeder.terminate(deadline);
-    assert!(
-        end.status.success(),
-        "hivebt seed exited {} on SIGTERM\nstderr:\n{}",
-        end.status,
-        end.stderr
-    );
-    let s = summary("hivebt seed", &end.stderr, &setup.info_hash);
-    let total = setup.fixture.total_size() as u64;
-    assert!(s.complete, "seeder summary: {}", s.line);
-    assert!(
-        at_least(s.uploaded, total),
-        "the seeder says it uploaded less than the torrent ({total} B): {}",
-        s.line
-    );
-    eprintln!(
-        "libtorrent downloaded {} B from hivebt in {elapsed:.2?} (libtorrent: {got}); {}",
-        total, s.line
-    );
-}
-
-/// libtorrent seeds `setup`'s torrent; `hivebt download --peer` fetches it.
-fn hivebt_downloads_from_libtorrent(py: &Path, setup: &Setup, deadline: Deadline) {
-    let (mut seeder, addr) = lt_seed(py, &setup.torrent, setup.fixture.data_dir(), deadline);
-    let out = setup.dir("hivebt-out");
-    let started = Instant::now();
-    let mut leecher = hivebt_download(
-        "hivebt download",
-        &setup.torrent,
-        &out,
-        "127.0.0.1:0",
-        &setup.dir("state-download"),
-        &[addr],
-        &[],
-    );
-    let done = leecher.wait_ok(deadline);
-    let elapsed = started.elapsed();
-    setup.fixture.check_copy("hivebt from libtorrent", &out);
-    let s = summary("hivebt download", &done.stderr, &setup.info_hash);
-    assert!(s.complete, "downloader summary: {}", s.line);
-    assert_eq!(s.hash_failures, 0, "downloader summary: {}", s.line);
-    assert_eq!(s.peers_used, 1, "downloader summary: {}", s.line);
-    let total = setup.fixture.total_size() as u64;
-    assert!(
-        at_least(s.downloaded, total),
-        "the downloader says it downloaded less than the torrent ({total} B): {}",
-        s.line
-    );
-
-    seeder.close_stdin();
-    let lt_done = seeder.wait_ok(deadline);
-    let uploaded = lt_result(&lt_done)["uploaded"].as_u64().expect("uploaded");
-    assert!(
-        uploaded >= total,
-        "libtorrent says it uploaded {uploaded} B of a {total} B torrent"
-    );
-    eprintln!(
-        "hivebt downloaded {total} B from libtorrent in {elapsed:.2?}; {}",
-        s.line
-    );
-}
-
-#[test]
-fn libtorrent_downloads_single_file_16k_from_hivebt() {
-    let Some(py) = require_libtorrent() else {
-        return;
-    };
-    let deadline = Deadline::start();
-    let setup = Setup::single("lt-from-hb-single-16k", 16 * KIB, "16K", deadline);
-    libtorrent_downloads_from_hivebt(&py, &setup, deadline);
-}
-
-#[test]
-fn libtorrent_downloads_single_file_4m_from_hivebt() {
-    let Some(py) = require_libtorrent() else {
-        return;
-    };
-    let deadline = Deadline::start();
-    let setup = Setup::single("lt-from-hb-single-4m", 4 * MIB, "4M", deadline);
-    libtorrent_downloads_from_hivebt(&py, &setup, deadline);
-}
-
-#[test]
-fn libtorrent_downloads_awkward_dir_16k_from_hivebt() {
-    let Some(py) = require_libtorrent() else {
-        return;
-    };
-    let deadline = Deadline::start();
-    let setup = Setup::awkward("lt-from-hb-dir-16k", 16 * KIB, "16K", deadline);
-    libtorrent_downloads_from_hivebt(&py, &setup, deadline);
-}
-
-#[test]
-fn libtorrent_downloads_awkward_dir_4m_from_hivebt() {
-    let Some(py) = require_libtorrent() else {
-        return;
-    };
-    let deadline = Deadline::start();
-    let setup = Setup::awkward("lt-from-hb-dir-4m", 4 * MIB, "4M", deadline);
-    libtorrent_downloads_from_hivebt(&py, &setup, deadline);
-}
-
-#[test]
-fn hivebt_downloads_single_file_16k_from_libtorrent() {
-    let Some(py) = require_libtorrent() else {
-        return;
-    };
-    let deadline = Deadline::start();
-    let setup = Setup::single("hb-from-lt-single-16k", 16 * KIB, "16K", deadline);
-    hivebt_downloads_from_libtorrent(&py, &setup, deadline);
-}
-
-#[test]
-fn hivebt_downloads_single_file_4m_from_libtorrent() {
-    let Some(py) = require_libtorrent() else {
-        return;
-    };
-    let deadline = Deadline::start();
-    let setup = Setup::single("hb-from-lt-single-4m", 4 * MIB, "4M", deadline);
-    hivebt_downloads_from_libtorrent(&py, &setup, deadline);
-}
-
-#[test]
-fn hivebt_downloads_awkward_dir_16k_from_libtorrent() {
-    let Some(py) = require_libtorrent() else {
-        return;
-    };
-    let deadline = Deadline::start();
-    let setup = Setup::awkward("hb-from-lt-dir-16k", 16 * KIB, "16K", deadline);
-    hivebt_downloads_from_libtorrent(&py, &setup, deadline);
-}
-
-#[test]
-fn hivebt_downloads_awkward_dir_4m_from_libtorrent() {
-    let Some(py) = require_libtorrent() else {
-        return;
-    };
-    let deadline = Deadline::start();
-    let setup = Setup::awkward("hb-from-lt-dir-4m", 4 * MIB, "4M", deadline);
-    hivebt_downloads_from_libtorrent(&py, &setup, deadline);
+/// The torrent's info-hash, from `hivebt inspect`.
+fn info_hash_of(cwd: &Path, torrent: &Path) -> String {
+    inspect_json(cwd, torrent.to_str().expect("UTF-8"))["info_hash"]
+        .as_str()
+        .expect("info_hash")
+        .to_string()
 }
 
 // ---------------------------------------------------------------------------------
@@ -845,10 +172,10 @@ fn hivebt_to_hivebt_over_ipv6_loopback() {
     }
     let deadline = Deadline::start();
     let scratch = Scratch::new("ipv6");
-    let fixture = Fixture::single(&scratch, "v6.bin", 3 * MIB + 333, 6);
+    let fixture = Content::single(&scratch, "v6.bin", 3 * MIB + 333, 6);
     let torrent = scratch.path().join("v6.torrent");
     let state = scratch.path().join("state-seed");
-    let mut seeder = Peer::spawn(
+    let mut seeder = Proc::spawn(
         "hivebt seed PATH",
         hivebt()
             .arg("seed")
@@ -874,10 +201,7 @@ fn hivebt_to_hivebt_over_ipv6_loopback() {
         addr.is_ipv6() && addr.ip().is_loopback(),
         "seeder listens on {addr}"
     );
-    let info_hash = inspect_json(scratch.path(), torrent.to_str().expect("UTF-8"))["info_hash"]
-        .as_str()
-        .expect("info_hash")
-        .to_string();
+    let info_hash = info_hash_of(scratch.path(), &torrent);
     assert!(
         magnet.contains(&format!("xt=urn:btih:{info_hash}")),
         "magnet line {magnet} does not carry info-hash {info_hash}"
@@ -902,7 +226,7 @@ fn hivebt_to_hivebt_over_ipv6_loopback() {
     let done = leecher.wait_ok(deadline);
     let elapsed = started.elapsed();
     fixture.check_copy("hivebt over [::1]", &out);
-    let s = summary("hivebt download", &done.stderr, &info_hash);
+    let s = Summary::find("hivebt download", &done.stderr, &info_hash);
     assert!(s.complete && s.hash_failures == 0, "downloader: {}", s.line);
     eprintln!("hivebt downloaded over [::1] in {elapsed:.2?}; {}", s.line);
 
@@ -913,7 +237,7 @@ fn hivebt_to_hivebt_over_ipv6_loopback() {
         end.status,
         end.stderr
     );
-    let s = summary("hivebt seed", &end.stderr, &info_hash);
+    let s = Summary::find("hivebt seed", &end.stderr, &info_hash);
     assert!(
         at_least(s.uploaded, fixture.total_size() as u64),
         "seeder: {}",
@@ -927,16 +251,12 @@ fn hivebt_to_hivebt_over_ipv6_loopback() {
 
 /// Whether `hivebt verify` finds every piece of `torrent` under `out`.
 fn verified(torrent: &Path, out: &Path, deadline: Deadline) -> bool {
-    let mut check = Peer::spawn(
-        "hivebt verify",
-        hivebt()
-            .arg("verify")
-            .arg(torrent)
-            .arg(out)
-            .args(["--threads", "1"]),
-    );
-    check.close_stdin();
-    check.wait(deadline).status.success()
+    let mut cmd = hivebt();
+    cmd.arg("verify")
+        .arg(torrent)
+        .arg(out)
+        .args(["--threads", "1"]);
+    run("hivebt verify", &mut cmd, deadline).status.success()
 }
 
 /// One seeder limited to 1 MiB/s and three leechers that know each other, all
@@ -946,27 +266,25 @@ fn verified(torrent: &Path, out: &Path, deadline: Deadline) -> bool {
 #[test]
 fn hivebt_swarm_leechers_trade_pieces() {
     let deadline = Deadline::start();
-    let scratch = Scratch::new("swarm");
-    let fixture = Fixture::single(&scratch, "swarm.bin", 7 * MIB + 4_321, 3);
-    let setup = Setup::finish(scratch, fixture, 64 * KIB, "64K", deadline);
-    let total = setup.fixture.total_size() as u64;
+    let setup = fixture("swarm", "swarm.bin", 7 * MIB + 4_321, 3, 64 * KIB, deadline);
+    let total = setup.total_size() as u64;
 
     let started = Instant::now();
     let mut seeder = hivebt_seed(
         "seeder",
         &[&setup.torrent],
-        setup.fixture.data_dir(),
+        setup.data_dir(),
         "127.0.0.1:0",
         &setup.dir("state-seeder"),
         &["--max-upload-rate", "1M"],
     );
     let seeder_addr = seeder.listen_addr(deadline);
 
-    let mut leechers: Vec<(Peer, PathBuf)> = Vec::new();
+    let mut leechers: Vec<(Proc, PathBuf)> = Vec::new();
     let mut known = vec![seeder_addr];
     for name in ["A", "B", "C"] {
         let out = setup.dir(&format!("out-{name}"));
-        let mut peer = hivebt_download(
+        let peer = hivebt_download(
             &format!("leecher {name}"),
             &setup.torrent,
             &out,
@@ -1000,7 +318,7 @@ fn hivebt_swarm_leechers_trade_pieces() {
             !done
         });
         if !pending.is_empty() {
-            thread::sleep(Duration::from_millis(250));
+            std::thread::sleep(Duration::from_millis(250));
         }
     }
 
@@ -1014,8 +332,8 @@ fn hivebt_swarm_leechers_trade_pieces() {
             end.status,
             end.stderr
         );
-        setup.fixture.check_copy(&peer.label, out);
-        let s = summary(&peer.label, &end.stderr, &setup.info_hash);
+        setup.check_copy(&peer.label, out);
+        let s = Summary::find(&peer.label, &end.stderr, &setup.info_hash);
         assert!(
             s.complete && s.hash_failures == 0,
             "{}: {}",
@@ -1032,7 +350,7 @@ fn hivebt_swarm_leechers_trade_pieces() {
         end.status,
         end.stderr
     );
-    let seeder_summary = summary("seeder", &end.stderr, &setup.info_hash);
+    let seeder_summary = Summary::find("seeder", &end.stderr, &setup.info_hash);
     // The premise: the seeder kept to its limit (plus a burst and the rounding of the
     // summary), so it could not have served every leecher by itself.
     let allowed = MIB as f64 * seeder_ran.as_secs_f64() * 1.05 + MIB as f64;
@@ -1074,20 +392,15 @@ fn hivebt_swarm_leechers_trade_pieces() {
 fn hivebt_seeds_two_torrents_on_one_port() {
     let deadline = Deadline::start();
     let scratch = Scratch::new("two-torrents");
-    let alpha = Fixture::tree(&scratch, "alpha", &awkward_tree(32 * KIB));
-    let beta = Fixture::single(&scratch, "beta.bin", 2 * MIB + 99, 42);
+    let alpha = Content::tree(&scratch, "alpha", &awkward_tree(32 * KIB));
+    let beta = Content::single(&scratch, "beta.bin", 2 * MIB + 99, 42);
     let torrents = scratch.path().join("torrents");
     std::fs::create_dir_all(&torrents).expect("mkdir");
     let alpha_torrent = torrents.join("alpha.torrent");
     let beta_torrent = torrents.join("beta.torrent");
-    create_torrent(&alpha.path, &alpha_torrent, "32K", deadline);
-    create_torrent(&beta.path, &beta_torrent, "64K", deadline);
-    let hash_of = |t: &Path| {
-        inspect_json(scratch.path(), t.to_str().expect("UTF-8"))["info_hash"]
-            .as_str()
-            .expect("info_hash")
-            .to_string()
-    };
+    create_torrent(&alpha.path, &alpha_torrent, "32K", &[], deadline);
+    create_torrent(&beta.path, &beta_torrent, "64K", &[], deadline);
+    let hash_of = |t: &Path| info_hash_of(scratch.path(), t);
     let (alpha_hash, beta_hash) = (hash_of(&alpha_torrent), hash_of(&beta_torrent));
 
     let mut seeder = hivebt_seed(
@@ -1121,7 +434,7 @@ fn hivebt_seeds_two_torrents_on_one_port() {
     {
         let done = peer.wait_ok(deadline);
         fixture.check_copy(&peer.label, out);
-        let s = summary(&peer.label, &done.stderr, hash);
+        let s = Summary::find(&peer.label, &done.stderr, hash);
         assert!(
             s.complete && s.hash_failures == 0,
             "{}: {}",
@@ -1139,7 +452,7 @@ fn hivebt_seeds_two_torrents_on_one_port() {
         end.stderr
     );
     for (fixture, hash) in [(&alpha, &alpha_hash), (&beta, &beta_hash)] {
-        let s = summary("hivebt seed", &end.stderr, hash);
+        let s = Summary::find("hivebt seed", &end.stderr, hash);
         assert!(
             at_least(s.uploaded, fixture.total_size() as u64),
             "the seeder's line for {} says it uploaded less than the torrent: {}",
@@ -1162,23 +475,22 @@ fn hivebt_seed_dials_a_libtorrent_leecher() {
         return;
     };
     let deadline = Deadline::start();
-    let setup = Setup::awkward("hb-dials-lt", 32 * KIB, "32K", deadline);
+    let tree = awkward_tree(32 * KIB);
+    let setup = Fixture::tree("hb-dials-lt", "awkward", &tree, 32 * KIB, &[], deadline);
     let out = setup.dir("lt-out");
     let mut leecher = lt_download(&py, &setup.torrent, &out, None);
     let lt_addr = leecher.listen_addr(deadline);
     let mut seeder = hivebt_seed(
         "hivebt seed --peer",
         &[&setup.torrent],
-        setup.fixture.data_dir(),
+        setup.data_dir(),
         "127.0.0.1:0",
         &setup.dir("state-seed"),
         &["--peer", &lt_addr.to_string()],
     );
     seeder.listen_addr(deadline);
     leecher.wait_ok(deadline);
-    setup
-        .fixture
-        .check_copy("libtorrent dialled by hivebt", &out);
+    setup.check_copy("libtorrent dialled by hivebt", &out);
     let end = seeder.terminate(deadline);
     assert!(
         end.status.success(),
@@ -1186,9 +498,9 @@ fn hivebt_seed_dials_a_libtorrent_leecher() {
         end.status,
         end.stderr
     );
-    let s = summary("hivebt seed", &end.stderr, &setup.info_hash);
+    let s = Summary::find("hivebt seed", &end.stderr, &setup.info_hash);
     assert!(
-        at_least(s.uploaded, setup.fixture.total_size() as u64),
+        at_least(s.uploaded, setup.total_size() as u64),
         "seeder: {}",
         s.line
     );
@@ -1203,15 +515,20 @@ fn libtorrent_downloads_through_a_hivebt_leecher() {
         return;
     };
     let deadline = Deadline::start();
-    let scratch = Scratch::new("lt-via-relay");
-    let fixture = Fixture::single(&scratch, "relay.bin", 4 * MIB + 777, 11);
-    let setup = Setup::finish(scratch, fixture, 32 * KIB, "32K", deadline);
-    let total = setup.fixture.total_size() as u64;
+    let setup = fixture(
+        "lt-via-relay",
+        "relay.bin",
+        4 * MIB + 777,
+        11,
+        32 * KIB,
+        deadline,
+    );
+    let total = setup.total_size() as u64;
 
     let mut seeder = hivebt_seed(
         "seeder",
         &[&setup.torrent],
-        setup.fixture.data_dir(),
+        setup.data_dir(),
         "127.0.0.1:0",
         &setup.dir("state-seeder"),
         &["--max-upload-rate", "1M"],
@@ -1233,9 +550,7 @@ fn libtorrent_downloads_through_a_hivebt_leecher() {
     let lt_joined_after = relay_started.elapsed();
     let mut leecher = lt_download(&py, &setup.torrent, &lt_out, Some(relay_addr));
     let got = lt_result(&leecher.wait_ok(deadline));
-    setup
-        .fixture
-        .check_copy("libtorrent via a hivebt leecher", &lt_out);
+    setup.check_copy("libtorrent via a hivebt leecher", &lt_out);
 
     let end = relay.terminate(deadline);
     assert!(
@@ -1244,8 +559,8 @@ fn libtorrent_downloads_through_a_hivebt_leecher() {
         end.status,
         end.stderr
     );
-    setup.fixture.check_copy("relay", &relay_out);
-    let s = summary("relay", &end.stderr, &setup.info_hash);
+    setup.check_copy("relay", &relay_out);
+    let s = Summary::find("relay", &end.stderr, &setup.info_hash);
     eprintln!(
         "libtorrent joined {lt_joined_after:.2?} after the relay started; libtorrent: {got}; relay: {}",
         s.line

@@ -123,7 +123,7 @@ fn sigkill_halfway_then_restart_downloads_only_the_rest() {
     wait_until(&fx, &dl, &mut down, "pieces after the record", |v| {
         v >= at_record + 2
     });
-    down.signal("KILL");
+    down.signal(libc::SIGKILL);
     let st = down.wait_exit(WAIT);
     assert_eq!(
         st.code(),
@@ -160,7 +160,7 @@ fn sigterm_halfway_then_restart_trusts_the_record() {
     let dl = Download::new(&fx, "dl");
     let mut down = dl.start(&fx, &[slow.peer_arg()], &[], &[]);
     wait_half(&fx, &dl, &mut down);
-    down.signal("TERM");
+    down.signal(libc::SIGTERM);
     let st = down.wait_exit(WAIT);
     let err = down.stderr();
     assert_no_panic("downloader", &err);

@@ -8,7 +8,7 @@
 //!
 //! Every tracker listens on 127.0.0.1 or ::1 on a port the kernel picks, learnt from its
 //! `tracker http on ADDR` / `tracker udp on ADDR` lines. Every test is bounded by
-//! [`trackers::TEST_TIMEOUT`] and every socket read by a timeout; the one test that
+//! [`common::proc::TEST_TIMEOUT`] and every socket read by a timeout; the one test that
 //! must see time pass (the 10 s request-head timeout) measures it. Peers announced here
 //! are fictitious (ports nobody listens on): the tracker never connects to peers.
 
@@ -24,13 +24,13 @@ use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use common::{hivebt, inspect_json};
+use common::fixture::{Fixture, hex, sha256_file};
+use common::proc::{Deadline, Proc, poll_until, reports};
+use common::summary::Summary;
+use common::{KIB, MIB, hivebt, inspect_json, s};
 use trackers::http::{self, Announce, Bval, HttpConn, scrape_query};
 use trackers::udp::{Reply, UdpAnnounce, UdpClient};
-use trackers::{
-    Deadline, Fixture, MIB, Proc, TrackerProc, hivebt_download, hivebt_seed, poll_until, reports,
-    s, sha256_file, summary_line,
-};
+use trackers::{TrackerProc, hivebt_download, hivebt_seed};
 
 /// An info-hash made of one repeated byte.
 fn hash(b: u8) -> [u8; 20] {
@@ -506,10 +506,7 @@ fn allow_list_refuses_other_hashes() {
     let deadline = Deadline::start();
     let scratch = common::Scratch::new("allow");
     let (allowed, other) = (hash(0x51), hash(0x52));
-    let list = format!(
-        "# torrents we track\n\n{}\n",
-        trackers::hex(&allowed).to_uppercase()
-    );
+    let list = format!("# torrents we track\n\n{}\n", hex(&allowed).to_uppercase());
     let file = scratch.write("allow.txt", list.as_bytes());
     let tracker = TrackerProc::loopback(&["--allow", s(&file)], deadline);
 
@@ -665,7 +662,7 @@ fn seed_path_with_embedded_tracker_then_download_elsewhere() {
     let got = elsewhere.join("downloads/holiday.mov");
     assert_eq!(sha256_file(&got), want, "SHA-256 of {}", got.display());
     let hash = info["info_hash"].as_str().expect("info_hash");
-    eprintln!("{}", summary_line("download", &done.stderr, hash));
+    eprintln!("{}", Summary::find("download", &done.stderr, hash).line);
 
     // The embedded tracker lists the seeder; the leecher said `stopped` as it left.
     let mut hash_bytes = [0u8; 20];
@@ -688,7 +685,8 @@ fn seed_and_download_with_trackers_given_on_the_command_line() {
         "extra-trackers",
         "data.bin",
         2 * MIB + 999,
-        "32K",
+        5,
+        32 * KIB,
         &[],
         deadline,
     );
@@ -739,11 +737,12 @@ fn hivebt_download_announces_completed() {
         "completed",
         "c.bin",
         MIB + 1,
-        "32K",
+        6,
+        32 * KIB,
         &[&tracker.http_url()],
         deadline,
     );
-    let mut seeder = hivebt_seed(
+    let seeder = hivebt_seed(
         "seeder",
         &fx.torrent,
         fx.data_dir(),
@@ -758,7 +757,7 @@ fn hivebt_download_announces_completed() {
         || http::scrape(tracker.http[0], fx.info_hash_bytes()).filter(|c| c.complete == 1),
     );
     let out = fx.dir("out");
-    let mut leecher = hivebt_download(
+    let leecher = hivebt_download(
         "download --seed",
         &fx.torrent,
         &out,

@@ -1,22 +1,96 @@
-//! Helpers shared by the integration tests: the binary under test, scratch directories,
-//! deterministic content, and the interop-client gate.
+//! Helpers shared by the integration tests: the binary under test and its commands,
+//! scratch directories, deterministic content, and the interop-client gate. [`proc`]
+//! is the child-process harness every test uses, [`clients`] drives the reference
+//! clients, [`fixture`] makes content and torrents of it, and [`summary`] reads the
+//! line hivebt prints per torrent at exit.
 #![allow(dead_code)]
 
+pub mod clients;
+pub mod fixture;
+pub mod proc;
+pub mod summary;
+
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use proc::{Deadline, run_ok};
+
+pub const KIB: usize = 1 << 10;
+pub const MIB: usize = 1 << 20;
 
 /// The `hivebt` binary cargo built for this test run.
 pub fn hivebt() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hivebt"))
 }
 
-/// Runs `hivebt` with `args` in `cwd` and returns its output.
+/// Runs `hivebt` with `args` in `cwd` and returns its output; fails the test if it
+/// runs longer than [`proc::TEST_TIMEOUT`].
 pub fn run(cwd: &Path, args: &[&str]) -> Output {
-    hivebt()
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("spawn hivebt")
+    let label = format!("hivebt {}", args.join(" "));
+    let cmd = &mut hivebt();
+    proc::run(&label, cmd.args(args).current_dir(cwd), Deadline::start()).into_output()
+}
+
+/// A path as `&str` for an argument list.
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+/// `hivebt create TARGET -o OUT --no-date --piece-length PIECE -t T...` (one tier per
+/// entry of `trackers`; commas inside one entry make a tier of several).
+pub fn create_torrent(
+    target: &Path,
+    out: &Path,
+    piece: &str,
+    trackers: &[&str],
+    deadline: Deadline,
+) {
+    let mut cmd = hivebt();
+    cmd.arg("create")
+        .arg(target)
+        .arg("-o")
+        .arg(out)
+        .args(["--no-date", "--piece-length", piece]);
+    for t in trackers {
+        cmd.args(["-t", t]);
+    }
+    run_ok("hivebt create", &mut cmd, deadline);
+}
+
+/// `hivebt seed TORRENTS... --data DATA --listen LISTEN --state STATE`.
+pub fn seed_cmd(torrents: &[&Path], data: &Path, listen: &str, state: &Path) -> Command {
+    let mut cmd = hivebt();
+    cmd.arg("seed")
+        .args(torrents)
+        .arg("--data")
+        .arg(data)
+        .args(["--listen", listen])
+        .arg("--state")
+        .arg(state);
+    cmd
+}
+
+/// `hivebt download TORRENT --out OUT --listen LISTEN --state STATE --peer P...`.
+pub fn download_cmd(
+    torrent: &Path,
+    out: &Path,
+    listen: &str,
+    state: &Path,
+    peers: &[SocketAddr],
+) -> Command {
+    let mut cmd = hivebt();
+    cmd.arg("download")
+        .arg(torrent)
+        .arg("--out")
+        .arg(out)
+        .args(["--listen", listen])
+        .arg("--state")
+        .arg(state);
+    for p in peers {
+        cmd.arg("--peer").arg(p.to_string());
+    }
+    cmd
 }
 
 /// Exit code of a finished process (-1 when killed by a signal).

@@ -11,19 +11,16 @@ mod fake;
 mod wire;
 
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hivebt::types::{BlockRef, InfoHash, PieceIndex};
 use hivebt::wire::metainfo::Metainfo;
 
+use crate::common::proc::{Deadline, Proc, Stream, run, run_ok};
 use crate::common::{Scratch, content, hivebt};
 
 // Each test binary uses a different part of these.
@@ -41,10 +38,7 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Block size hivebt and these tests use.
 pub const BLOCK: u32 = 16 * 1024;
 
-/// A path as `&str` for an argument list.
-pub fn s(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
-}
+pub use crate::common::s;
 
 // ---------------------------------------------------------------------------------
 // The torrent under test.
@@ -77,17 +71,11 @@ impl Fixture {
         let bytes = content(len, seed);
         let file = scratch.write(&format!("data/{name}"), &bytes);
         let torrent = scratch.path().join(format!("{tag}.torrent"));
-        let out = hivebt()
+        let mut create = hivebt();
+        create
             .args(["create", s(&file), "-o", s(&torrent), "--no-date"])
-            .args(["--piece-length", &piece_len.to_string()])
-            .stdin(Stdio::null())
-            .output()
-            .expect("spawn hivebt create");
-        assert!(
-            out.status.success(),
-            "hivebt create failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .args(["--piece-length", &piece_len.to_string()]);
+        run_ok("hivebt create", &mut create, Deadline::after(WAIT));
         let meta = Metainfo::from_bytes(&std::fs::read(&torrent).expect("read torrent"))
             .expect("hivebt create wrote a torrent hivebt can load");
         assert_eq!(meta.info.piece_length, u64::from(piece_len));
@@ -214,25 +202,13 @@ fn unique() -> u32 {
 // ---------------------------------------------------------------------------------
 // hivebt child processes.
 
-/// Text a reader thread collects, with a condition variable to wait on it.
-#[derive(Default)]
-struct Collected {
-    text: Mutex<String>,
-    grew: Condvar,
-}
-
-/// A running `hivebt`, killed (SIGKILL) and reaped when dropped. Its stderr is
-/// collected as it comes; stdout lines are handed over one by one.
+/// A running `hivebt` under the harness of tests/common/proc.rs (killed and reaped
+/// when dropped), with `RUST_LOG` unset unless asked for, and the address it listens
+/// on once [`Hivebt::wait_listening`] read it.
 pub struct Hivebt {
-    what: String,
-    child: Child,
-    status: Option<ExitStatus>,
-    stderr: Arc<Collected>,
-    stdout: Receiver<String>,
-    readers: Vec<JoinHandle<()>>,
+    proc: Proc,
     /// The address from its `listening on ADDR` line.
     pub addr: Option<SocketAddr>,
-    started_at: Instant,
 }
 
 impl Hivebt {
@@ -240,93 +216,31 @@ impl Hivebt {
     /// failure messages.
     pub fn spawn<S: AsRef<OsStr>>(what: &str, args: &[S], env: &[(&str, &str)]) -> Hivebt {
         let mut cmd = hivebt();
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        cmd.env_remove("RUST_LOG");
+        cmd.args(args).env_remove("RUST_LOG");
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("spawn hivebt");
-        let err = child.stderr.take().expect("piped stderr");
-        let out = child.stdout.take().expect("piped stdout");
-        let stderr = Arc::new(Collected::default());
-        let sink = Arc::clone(&stderr);
-        let err_reader = std::thread::spawn(move || {
-            let mut r = BufReader::new(err);
-            let mut line = Vec::new();
-            loop {
-                line.clear();
-                match r.read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        let mut t = sink.text.lock().expect("stderr lock");
-                        t.push_str(&String::from_utf8_lossy(&line));
-                        sink.grew.notify_all();
-                    }
-                }
-            }
-        });
-        let (tx, rx) = mpsc::channel();
-        let out_reader = std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
         Hivebt {
-            what: what.to_string(),
-            child,
-            status: None,
-            stderr,
-            stdout: rx,
-            readers: vec![err_reader, out_reader],
+            proc: Proc::spawn(what, &mut cmd),
             addr: None,
-            started_at: Instant::now(),
         }
     }
 
     /// The process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.proc.pid()
     }
 
     /// Stderr so far.
     pub fn stderr(&self) -> String {
-        self.stderr.text.lock().expect("stderr lock").clone()
+        self.proc.stderr()
     }
 
     /// Waits for the `listening on ADDR` line and returns the address.
     pub fn wait_listening(&mut self) -> SocketAddr {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stdout.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(a) = line.strip_prefix("listening on ") {
-                        let addr: SocketAddr = a.trim().parse().expect("listening address");
-                        self.addr = Some(addr);
-                        return addr;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => panic!(
-                    "{}: no 'listening on' line within {WAIT:?}; stderr:\n{}",
-                    self.what,
-                    self.stderr()
-                ),
-                Err(RecvTimeoutError::Disconnected) => {
-                    let status = self.wait_exit(WAIT);
-                    panic!(
-                        "{}: exited ({status}) before listening; stderr:\n{}",
-                        self.what,
-                        self.stderr()
-                    )
-                }
-            }
-        }
+        let addr = self.proc.listen_addr(Deadline::after(WAIT));
+        self.addr = Some(addr);
+        addr
     }
 
     /// The listening address as `HOST:PORT`.
@@ -334,25 +248,13 @@ impl Hivebt {
         self.addr.expect("wait_listening first").to_string()
     }
 
-    /// Waits until stderr contains `needle`; false after `timeout`.
+    /// Waits until a line of stderr contains `needle`; false after `timeout`.
     pub fn wait_stderr(&self, needle: &str, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut t = self.stderr.text.lock().expect("stderr lock");
-        loop {
-            if t.contains(needle) {
-                return true;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            t = self
-                .stderr
-                .grew
-                .wait_timeout(t, left)
-                .expect("stderr lock")
-                .0;
-        }
+        self.proc
+            .try_wait_for(Stream::Stderr, Deadline::after(timeout), |l| {
+                l.contains(needle)
+            })
+            .is_some()
     }
 
     /// As [`Hivebt::wait_stderr`], failing the test on timeout.
@@ -360,79 +262,45 @@ impl Hivebt {
         assert!(
             self.wait_stderr(needle, timeout),
             "{}: stderr never showed {needle:?} within {timeout:?}; stderr:\n{}",
-            self.what,
+            self.proc.label,
             self.stderr()
         );
     }
 
-    /// Sends `signal` (`TERM`, `KILL`, `INT`) to the process.
-    pub fn signal(&self, signal: &str) {
-        let st = std::process::Command::new("kill")
-            .args(["-s", signal, &self.pid().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(st.success(), "kill -s {signal} {} failed", self.pid());
+    /// Sends `signal` (`libc::SIGTERM`, `SIGKILL`, `SIGINT`) to the process.
+    pub fn signal(&mut self, signal: libc::c_int) {
+        self.proc.signal(signal);
     }
 
     /// Whether it is still running.
     pub fn running(&mut self) -> bool {
-        if self.status.is_some() {
-            return false;
-        }
-        match self.child.try_wait() {
-            Ok(Some(st)) => {
-                self.status = Some(st);
-                false
-            }
-            _ => true,
-        }
+        self.proc.exited().is_none()
     }
 
     /// Waits for the process to exit and for its output to be read to the end; fails
     /// the test after `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            if let Some(st) = self.status {
-                break st;
-            }
-            match self.child.try_wait() {
-                Ok(Some(st)) => self.status = Some(st),
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Ok(None) => panic!(
-                    "{}: still running after {timeout:?}; stderr:\n{}",
-                    self.what,
-                    self.stderr()
-                ),
-                Err(e) => panic!("{}: wait failed: {e}", self.what),
-            }
-        };
-        for r in self.readers.drain(..) {
-            let _ = r.join();
-        }
-        status
+        self.proc.wait(Deadline::after(timeout)).status
     }
 
     /// SIGTERM, then waits for a clean exit (code 0 for a seeder) and returns stderr.
     pub fn stop(&mut self) -> String {
-        self.signal("TERM");
-        let st = self.wait_exit(WAIT);
-        let err = self.stderr();
+        let end = self.proc.terminate(Deadline::after(WAIT));
         assert_eq!(
-            st.code(),
+            end.status.code(),
             Some(0),
-            "{}: exit after SIGTERM: {st}; stderr:\n{err}",
-            self.what
+            "{}: exit after SIGTERM: {}; stderr:\n{}",
+            self.proc.label,
+            end.status,
+            end.stderr
         );
-        assert_no_panic(&self.what, &err);
-        err
+        assert_no_panic(&self.proc.label, &end.stderr);
+        end.stderr
     }
 
     /// Time since the process was started.
     pub fn elapsed(&self) -> Duration {
-        self.started_at.elapsed()
+        self.proc.elapsed()
     }
 
     /// The summary line for the torrent (`<infohash> <name>: complete|incomplete, ...`).
@@ -443,17 +311,8 @@ impl Hivebt {
             .lines()
             .rev()
             .find(|l| l.starts_with(&prefix) && l.contains(" hash failures"))
-            .unwrap_or_else(|| panic!("{}: no summary line; stderr:\n{err}", self.what));
+            .unwrap_or_else(|| panic!("{}: no summary line; stderr:\n{err}", self.proc.label));
         Summary::parse(line)
-    }
-}
-
-impl Drop for Hivebt {
-    fn drop(&mut self) {
-        if self.status.is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }
 
@@ -584,11 +443,9 @@ impl Download {
 
 /// `hivebt verify --json` of a download: the number of verified pieces.
 pub fn verified_pieces(fx: &Fixture, out: &Path) -> u64 {
-    let o = hivebt()
-        .args(["verify", "--json", s(&fx.torrent), s(out)])
-        .stdin(Stdio::null())
-        .output()
-        .expect("spawn hivebt verify");
+    let mut verify = hivebt();
+    verify.args(["verify", "--json", s(&fx.torrent), s(out)]);
+    let o = run("hivebt verify", &mut verify, Deadline::after(WAIT)).into_output();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
         panic!(
             "verify --json printed no JSON ({e}): {}",

@@ -7,9 +7,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use super::{announce, hash, http_conn};
+use crate::common::proc::{Deadline, poll_until};
+use crate::trackers::TrackerProc;
 use crate::trackers::http::{self, Announce, HttpConn};
 use crate::trackers::udp::UdpClient;
-use crate::trackers::{Deadline, TrackerProc, poll_until};
 
 /// Announces on a fresh connection and returns how long the answer took.
 fn timed_announce(addr: SocketAddr, a: &Announce) -> Duration {

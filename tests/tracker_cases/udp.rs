@@ -6,8 +6,9 @@ use std::net::{Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use super::{hash, v4};
+use crate::common::proc::Deadline;
+use crate::trackers::TrackerProc;
 use crate::trackers::udp::{self, EVENT_COMPLETED, EVENT_STOPPED, Reply, UdpAnnounce, UdpClient};
-use crate::trackers::{Deadline, TrackerProc};
 
 #[test]
 fn udp_connect_announce_scrape() {

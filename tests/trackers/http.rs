@@ -320,7 +320,7 @@ impl Bval {
             Bval::Int(i) => i.to_string(),
             Bval::Bytes(b) => match std::str::from_utf8(b) {
                 Ok(t) if t.chars().all(|c| !c.is_control()) => format!("{t:?}"),
-                _ => format!("0x{}", super::hex(b)),
+                _ => format!("0x{}", crate::common::fixture::hex(b)),
             },
             Bval::List(l) => {
                 let items: Vec<String> = l.iter().map(Bval::show).collect();

@@ -1,5 +1,8 @@
 //! The reference clients, kept on loopback (see /work/shared/INTEROP.md):
 //!
+//! - libtorrent through tests/py/lt_peer.py and lt_swarm_leecher.py (127.0.0.1, no
+//!   DHT/LSD/UPnP/NAT-PMP/uTP), run by Debian's `/usr/bin/python3`
+//!   ([`super::require_libtorrent`]).
 //! - aria2c bound to 127.0.0.1 (`--interface`, IPv6 off) with LPD and PEX off. Its UDP
 //!   tracker client rides on its DHT socket and is off whenever DHT is
 //!   (`--enable-dht=false` makes it fail every `udp://` announce with "udp is not
@@ -10,25 +13,78 @@
 //!   on 127.0.0.1. Transmission drops every peer a tracker names on 127.0.0.0/8 (its
 //!   `isMartianAddr`), so on loopback it never dials out: the hivebt peer must learn
 //!   of it from the tracker and dial it, which means Transmission announces first.
-//! - libtorrent through tests/py/lt_peer.py and lt_swarm_leecher.py (127.0.0.1, no
-//!   DHT/LSD/UPnP/NAT-PMP/uTP).
 //! - opentracker on 127.0.0.1 in whitelist mode. Its whitelist is given by absolute
 //!   path (run as root it changes to `/` before reading it), and it loads the list on
 //!   a thread of its own, so readiness is an announce it accepts, not a bound port.
+//! - mktorrent, which makes torrents only.
+//!
+//! Every client runs as a [`Proc`], so it is killed when its guard drops.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::http::{self, Announce};
-use super::{Deadline, Proc, Stream, free_tcp_port, free_udp_port, run_ok, s};
+use super::fixture::hex;
+use super::proc::{
+    Deadline, Finished, Proc, Stream, free_tcp_port, free_udp_port, poll_until, run_ok,
+};
+use super::s;
 
-/// The libtorrent peer script.
+/// The libtorrent peer script (seed or download one torrent).
 pub const LT_PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/lt_peer.py");
 
 /// A libtorrent leecher that stays after finishing (built on lt_peer.py's session).
 pub const LT_SWARM_LEECHER: &str =
     concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/lt_swarm_leecher.py");
+
+/// The libtorrent script that makes and describes torrents.
+pub const LT_TORRENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/lt_torrent.py");
+
+// ---------------------------------------------------------------------------------
+// libtorrent
+
+/// lt_peer.py seeding `torrent` from `save_path`; returns once it checked the data
+/// and printed the address it listens on (it also announces to the torrent's
+/// trackers by itself). It stops, printing its result, when stdin is closed.
+pub fn lt_seed(py: &Path, torrent: &Path, save_path: &Path, deadline: Deadline) -> Proc {
+    let p = Proc::spawn(
+        "libtorrent seed",
+        Command::new(py)
+            .arg(LT_PEER)
+            .arg("seed")
+            .arg(torrent)
+            .arg(save_path),
+    );
+    p.listen_addr(deadline);
+    p
+}
+
+/// lt_peer.py downloading `torrent` into `out` from `peer` if given (else from peers
+/// that connect to the address it prints, or its trackers); it exits once complete.
+pub fn lt_download(py: &Path, torrent: &Path, out: &Path, peer: Option<SocketAddr>) -> Proc {
+    let mut cmd = Command::new(py);
+    cmd.arg(LT_PEER).arg("download").arg(torrent).arg(out);
+    if let Some(peer) = peer {
+        cmd.arg(peer.to_string());
+    }
+    Proc::spawn("libtorrent download", &mut cmd)
+}
+
+/// The JSON object lt_peer.py prints last.
+pub fn lt_result(done: &Finished) -> serde_json::Value {
+    let last = done.stdout.last().expect("lt_peer.py printed nothing");
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("lt_peer.py: not JSON ({e}): {last}"))
+}
+
+/// lt_swarm_leecher.py: downloads `torrent` into `out` from the peers its trackers
+/// give, prints `complete` once the files are flushed, then stays in the swarm
+/// (serving) until stdin is closed.
+pub fn lt_staying_leecher(py: &Path, torrent: &Path, out: &Path) -> Proc {
+    Proc::spawn(
+        "libtorrent leecher",
+        Command::new(py).arg(LT_SWARM_LEECHER).arg(torrent).arg(out),
+    )
+}
 
 // ---------------------------------------------------------------------------------
 // aria2
@@ -127,7 +183,7 @@ impl Transmission {
             serde_json::to_vec_pretty(&settings).expect("settings JSON"),
         )
         .expect("write settings.json");
-        let mut proc = Proc::spawn(
+        let proc = Proc::spawn(
             label,
             Command::new("transmission-daemon")
                 .arg("-f")
@@ -179,34 +235,6 @@ impl Transmission {
 }
 
 // ---------------------------------------------------------------------------------
-// libtorrent
-
-/// lt_peer.py seeding `torrent` from `save_path`; returns once it checked the data
-/// and is seeding (it announces to the torrent's trackers by itself).
-pub fn lt_seed(py: &Path, torrent: &Path, save_path: &Path, deadline: Deadline) -> Proc {
-    let mut p = Proc::spawn(
-        "libtorrent seed",
-        Command::new(py)
-            .arg(LT_PEER)
-            .arg("seed")
-            .arg(torrent)
-            .arg(save_path),
-    );
-    p.listen_addr(deadline);
-    p
-}
-
-/// lt_swarm_leecher.py: downloads `torrent` into `out` from the peers its trackers
-/// give, prints `complete` once the files are flushed, then stays in the swarm
-/// (serving) until stdin is closed.
-pub fn lt_staying_leecher(py: &Path, torrent: &Path, out: &Path) -> Proc {
-    Proc::spawn(
-        "libtorrent leecher",
-        Command::new(py).arg(LT_SWARM_LEECHER).arg(torrent).arg(out),
-    )
-}
-
-// ---------------------------------------------------------------------------------
 // opentracker
 
 /// opentracker on 127.0.0.1, one port for HTTP and UDP, tracking only `info_hashes`.
@@ -217,19 +245,20 @@ pub struct Opentracker {
 }
 
 impl Opentracker {
-    /// Starts it and returns once it accepts an announce for the first hash (a
-    /// `stopped` from a peer that was never there, which lists nobody).
+    /// Starts it and returns once `accepts(addr)` says it answered an announce (made
+    /// by the caller, who speaks the tracker protocol) without a failure.
     pub fn start(
         work: &Path,
         port: u16,
         info_hashes: &[[u8; 20]],
         deadline: Deadline,
+        accepts: impl Fn(SocketAddr) -> bool,
     ) -> Opentracker {
         std::fs::create_dir_all(work).expect("mkdir opentracker");
         let whitelist = work.join("whitelist");
         let list: String = info_hashes
             .iter()
-            .map(|h| format!("{}\n", super::hex(h)))
+            .map(|h| format!("{}\n", hex(h)))
             .collect();
         std::fs::write(&whitelist, list).expect("write whitelist");
         let proc = Proc::spawn(
@@ -244,30 +273,52 @@ impl Opentracker {
             port,
             whitelist,
         };
-        let probe = Announce::new(info_hashes[0], 9).event("stopped");
-        super::poll_until(
+        poll_until(
             "opentracker to accept an announce",
             deadline,
             || ot.proc.report(),
-            || {
-                let mut c = http::HttpConn::connect(ot.addr()).ok()?;
-                let r = c.get(&probe.query()).ok()?;
-                let b = http::decode(&r.body).ok()?;
-                b.get("failure reason").is_none().then_some(())
-            },
+            || accepts(ot.addr()).then_some(()),
         );
         ot
     }
 
+    /// Its HTTP and UDP address.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
+    /// `http://ADDR/announce`.
     pub fn http_url(&self) -> String {
         format!("http://{}/announce", self.addr())
     }
 
+    /// `udp://ADDR/announce`.
     pub fn udp_url(&self) -> String {
         format!("udp://{}/announce", self.addr())
     }
+}
+
+// ---------------------------------------------------------------------------------
+// mktorrent
+
+/// `mktorrent -l LOG2 -o OUT EXTRA... TARGET` (the piece length is 2^LOG2).
+pub fn mktorrent(
+    mk: &Path,
+    target: &Path,
+    log2_piece: u32,
+    out: &Path,
+    extra: &[&str],
+    deadline: Deadline,
+) {
+    run_ok(
+        "mktorrent",
+        Command::new(mk)
+            .arg("-l")
+            .arg(log2_piece.to_string())
+            .arg("-o")
+            .arg(out)
+            .args(extra)
+            .arg(target),
+        deadline,
+    );
 }
