@@ -455,7 +455,12 @@ fn bad_bitfields_to_a_downloader_are_closed() {
         spare.addr.to_string(),
         short.addr.to_string(),
     ];
-    let mut down = dl.start(&fx, &peers, &[], &[("RUST_LOG", "hivebt::engine=debug,hivebt::reactor=debug")]);
+    let mut down = dl.start(
+        &fx,
+        &peers,
+        &[],
+        &[("RUST_LOG", "hivebt::engine=debug,hivebt::reactor=debug")],
+    );
     for (why, fake) in [("spare bits set", &spare), ("one byte short", &short)] {
         // Its debug log names the fake by the address it connected to.
         down.expect_stderr(&format!("closed {} (protocol_violation)", fake.addr), WAIT);

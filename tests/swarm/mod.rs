@@ -171,7 +171,10 @@ impl Fixture {
 
     /// The same, with debug logging of closed connections (`closed ADDR (reason)`).
     pub fn logging_seeder(&self, extra: &[&str]) -> Hivebt {
-        self.start_seeder(extra, &[("RUST_LOG", "hivebt::engine=debug,hivebt::reactor=debug")])
+        self.start_seeder(
+            extra,
+            &[("RUST_LOG", "hivebt::engine=debug,hivebt::reactor=debug")],
+        )
     }
 
     fn start_seeder(&self, extra: &[&str], env: &[(&str, &str)]) -> Hivebt {
