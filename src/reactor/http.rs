@@ -144,7 +144,7 @@ impl Reactor {
                 if conn.close_after_write {
                     break;
                 }
-                let head = match http::parse_request(conn.recv.unconsumed()) {
+                let head = match http::parse_request(conn.recv.unconsumed(), usize::MAX) {
                     Ok(Some(head)) => head,
                     Ok(None) => {
                         // Part of a head: the head timeout runs (a fresh connection
@@ -155,13 +155,14 @@ impl Reactor {
                         break;
                     }
                     Err(e) => {
-                        let body = crate::wire::http_tracker::encode_failure(&e.to_string());
-                        conn.send.queue(Bytes::from(http::response(
-                            "400 Bad Request",
-                            "text/plain",
-                            &body,
-                            false,
-                        )));
+                        let answer = match self.tracker_server.as_mut() {
+                            Some(t) => t.on_bad_request(&e),
+                            None => http::response("400 Bad Request", "text/plain", b"", false),
+                        };
+                        let Some(conn) = self.http_conns.get_mut(key) else {
+                            return;
+                        };
+                        conn.send.queue(Bytes::from(answer));
                         conn.close_after_write = true;
                         break;
                     }
@@ -171,7 +172,19 @@ impl Reactor {
                 conn.waiting_since = now;
                 let peer = conn.peer;
                 let keep_alive = head.keep_alive;
-                let answer = self.tracker_http_request(&head, peer, now);
+                let request = http::Request {
+                    head,
+                    body: Vec::new(),
+                };
+                let answer = match self.tracker_server.as_mut() {
+                    Some(t) => t.on_http(&request, peer, now),
+                    None => http::response(
+                        "404 Not Found",
+                        "text/plain",
+                        b"no tracker here\n",
+                        keep_alive,
+                    ),
+                };
                 let Some(conn) = self.http_conns.get_mut(key) else {
                     return;
                 };

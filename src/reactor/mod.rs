@@ -48,7 +48,7 @@ use crate::torrent::picker::{PeerKey, Picker};
 use crate::torrent::state::Torrent;
 use crate::torrent::storage::Storage;
 use crate::tracker::client::{AnnounceParams, TrackerClient};
-use crate::tracker::server::{ConnectionIds, TrackerConfig, TrackerServer};
+use crate::tracker::server::{TrackerConfig, TrackerService};
 use crate::types::PieceIndex;
 use crate::types::{InfoHash, PeerId};
 use crate::wire::metainfo::Metainfo;
@@ -236,8 +236,7 @@ pub struct Reactor {
     throttled_down: Vec<usize>,
     waker: Arc<Waker>,
     resolver: Option<Resolver>,
-    tracker_server: Option<TrackerServer>,
-    conn_ids: Option<ConnectionIds>,
+    tracker_server: Option<TrackerService>,
     http_listeners: Vec<TcpListener>,
     udp_servers: Vec<UdpSocket>,
     http_conns: Slab<http::HttpServerConn>,
@@ -345,7 +344,6 @@ impl Reactor {
         let mut http_listeners = Vec::new();
         let mut udp_servers = Vec::new();
         let mut tracker_server = None;
-        let mut conn_ids = None;
         let mut tracker_limits = TrackerLimits {
             max_http_connections: 0,
         };
@@ -369,11 +367,11 @@ impl Reactor {
                 udp_servers.push(u);
             }
             tracker_limits.max_http_connections = setup.max_http_connections;
-            tracker_server = Some(TrackerServer::new(setup.config, random_u64()));
             let mut secret = [0u8; 16];
             secret[..8].copy_from_slice(&random_u64().to_le_bytes());
             secret[8..].copy_from_slice(&random_u64().to_le_bytes());
-            conn_ids = Some(ConnectionIds::new(secret, now));
+            let seed = random_u64();
+            tracker_server = Some(TrackerService::new(setup.config, seed, secret, now));
         }
         let any_trackers = !config.extra_trackers.is_empty()
             || specs.iter().any(|s| !s.meta.tracker_tiers().is_empty());
@@ -507,7 +505,6 @@ impl Reactor {
             waker,
             resolver: None,
             tracker_server,
-            conn_ids,
             http_listeners,
             udp_servers,
             http_conns: Slab::new(),
@@ -615,9 +612,7 @@ impl Reactor {
             }
             if let Some(server) = self.tracker_server.as_mut() {
                 // Expiry runs in bounded steps, one per turn while a pass is under way.
-                if server.poll_timeout().is_some_and(|at| at <= now) {
-                    server.expire(now);
-                }
+                server.handle_timeout(now);
             }
             self.submit_backlog();
             self.reap_closed();

@@ -1,8 +1,8 @@
 //! Trackers on the reactor. As a client: each torrent's `TrackerClient` says what to
 //! send; this file resolves host names (on the resolver thread), sends UDP datagrams or
 //! starts HTTP GETs, and feeds answers back, turning the peers it learns into dial
-//! candidates. As a server: UDP datagrams and HTTP requests go to the `TrackerServer`
-//! core and its answers go back out. All on the one reactor thread.
+//! candidates. As a server: UDP datagrams and HTTP requests go to the `TrackerService`
+//! (the core's sans-io front ends) and its answers go back out. All on the one reactor thread.
 
 use std::collections::HashMap;
 use std::io;
@@ -14,8 +14,7 @@ use mio::net::UdpSocket;
 use super::Reactor;
 use super::http::FetchOwner;
 use crate::tracker::client::{ClientEvent, Outgoing, RequestId, RequestKind, UdpStep};
-use crate::tracker::server::Protocol;
-use crate::wire::http::{self, RequestHead, Response};
+use crate::wire::http::{self, Response};
 use crate::wire::http_tracker;
 use crate::wire::udp_tracker::{UdpRequest, UdpResponse};
 
@@ -349,8 +348,10 @@ impl Reactor {
                     return;
                 }
             };
-            out.clear();
-            if !self.answer_udp(&buf[..n], from, now, &mut out) {
+            let Some(server) = self.tracker_server.as_mut() else {
+                return;
+            };
+            if !server.on_datagram(&buf[..n], from, now, &mut out) {
                 continue;
             }
             let Some(socket) = self.udp_servers.get(index) else {
@@ -360,159 +361,6 @@ impl Reactor {
                 // A full send buffer drops this answer; the client retransmits.
                 log::debug!("udp tracker answer to {from} dropped: {e}");
             }
-        }
-    }
-
-    /// Builds the answer to one tracker datagram into `out`; false when it is dropped.
-    fn answer_udp(
-        &mut self,
-        packet: &[u8],
-        from: SocketAddr,
-        now: Instant,
-        out: &mut Vec<u8>,
-    ) -> bool {
-        let (Some(server), Some(ids)) = (self.tracker_server.as_mut(), self.conn_ids.as_ref())
-        else {
-            return false;
-        };
-        let ipv6 = from.is_ipv6();
-        let response = match UdpRequest::decode(packet) {
-            Ok(UdpRequest::Connect { transaction_id }) => {
-                server.count_udp_connect();
-                UdpResponse::Connect {
-                    transaction_id,
-                    connection_id: ids.issue(from, now),
-                }
-            }
-            // BEP 15: announces and scrapes must carry a connection id we issued to
-            // this address.
-            Ok(req @ (UdpRequest::Announce { .. } | UdpRequest::Scrape { .. }))
-                if req
-                    .connection_id()
-                    .is_some_and(|id| !ids.valid(id, from, now)) =>
-            {
-                server.count_bad_connection_id();
-                UdpResponse::Error {
-                    transaction_id: req.transaction_id(),
-                    message: "connection id expired or invalid".into(),
-                }
-            }
-            Ok(UdpRequest::Announce {
-                transaction_id,
-                request,
-                ..
-            }) => match server.announce(Protocol::Udp, from, &request, now) {
-                Ok(response) => UdpResponse::Announce {
-                    transaction_id,
-                    response,
-                },
-                Err(refusal) => UdpResponse::Error {
-                    transaction_id,
-                    message: refusal.to_string(),
-                },
-            },
-            Ok(UdpRequest::Scrape {
-                transaction_id,
-                info_hashes,
-                ..
-            }) => {
-                let stats = server
-                    .scrape(Protocol::Udp, &info_hashes)
-                    .into_iter()
-                    .map(|(_, s)| s)
-                    .collect();
-                UdpResponse::Scrape {
-                    transaction_id,
-                    stats,
-                }
-            }
-            Err(e) => {
-                server.count_malformed(Protocol::Udp);
-                // Answer only what a client we issued a connection id to could have
-                // sent (or a connect with the protocol magic): anything else is junk,
-                // and answering it would make us a reflector.
-                let known = match e.connection_id {
-                    Some(id) => {
-                        id == crate::wire::udp_tracker::PROTOCOL_ID || ids.valid(id, from, now)
-                    }
-                    None => true,
-                };
-                match e.transaction_id {
-                    Some(transaction_id) if known => UdpResponse::Error {
-                        transaction_id,
-                        message: e.to_string(),
-                    },
-                    _ => return false,
-                }
-            }
-        };
-        response.encode(out, ipv6);
-        true
-    }
-
-    /// Answers one HTTP request to the tracker: the full response bytes.
-    pub(super) fn tracker_http_request(
-        &mut self,
-        head: &RequestHead,
-        peer: SocketAddr,
-        now: Instant,
-    ) -> Vec<u8> {
-        let keep = head.keep_alive;
-        let Some(server) = self.tracker_server.as_mut() else {
-            return http::response("404 Not Found", "text/plain", b"no tracker here\n", keep);
-        };
-        let bencoded = |body: Vec<u8>| http::response("200 OK", "text/plain", &body, keep);
-        if head.method != "GET" && head.method != "HEAD" {
-            return http::response(
-                "405 Method Not Allowed",
-                "text/plain",
-                &http_tracker::encode_failure("only GET is supported"),
-                keep,
-            );
-        }
-        match head.path.as_str() {
-            "/announce" => match http_tracker::parse_announce_query(&head.query) {
-                Ok(req) => match server.announce(Protocol::Http, peer, &req, now) {
-                    Ok(resp) => bencoded(http_tracker::encode_announce_response(
-                        &resp,
-                        req.compact,
-                        req.no_peer_id,
-                    )),
-                    Err(refusal) => bencoded(http_tracker::encode_failure(&refusal.to_string())),
-                },
-                Err(e) => {
-                    server.count_malformed(Protocol::Http);
-                    bencoded(http_tracker::encode_failure(&e.to_string()))
-                }
-            },
-            "/scrape" => match http_tracker::parse_scrape_query(&head.query) {
-                Ok(hashes) => {
-                    let stats = server.scrape(Protocol::Http, &hashes);
-                    bencoded(http_tracker::encode_scrape_response(&stats))
-                }
-                Err(e) => {
-                    server.count_malformed(Protocol::Http);
-                    bencoded(http_tracker::encode_failure(&e.to_string()))
-                }
-            },
-            "/stats" => http::response(
-                "200 OK",
-                "application/json",
-                format!("{}\n", server.stats_json()).as_bytes(),
-                keep,
-            ),
-            "/metrics" => http::response(
-                "200 OK",
-                "text/plain; version=0.0.4",
-                server.metrics_text().as_bytes(),
-                keep,
-            ),
-            _ => http::response(
-                "404 Not Found",
-                "text/plain",
-                &http_tracker::encode_failure("unknown path; try /announce"),
-                keep,
-            ),
         }
     }
 }
