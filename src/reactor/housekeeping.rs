@@ -73,6 +73,7 @@ impl Reactor {
                 self.refill_limits(now);
                 REFILL_INTERVAL
             }
+            Tick::Tracker(key) => return self.on_tracker_timer(key, now),
         };
         self.timers.schedule(now + again, tick);
     }
@@ -90,10 +91,6 @@ impl Reactor {
         if !self.shutting_down {
             self.reconnect_known(now);
             self.dial_candidates(now);
-        }
-        let keys: Vec<usize> = self.torrents.iter().map(|(k, _)| k).collect();
-        for key in keys {
-            self.pump_tracker(key, now);
         }
         self.expire_http_conns(now);
         self.expire_fetches(now);

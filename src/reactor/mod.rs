@@ -21,6 +21,7 @@ mod http;
 mod peers;
 mod serve;
 mod trackers;
+mod udp;
 
 use std::collections::HashMap;
 use std::io;
@@ -60,9 +61,6 @@ const WAKE: Token = Token(0);
 const SIGNALS: Token = Token(1);
 const LISTENER_BASE: usize = 2;
 const HTTP_LISTEN_BASE: usize = 1000;
-const UDP_SERVER_BASE: usize = 2000;
-const UDP_CLIENT4: Token = Token(3000);
-const UDP_CLIENT6: Token = Token(3001);
 const CONN_BASE: usize = 1 << 20;
 
 /// Bytes read from one connection per wake before others get their turn.
@@ -238,15 +236,14 @@ pub struct Reactor {
     resolver: Option<Resolver>,
     tracker_server: Option<TrackerService>,
     http_listeners: Vec<TcpListener>,
-    udp_servers: Vec<UdpSocket>,
+    /// Every UDP socket: the tracker server's and the tracker clients'.
+    udp: udp::UdpEndpoints,
     http_conns: Slab<http::HttpServerConn>,
     /// Tracker HTTP connections by accept time, oldest first, for evicting the oldest
     /// one still owing its request head when the cap is reached (stale entries are
     /// skipped when popped: see `http::evict_slowest`).
     http_accept_order: std::collections::VecDeque<(usize, Instant)>,
     http_fetches: Slab<http::HttpFetch>,
-    udp_client4: Option<UdpSocket>,
-    udp_client6: Option<UdpSocket>,
     tracker_limits: TrackerLimits,
     tracker_counters: TrackerCounters,
     tracker_io: trackers::TrackerIo,
@@ -286,6 +283,9 @@ enum Tick {
     Progress,
     /// Top up the rate-limit buckets.
     Refill,
+    /// Drive one torrent's tracker client (slab key): its `poll_timeout` is due, or a
+    /// request waits to be sent.
+    Tracker(usize),
 }
 
 fn setup_err(what: &str, e: io::Error) -> Error {
@@ -342,7 +342,7 @@ impl Reactor {
         let now = Instant::now();
         let mut config = config;
         let mut http_listeners = Vec::new();
-        let mut udp_servers = Vec::new();
+        let mut udp_endpoints = udp::UdpEndpoints::default();
         let mut tracker_server = None;
         let mut tracker_limits = TrackerLimits {
             max_http_connections: 0,
@@ -357,14 +357,16 @@ impl Reactor {
                     .map_err(|e| setup_err("tracker listener", e))?;
                 http_listeners.push(l);
             }
-            for (i, u) in setup.udp.into_iter().enumerate() {
+            for u in setup.udp {
                 u.set_nonblocking(true)
                     .map_err(|e| setup_err("tracker socket", e))?;
-                let mut u = UdpSocket::from_std(u);
-                poll.registry()
-                    .register(&mut u, Token(UDP_SERVER_BASE + i), Interest::READABLE)
+                let roles = udp::Roles {
+                    tracker_server: true,
+                    tracker_clients: false,
+                };
+                udp_endpoints
+                    .add(UdpSocket::from_std(u), roles, poll.registry())
                     .map_err(|e| setup_err("tracker socket", e))?;
-                udp_servers.push(u);
             }
             tracker_limits.max_http_connections = setup.max_http_connections;
             let mut secret = [0u8; 16];
@@ -375,23 +377,19 @@ impl Reactor {
         }
         let any_trackers = !config.extra_trackers.is_empty()
             || specs.iter().any(|s| !s.meta.tracker_tiers().is_empty());
-        let (mut udp_client4, mut udp_client6) = if any_trackers {
-            (
-                trackers::client_socket(false),
-                trackers::client_socket(true),
-            )
-        } else {
-            (None, None)
-        };
-        if let Some(u) = udp_client4.as_mut() {
-            poll.registry()
-                .register(u, UDP_CLIENT4, Interest::READABLE)
-                .map_err(|e| setup_err("tracker client socket", e))?;
-        }
-        if let Some(u) = udp_client6.as_mut() {
-            poll.registry()
-                .register(u, UDP_CLIENT6, Interest::READABLE)
-                .map_err(|e| setup_err("tracker client socket", e))?;
+        if any_trackers {
+            for ipv6 in [false, true] {
+                let Some(u) = trackers::client_socket(ipv6) else {
+                    continue;
+                };
+                let roles = udp::Roles {
+                    tracker_server: false,
+                    tracker_clients: true,
+                };
+                udp_endpoints
+                    .add(u, roles, poll.registry())
+                    .map_err(|e| setup_err("tracker client socket", e))?;
+            }
         }
         let peer_id = PeerId::generate();
         let listen_port = listeners
@@ -506,12 +504,10 @@ impl Reactor {
             resolver: None,
             tracker_server,
             http_listeners,
-            udp_servers,
+            udp: udp_endpoints,
             http_conns: Slab::new(),
             http_accept_order: Default::default(),
             http_fetches: Slab::new(),
-            udp_client4,
-            udp_client6,
             tracker_limits,
             tracker_counters: TrackerCounters::default(),
             tracker_io: Default::default(),
@@ -526,10 +522,8 @@ impl Reactor {
                     println!("tracker http on {a}");
                 }
             }
-            for u in &reactor.udp_servers {
-                if let Ok(a) = u.local_addr() {
-                    println!("tracker udp on {a}");
-                }
+            for a in reactor.udp.server_addrs() {
+                println!("tracker udp on {a}");
             }
         }
         reactor.timers.schedule(now, Tick::Second);
@@ -540,6 +534,10 @@ impl Reactor {
         reactor.timers.schedule(now, Tick::Progress);
         if reactor.up_limit.is_some() || reactor.down_limit.is_some() {
             reactor.timers.schedule(now + REFILL_INTERVAL, Tick::Refill);
+        }
+        let keys: Vec<usize> = reactor.torrents.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            reactor.arm_tracker(key, now);
         }
         Ok(reactor)
     }
@@ -578,8 +576,6 @@ impl Reactor {
                         self.on_lookups(now);
                     }
                     SIGNALS => self.on_signal(now),
-                    UDP_CLIENT4 => self.on_udp_client(false, now),
-                    UDP_CLIENT6 => self.on_udp_client(true, now),
                     Token(t) if t >= http::HTTP_CLIENT_BASE => {
                         self.on_fetch_event(t - http::HTTP_CLIENT_BASE, now)
                     }
@@ -595,9 +591,12 @@ impl Reactor {
                             self.on_readable(key, now);
                         }
                     }
-                    Token(t) if t >= UDP_SERVER_BASE => {
-                        self.on_udp_server(t - UDP_SERVER_BASE, now)
-                    }
+                    Token(t) if t >= udp::UDP_BASE => self.on_udp_event(
+                        t - udp::UDP_BASE,
+                        event.is_readable(),
+                        event.is_writable(),
+                        now,
+                    ),
                     Token(t) if t >= HTTP_LISTEN_BASE => {
                         self.on_http_accept(t - HTTP_LISTEN_BASE, now)
                     }
@@ -657,6 +656,12 @@ impl Reactor {
         }
         self.reap_closed();
         self.save_resume(true);
+        if self.udp.dropped() > 0 {
+            log::warn!(
+                "{} UDP datagrams dropped at the send queue's bound",
+                self.udp.dropped()
+            );
+        }
         if let Some(stats) = &self.stats {
             eprint!("{}", stats.render());
         }

@@ -346,6 +346,7 @@ impl Reactor {
                 }
                 if complete {
                     self.save_resume(true);
+                    self.arm_tracker(tkey, now);
                 }
             }
             Ok(false) => {

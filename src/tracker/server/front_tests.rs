@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::tracker::{AnnounceRequest, Event};
+use crate::tracker::{AnnounceRequest, Event, test_announce};
 use crate::types::{InfoHash, PeerId};
 use crate::wire::http::{MAX_HEAD, Response, parse_request, parse_response};
 use crate::wire::http_tracker::decode_announce_response;
@@ -20,20 +20,9 @@ fn v4(last: u8, port: u16) -> SocketAddr {
 }
 
 fn announce_req(hash: u8, port: u16, left: u64) -> AnnounceRequest {
-    AnnounceRequest {
-        info_hash: InfoHash([hash; 20]),
-        peer_id: PeerId([b'u'; 20]),
-        port,
-        uploaded: 0,
-        downloaded: 0,
-        left,
-        event: Event::Started,
-        numwant: None,
-        key: Some(1),
-        compact: true,
-        no_peer_id: false,
-        claimed_ip: None,
-    }
+    let mut req = test_announce(hash, port, left, Event::Started);
+    req.peer_id = PeerId([b'u'; 20]);
+    req
 }
 
 /// Sends `req` from `from`; the decoded answer, or `None` when it was dropped.
