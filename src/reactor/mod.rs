@@ -18,6 +18,8 @@
 
 mod housekeeping;
 mod http;
+mod http_fetch;
+mod http_machine;
 mod peers;
 mod serve;
 mod trackers;
@@ -235,17 +237,11 @@ pub struct Reactor {
     waker: Arc<Waker>,
     resolver: Option<Resolver>,
     tracker_server: Option<TrackerService>,
-    http_listeners: Vec<TcpListener>,
     /// Every UDP socket: the tracker server's and the tracker clients'.
     udp: udp::UdpEndpoints,
-    http_conns: Slab<http::HttpServerConn>,
-    /// Tracker HTTP connections by accept time, oldest first, for evicting the oldest
-    /// one still owing its request head when the cap is reached (stale entries are
-    /// skipped when popped: see `http::evict_slowest`).
-    http_accept_order: std::collections::VecDeque<(usize, Instant)>,
-    http_fetches: Slab<http::HttpFetch>,
-    tracker_limits: TrackerLimits,
-    tracker_counters: TrackerCounters,
+    /// HTTP listeners (each with its service) and their connections.
+    http: http::HttpServers,
+    http_fetches: Slab<http_fetch::HttpFetch>,
     tracker_io: trackers::TrackerIo,
     /// When shutting down: the latest instant to wait for `stopped` announces.
     stop_deadline: Option<Instant>,
@@ -253,20 +249,6 @@ pub struct Reactor {
     serve_files: serve::ServeFiles,
     /// Latency histograms, with `--stats`.
     stats: Option<Box<EngineStats>>,
-}
-
-/// Bounds of the tracker server's HTTP side.
-#[derive(Debug, Clone, Copy)]
-struct TrackerLimits {
-    max_http_connections: usize,
-}
-
-/// HTTP-side counts the tracker core does not see.
-#[derive(Debug, Clone, Copy, Default)]
-struct TrackerCounters {
-    http_refused: u64,
-    http_evicted: u64,
-    http_timeouts: u64,
 }
 
 /// Periodic work, kept in the reactor's deadline heap.
@@ -341,21 +323,18 @@ impl Reactor {
 
         let now = Instant::now();
         let mut config = config;
-        let mut http_listeners = Vec::new();
+        let mut http_servers = http::HttpServers::default();
         let mut udp_endpoints = udp::UdpEndpoints::default();
         let mut tracker_server = None;
-        let mut tracker_limits = TrackerLimits {
-            max_http_connections: 0,
-        };
         if let Some(setup) = config.tracker_server.take() {
             for (i, l) in setup.http.into_iter().enumerate() {
                 l.set_nonblocking(true)
                     .map_err(|e| setup_err("tracker listener", e))?;
-                let mut l = TcpListener::from_std(l);
-                poll.registry()
-                    .register(&mut l, Token(HTTP_LISTEN_BASE + i), Interest::READABLE)
+                let token = Token(HTTP_LISTEN_BASE + i);
+                let service = http::HttpService::Tracker;
+                http_servers
+                    .listen(TcpListener::from_std(l), service, token, poll.registry())
                     .map_err(|e| setup_err("tracker listener", e))?;
-                http_listeners.push(l);
             }
             for u in setup.udp {
                 u.set_nonblocking(true)
@@ -368,7 +347,7 @@ impl Reactor {
                     .add(UdpSocket::from_std(u), roles, poll.registry())
                     .map_err(|e| setup_err("tracker socket", e))?;
             }
-            tracker_limits.max_http_connections = setup.max_http_connections;
+            http_servers.set_max_connections(setup.max_http_connections);
             let mut secret = [0u8; 16];
             secret[..8].copy_from_slice(&random_u64().to_le_bytes());
             secret[8..].copy_from_slice(&random_u64().to_le_bytes());
@@ -503,13 +482,9 @@ impl Reactor {
             waker,
             resolver: None,
             tracker_server,
-            http_listeners,
             udp: udp_endpoints,
-            http_conns: Slab::new(),
-            http_accept_order: Default::default(),
+            http: http_servers,
             http_fetches: Slab::new(),
-            tracker_limits,
-            tracker_counters: TrackerCounters::default(),
             tracker_io: Default::default(),
             stop_deadline: None,
             serve_files: serve::ServeFiles::default(),
@@ -517,10 +492,8 @@ impl Reactor {
             config,
         };
         if reactor.config.announce_listen {
-            for l in &reactor.http_listeners {
-                if let Ok(a) = l.local_addr() {
-                    println!("tracker http on {a}");
-                }
+            for a in reactor.http.addrs(http::HttpService::Tracker) {
+                println!("tracker http on {a}");
             }
             for a in reactor.udp.server_addrs() {
                 println!("tracker udp on {a}");
@@ -576,8 +549,8 @@ impl Reactor {
                         self.on_lookups(now);
                     }
                     SIGNALS => self.on_signal(now),
-                    Token(t) if t >= http::HTTP_CLIENT_BASE => {
-                        self.on_fetch_event(t - http::HTTP_CLIENT_BASE, now)
+                    Token(t) if t >= http_fetch::HTTP_CLIENT_BASE => {
+                        self.on_fetch_event(t - http_fetch::HTTP_CLIENT_BASE, now)
                     }
                     Token(t) if t >= http::HTTP_SERVER_BASE => {
                         self.on_http_server_event(t - http::HTTP_SERVER_BASE, now)
@@ -615,6 +588,7 @@ impl Reactor {
             }
             self.submit_backlog();
             self.reap_closed();
+            self.reap_http();
             if let Some(stats) = self.stats.as_deref_mut() {
                 stats.record(Metric::ReactorLoop, now.elapsed());
             }
@@ -726,14 +700,8 @@ impl Reactor {
             let Some(listener) = self.listeners.get(index) else {
                 return;
             };
-            let (sock, addr) = match listener.accept() {
-                Ok(pair) => pair,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    log::warn!("accept failed: {e}");
-                    return;
-                }
+            let Some((sock, addr)) = try_accept(listener) else {
+                return;
             };
             let full = self.conns.len() >= self.config.max_peers;
             if self.shutting_down || self.is_banned(addr.ip()) || (full && !self.evict_useless(now))
@@ -965,6 +933,23 @@ impl Reactor {
         }
         if let Err(job) = self.pool.try_submit(job) {
             self.backlog.push(job);
+        }
+    }
+}
+
+/// The next connection on `listener`; `None` at `WouldBlock` or on an error (logged),
+/// which ends the accept loop until the next readable edge. Every TCP listener, peer
+/// or HTTP, is drained through this.
+fn try_accept(listener: &TcpListener) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        match listener.accept() {
+            Ok(pair) => return Some(pair),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                log::warn!("accept failed: {e}");
+                return None;
+            }
         }
     }
 }

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use mio::net::UdpSocket;
 
-use super::http::FetchOwner;
+use super::http_fetch::FetchOwner;
 use super::{Reactor, Tick};
 use crate::timer::TimerId;
 use crate::tracker::client::exchanges::UdpExchanges;
