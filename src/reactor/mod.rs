@@ -5,10 +5,12 @@
 //! (see `Reactor::run`): poll with the earliest deadline of the timer heap as timeout
 //! (zero when a connection still has budgeted work) -> read the clock once -> dispatch
 //! events (waker: drain completions; signal pipe: start shutdown; listener: accept until
-//! `WouldBlock`; peer: read, decode and handle, write) -> drive connections that ran out
-//! of their per-wake byte budget -> fire due timers (the per-second sweep, rechoke,
-//! resume records, progress, rate-limit refills) -> submit backlogged jobs -> close the
-//! connections collected during the turn. Removal is deferred to the end of the turn so
+//! `WouldBlock`; peer: read, decode and handle, write; UDP endpoint: flush its queue,
+//! read until `WouldBlock` and route each datagram; HTTP connection: read, serve,
+//! write) -> drive connections that ran out of their per-wake byte budget -> fire due
+//! timers (the per-second sweep, rechoke, resume records, progress, rate-limit refills,
+//! each tracker client's next deadline) -> submit backlogged jobs -> close the peer and
+//! HTTP connections collected during the turn. Removal is deferred to the end of the turn so
 //! a stale event never reaches a connection that reused a slot; a closing connection is
 //! removed from every list that names it (read waiters, the torrent's peers) in the same
 //! step, and worker completions name torrents by a tag checked on arrival.
