@@ -130,6 +130,17 @@ pub const TRACKER_EXPIRE_BATCH: usize = 4096;
 /// window are accepted, so an id lives 2 to 4 minutes (BEP 15: accept it for two).
 pub const TRACKER_CONNECTION_ID_WINDOW_SECS: u64 = 120;
 
+/// Datagrams queued on one UDP socket while the kernel's send buffer is full. Past it a
+/// new datagram is dropped and counted: every UDP exchange we take part in (BEP 15
+/// either way) retransmits, and a queue that grew without end would only delay
+/// answers until they were useless. 512 tracker answers are about 600 KB.
+pub const UDP_SEND_QUEUE: usize = 512;
+
+/// Largest request body the HTTP server reads (`Content-Length`); a request announcing
+/// more is answered 400 and the connection closed. Tracker requests have no body; the
+/// API's JSON requests stay far below it.
+pub const HTTP_MAX_REQUEST_BODY: usize = 64 * 1024;
+
 /// How often a non-terminal progress line is printed during long operations.
 pub const PROGRESS_LINE_INTERVAL_SECS: u64 = 5;
 

@@ -191,6 +191,8 @@ pub struct Engine {
     dirty: Vec<usize>,
     /// Peers to dial.
     dials: Vec<Dial>,
+    /// Torrents whose tracker client has something new to send (completion).
+    tracker_changed: Vec<usize>,
     /// Jobs for the worker pool, oldest first.
     jobs: VecDeque<Job>,
     /// Generation counter for connection and torrent slots.
@@ -323,6 +325,7 @@ impl Engine {
             freed: Vec::new(),
             dirty: Vec::new(),
             dials: Vec::new(),
+            tracker_changed: Vec::new(),
             jobs: VecDeque::new(),
             next_gen: generation,
             shutting_down: false,
@@ -391,6 +394,12 @@ impl Engine {
     /// Peers to dial.
     pub fn take_dials(&mut self) -> Vec<Dial> {
         std::mem::take(&mut self.dials)
+    }
+
+    /// Torrents whose tracker client has something new to send: the reactor re-arms
+    /// their tracker timers.
+    pub fn take_tracker_changes(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.tracker_changed)
     }
 
     /// Slots freed whose sockets the reactor must drop.

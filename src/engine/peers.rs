@@ -348,6 +348,7 @@ impl Engine {
                 }
                 if complete {
                     self.save_resume(true);
+                    self.tracker_changed.push(tkey);
                 }
             }
             Ok(false) => {

@@ -7,19 +7,24 @@
 //! (zero when a connection still has budgeted work or output waits) -> read the clock
 //! once -> dispatch events (waker: completions to the engine; signal pipe: start
 //! shutdown; listener: accept until `WouldBlock`; peer: read into the engine's buffer,
-//! let it handle the input, write) -> drive connections that ran out of their per-wake
-//! byte budget -> fire due timers (the engine's per-second sweep, rechoke, resume
-//! records, progress, rate-limit refills) -> apply what the engine asked for (dial,
-//! write, jobs to the pool, shutdown) -> drop the sockets of the connections the
-//! engine closed during the turn. Removal is deferred to the end of the turn so a stale
-//! event never reaches a connection that reused a slot.
+//! let it handle the input, write; UDP endpoint: flush its queue, read until
+//! `WouldBlock` and route each datagram; HTTP connection: read, serve, write) -> drive
+//! connections that ran out of their per-wake byte budget -> fire due timers (the
+//! engine's per-second sweep, rechoke, resume records, progress, rate-limit refills,
+//! each tracker client's next deadline) -> apply what the engine asked for (dial,
+//! write, jobs to the pool, tracker timers, shutdown) -> drop the sockets of the peer
+//! and HTTP connections closed during the turn. Removal is deferred to the end of the
+//! turn so a stale event never reaches a connection that reused a slot.
 //!
 //! Edge-triggered readiness: reads go until `WouldBlock` (or the budget), writes until
 //! `WouldBlock` or the queue empties, and output is written as soon as it is queued.
 
 mod http;
+mod http_fetch;
+mod http_machine;
 mod socket;
 mod trackers;
+mod udp;
 
 use std::io;
 use std::net::SocketAddr;
@@ -42,7 +47,7 @@ use crate::peer::conn::ConnState;
 use crate::resolver::Resolver;
 use crate::stats::Metric;
 use crate::timer::Timers;
-use crate::tracker::server::{ConnectionIds, TrackerServer};
+use crate::tracker::server::TrackerService;
 use crate::types::{ConnKey, PeerId};
 use crate::workers::WorkerPool;
 
@@ -50,9 +55,6 @@ const WAKE: Token = Token(0);
 const SIGNALS: Token = Token(1);
 const LISTENER_BASE: usize = 2;
 const HTTP_LISTEN_BASE: usize = 1000;
-const UDP_SERVER_BASE: usize = 2000;
-const UDP_CLIENT4: Token = Token(3000);
-const UDP_CLIENT6: Token = Token(3001);
 const CONN_BASE: usize = 1 << 20;
 
 /// Bytes read from one connection per wake before others get their turn.
@@ -83,39 +85,17 @@ pub struct Reactor {
     timers: Timers<Tick>,
     waker: Arc<Waker>,
     resolver: Option<Resolver>,
-    tracker_server: Option<TrackerServer>,
-    conn_ids: Option<ConnectionIds>,
-    http_listeners: Vec<TcpListener>,
-    udp_servers: Vec<UdpSocket>,
-    http_conns: Slab<http::HttpServerConn>,
-    /// Tracker HTTP connections by accept time, oldest first, for evicting the oldest
-    /// one still owing its request head when the cap is reached (stale entries are
-    /// skipped when popped: see `http::evict_slowest`).
-    http_accept_order: std::collections::VecDeque<(usize, Instant)>,
-    http_fetches: Slab<http::HttpFetch>,
-    udp_client4: Option<UdpSocket>,
-    udp_client6: Option<UdpSocket>,
-    tracker_limits: TrackerLimits,
-    tracker_counters: TrackerCounters,
+    tracker_server: Option<TrackerService>,
+    /// Every UDP socket: the tracker server's and the tracker clients'.
+    udp: udp::UdpEndpoints,
+    /// HTTP listeners (each with its service) and their connections.
+    http: http::HttpServers,
+    http_fetches: Slab<http_fetch::HttpFetch>,
     tracker_io: trackers::TrackerIo,
     /// When shutting down: the latest instant to wait for `stopped` announces.
     stop_deadline: Option<Instant>,
     /// Torrents, peer connections and their protocol state.
     engine: Engine,
-}
-
-/// Bounds of the tracker server's HTTP side.
-#[derive(Debug, Clone, Copy)]
-struct TrackerLimits {
-    max_http_connections: usize,
-}
-
-/// HTTP-side counts the tracker core does not see.
-#[derive(Debug, Clone, Copy, Default)]
-struct TrackerCounters {
-    http_refused: u64,
-    http_evicted: u64,
-    http_timeouts: u64,
 }
 
 /// Periodic work, kept in the reactor's deadline heap.
@@ -132,6 +112,9 @@ enum Tick {
     Progress,
     /// Top up the rate-limit buckets.
     Refill,
+    /// Drive one torrent's tracker client (slab key): its `poll_timeout` is due, or a
+    /// request waits to be sent.
+    Tracker(usize),
 }
 
 fn setup_err(what: &str, e: io::Error) -> Error {
@@ -187,58 +170,52 @@ impl Reactor {
 
         let now = Instant::now();
         let mut config = config;
-        let mut http_listeners = Vec::new();
-        let mut udp_servers = Vec::new();
+        let mut http_servers = http::HttpServers::default();
+        let mut udp_endpoints = udp::UdpEndpoints::default();
         let mut tracker_server = None;
-        let mut conn_ids = None;
-        let mut tracker_limits = TrackerLimits {
-            max_http_connections: 0,
-        };
         if let Some(setup) = config.tracker_server.take() {
             for (i, l) in setup.http.into_iter().enumerate() {
                 l.set_nonblocking(true)
                     .map_err(|e| setup_err("tracker listener", e))?;
-                let mut l = TcpListener::from_std(l);
-                poll.registry()
-                    .register(&mut l, Token(HTTP_LISTEN_BASE + i), Interest::READABLE)
+                let token = Token(HTTP_LISTEN_BASE + i);
+                let service = http::HttpService::Tracker;
+                http_servers
+                    .listen(TcpListener::from_std(l), service, token, poll.registry())
                     .map_err(|e| setup_err("tracker listener", e))?;
-                http_listeners.push(l);
             }
-            for (i, u) in setup.udp.into_iter().enumerate() {
+            for u in setup.udp {
                 u.set_nonblocking(true)
                     .map_err(|e| setup_err("tracker socket", e))?;
-                let mut u = UdpSocket::from_std(u);
-                poll.registry()
-                    .register(&mut u, Token(UDP_SERVER_BASE + i), Interest::READABLE)
+                let roles = udp::Roles {
+                    tracker_server: true,
+                    tracker_clients: false,
+                };
+                udp_endpoints
+                    .add(UdpSocket::from_std(u), roles, poll.registry())
                     .map_err(|e| setup_err("tracker socket", e))?;
-                udp_servers.push(u);
             }
-            tracker_limits.max_http_connections = setup.max_http_connections;
-            tracker_server = Some(TrackerServer::new(setup.config, random_u64()));
+            http_servers.set_max_connections(setup.max_http_connections);
             let mut secret = [0u8; 16];
             secret[..8].copy_from_slice(&random_u64().to_le_bytes());
             secret[8..].copy_from_slice(&random_u64().to_le_bytes());
-            conn_ids = Some(ConnectionIds::new(secret, now));
+            let seed = random_u64();
+            tracker_server = Some(TrackerService::new(setup.config, seed, secret, now));
         }
         let any_trackers = !config.extra_trackers.is_empty()
             || specs.iter().any(|s| !s.meta.tracker_tiers().is_empty());
-        let (mut udp_client4, mut udp_client6) = if any_trackers {
-            (
-                trackers::client_socket(false),
-                trackers::client_socket(true),
-            )
-        } else {
-            (None, None)
-        };
-        if let Some(u) = udp_client4.as_mut() {
-            poll.registry()
-                .register(u, UDP_CLIENT4, Interest::READABLE)
-                .map_err(|e| setup_err("tracker client socket", e))?;
-        }
-        if let Some(u) = udp_client6.as_mut() {
-            poll.registry()
-                .register(u, UDP_CLIENT6, Interest::READABLE)
-                .map_err(|e| setup_err("tracker client socket", e))?;
+        if any_trackers {
+            for ipv6 in [false, true] {
+                let Some(u) = trackers::client_socket(ipv6) else {
+                    continue;
+                };
+                let roles = udp::Roles {
+                    tracker_server: false,
+                    tracker_clients: true,
+                };
+                udp_endpoints
+                    .add(u, roles, poll.registry())
+                    .map_err(|e| setup_err("tracker client socket", e))?;
+            }
         }
         let peer_id = PeerId::generate();
         let listen_port = listeners
@@ -258,30 +235,19 @@ impl Reactor {
             waker,
             resolver: None,
             tracker_server,
-            conn_ids,
-            http_listeners,
-            udp_servers,
-            http_conns: Slab::new(),
-            http_accept_order: Default::default(),
+            udp: udp_endpoints,
+            http: http_servers,
             http_fetches: Slab::new(),
-            udp_client4,
-            udp_client6,
-            tracker_limits,
-            tracker_counters: TrackerCounters::default(),
             tracker_io: Default::default(),
             stop_deadline: None,
             engine,
         };
         if announce_listen {
-            for l in &reactor.http_listeners {
-                if let Ok(a) = l.local_addr() {
-                    println!("tracker http on {a}");
-                }
+            for a in reactor.http.addrs(http::HttpService::Tracker) {
+                println!("tracker http on {a}");
             }
-            for u in &reactor.udp_servers {
-                if let Ok(a) = u.local_addr() {
-                    println!("tracker udp on {a}");
-                }
+            for a in reactor.udp.server_addrs() {
+                println!("tracker udp on {a}");
             }
         }
         reactor.timers.schedule(now, Tick::Second);
@@ -292,6 +258,10 @@ impl Reactor {
         reactor.timers.schedule(now, Tick::Progress);
         if reactor.engine.has_limits() {
             reactor.timers.schedule(now + REFILL_INTERVAL, Tick::Refill);
+        }
+        let keys: Vec<usize> = reactor.engine.torrents.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            reactor.arm_tracker(key, now);
         }
         Ok(reactor)
     }
@@ -330,10 +300,8 @@ impl Reactor {
                         self.on_lookups(now);
                     }
                     SIGNALS => self.on_signal(now),
-                    UDP_CLIENT4 => self.on_udp_client(false, now),
-                    UDP_CLIENT6 => self.on_udp_client(true, now),
-                    Token(t) if t >= http::HTTP_CLIENT_BASE => {
-                        self.on_fetch_event(t - http::HTTP_CLIENT_BASE, now)
+                    Token(t) if t >= http_fetch::HTTP_CLIENT_BASE => {
+                        self.on_fetch_event(t - http_fetch::HTTP_CLIENT_BASE, now)
                     }
                     Token(t) if t >= http::HTTP_SERVER_BASE => {
                         self.on_http_server_event(t - http::HTTP_SERVER_BASE, now)
@@ -347,9 +315,12 @@ impl Reactor {
                             self.on_readable(key, now);
                         }
                     }
-                    Token(t) if t >= UDP_SERVER_BASE => {
-                        self.on_udp_server(t - UDP_SERVER_BASE, now)
-                    }
+                    Token(t) if t >= udp::UDP_BASE => self.on_udp_event(
+                        t - udp::UDP_BASE,
+                        event.is_readable(),
+                        event.is_writable(),
+                        now,
+                    ),
                     Token(t) if t >= HTTP_LISTEN_BASE => {
                         self.on_http_accept(t - HTTP_LISTEN_BASE, now)
                     }
@@ -366,13 +337,12 @@ impl Reactor {
             }
             if let Some(server) = self.tracker_server.as_mut() {
                 // Expiry runs in bounded steps, one per turn while a pass is under way.
-                if server.poll_timeout().is_some_and(|at| at <= now) {
-                    server.expire(now);
-                }
+                server.handle_timeout(now);
             }
             self.apply_engine_output(now);
             self.engine.reap_closed();
             self.drop_freed();
+            self.reap_http();
             if let Some(stats) = self.engine.stats.as_deref_mut() {
                 stats.record(Metric::ReactorLoop, now.elapsed());
             }
@@ -404,6 +374,12 @@ impl Reactor {
     fn finish_run(mut self) -> Result<Vec<TorrentSummary>> {
         let summaries = self.engine.finish();
         self.drop_freed();
+        if self.udp.dropped() > 0 {
+            log::warn!(
+                "{} UDP datagrams dropped at the send queue's bound",
+                self.udp.dropped()
+            );
+        }
         Ok(summaries)
     }
 
@@ -442,14 +418,8 @@ impl Reactor {
             let Some(listener) = self.listeners.get(index) else {
                 return;
             };
-            let (stream, addr) = match listener.accept() {
-                Ok(pair) => pair,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    log::warn!("accept failed: {e}");
-                    return;
-                }
+            let Some((stream, addr)) = try_accept(listener) else {
+                return;
             };
             let admitted = self.engine.admit(addr, now);
             // An eviction freed a slot the new connection may take: drop its socket first.
@@ -518,6 +488,9 @@ impl Reactor {
                 self.engine.unsubmit(job);
                 break;
             }
+        }
+        for key in self.engine.take_tracker_changes() {
+            self.arm_tracker(key, now);
         }
         if self.engine.take_shutdown_wanted() {
             self.begin_shutdown(now);
@@ -599,10 +572,6 @@ impl Reactor {
             }
             conn.send.release_if_empty();
         }
-        let keys: Vec<usize> = self.engine.torrents.iter().map(|(k, _)| k).collect();
-        for key in keys {
-            self.pump_tracker(key, now);
-        }
         self.expire_http_conns(now);
         self.expire_fetches(now);
     }
@@ -629,6 +598,7 @@ impl Reactor {
                 self.engine.refill_limits(now);
                 REFILL_INTERVAL
             }
+            Tick::Tracker(key) => return self.on_tracker_timer(key, now),
         };
         self.timers.schedule(now + again, tick);
     }
@@ -643,6 +613,23 @@ impl Reactor {
             self.engine.on_completion(c, timing, now);
         }
         Ok(())
+    }
+}
+
+/// The next connection on `listener`; `None` at `WouldBlock` or on an error (logged),
+/// which ends the accept loop until the next readable edge. Every TCP listener, peer
+/// or HTTP, is drained through this.
+fn try_accept(listener: &TcpListener) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        match listener.accept() {
+            Ok(pair) => return Some(pair),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                log::warn!("accept failed: {e}");
+                return None;
+            }
+        }
     }
 }
 

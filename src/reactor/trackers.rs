@@ -1,26 +1,23 @@
 //! Trackers on the reactor. As a client: each torrent's `TrackerClient` says what to
 //! send; this file resolves host names (on the resolver thread), sends UDP datagrams or
 //! starts HTTP GETs, and feeds answers back, turning the peers it learns into dial
-//! candidates. As a server: UDP datagrams and HTTP requests go to the `TrackerServer`
-//! core and its answers go back out. All on the one reactor thread.
+//! candidates. Each client is driven only when something happens to it: an answer, a
+//! failure, or the one timer armed at its `poll_timeout` in the reactor's heap. As a server: UDP datagrams and HTTP requests go to the `TrackerService`
+//! (the core's sans-io front ends) and its answers go back out. All on the one reactor thread.
 
 use std::collections::HashMap;
-use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use mio::net::UdpSocket;
 
-use super::Reactor;
-use super::http::FetchOwner;
-use crate::tracker::client::{ClientEvent, Outgoing, RequestId, RequestKind, UdpStep};
-use crate::tracker::server::Protocol;
-use crate::wire::http::{self, RequestHead, Response};
+use super::http_fetch::FetchOwner;
+use super::{Reactor, Tick};
+use crate::timer::TimerId;
+use crate::tracker::client::exchanges::UdpExchanges;
+use crate::tracker::client::{ClientEvent, Outgoing, RequestId, RequestKind};
+use crate::wire::http::{self, Response};
 use crate::wire::http_tracker;
-use crate::wire::udp_tracker::{UdpRequest, UdpResponse};
-
-/// Biggest datagram read; BEP 15 answers with 200 IPv6 peers stay far below it.
-const UDP_BUF: usize = 8192;
 
 /// A tracker request waiting for its host name to resolve.
 #[derive(Debug)]
@@ -29,21 +26,16 @@ pub(super) struct PendingLookup {
     outgoing: Outgoing,
 }
 
-/// A UDP tracker exchange in flight, found again by (tracker address, transaction id).
-#[derive(Debug, Clone, Copy)]
-pub(super) struct UdpExchange {
-    torrent: usize,
-    request: RequestId,
-}
-
 /// Tracker-side state of the reactor that is not the sans-io cores.
 #[derive(Debug, Default)]
 pub(super) struct TrackerIo {
     /// Look-ups by id.
     pub(super) lookups: HashMap<u64, PendingLookup>,
     pub(super) next_lookup: u64,
-    /// UDP client exchanges by (tracker, transaction id).
-    pub(super) udp: HashMap<(SocketAddr, u32), UdpExchange>,
+    /// Every torrent's BEP 15 exchanges in flight.
+    pub(super) udp: UdpExchanges,
+    /// The timer armed for each torrent's tracker client, at its `poll_timeout`.
+    pub(super) armed: HashMap<usize, (Instant, TimerId)>,
 }
 
 /// Splits `udp://host:port[/path]` into host and port.
@@ -106,6 +98,43 @@ impl Reactor {
         if got_peers && !self.engine.shutting_down {
             self.engine.dial_candidates(now);
         }
+        self.arm_tracker(tkey, now);
+    }
+
+    /// Keeps one timer armed for torrent `tkey`'s tracker client: at `now` when a
+    /// request waits to be sent, else at its `poll_timeout`, else none. An idle client
+    /// costs nothing until then.
+    pub(super) fn arm_tracker(&mut self, tkey: usize, now: Instant) {
+        let due = self
+            .engine
+            .torrents
+            .get(tkey)
+            .and_then(|t| t.tracker.as_ref())
+            .and_then(|c| {
+                if c.wants_transmit() {
+                    Some(now)
+                } else {
+                    c.poll_timeout()
+                }
+            });
+        let armed = self.tracker_io.armed.get(&tkey).copied();
+        if armed.map(|(at, _)| at) == due {
+            return;
+        }
+        if let Some((_, id)) = armed {
+            self.timers.cancel(id);
+            self.tracker_io.armed.remove(&tkey);
+        }
+        if let Some(at) = due {
+            let id = self.timers.schedule(at, Tick::Tracker(tkey));
+            self.tracker_io.armed.insert(tkey, (at, id));
+        }
+    }
+
+    /// Torrent `tkey`'s tracker client timer fired.
+    pub(super) fn on_tracker_timer(&mut self, tkey: usize, now: Instant) {
+        self.tracker_io.armed.remove(&tkey);
+        self.pump_tracker(tkey, now);
     }
 
     fn tracker_failed(&mut self, tkey: usize, request: RequestId, reason: String, now: Instant) {
@@ -117,6 +146,8 @@ impl Reactor {
         {
             client.on_request_failed(request, reason, now);
         }
+        // The client moved on to its next tracker: that request goes out at once.
+        self.arm_tracker(tkey, now);
     }
 
     /// Resolves the tracker's host if needed, then sends.
@@ -180,7 +211,7 @@ impl Reactor {
             };
             let usable = |a: &SocketAddr| match a {
                 SocketAddr::V4(_) => true,
-                SocketAddr::V6(_) => self.udp_client6.is_some(),
+                SocketAddr::V6(_) => self.udp.client_endpoint(true).is_some(),
             };
             match result.map(|addrs| addrs.into_iter().find(usable)) {
                 Ok(Some(addr)) => self.send_resolved(p.torrent, p.outgoing, addr, now),
@@ -216,103 +247,44 @@ impl Reactor {
                 }
             }
             RequestKind::Udp(step) => {
-                let (transaction_id, packet) = match step {
-                    UdpStep::Connect { transaction_id } => {
-                        (transaction_id, UdpRequest::Connect { transaction_id })
-                    }
-                    UdpStep::Announce {
-                        connection_id,
-                        transaction_id,
-                        announce,
-                    } => (
-                        transaction_id,
-                        UdpRequest::Announce {
-                            connection_id,
-                            transaction_id,
-                            request: announce,
-                        },
-                    ),
+                let Some(endpoint) = self.udp.client_endpoint(addr.is_ipv6()) else {
+                    let reason = "no UDP socket for that address family".to_string();
+                    return self.tracker_failed(tkey, request, reason, now);
                 };
-                let mut buf = Vec::with_capacity(100);
-                packet.encode(&mut buf);
-                let socket = if addr.is_ipv4() {
-                    self.udp_client4.as_ref()
-                } else {
-                    self.udp_client6.as_ref()
-                };
-                let sent = match socket {
-                    Some(s) => s.send_to(&buf, addr).map(|_| ()),
-                    None => Err(io::Error::other("no UDP socket for that address family")),
-                };
-                match sent {
-                    Ok(()) => {
-                        self.tracker_io.udp.insert(
-                            (addr, transaction_id),
-                            UdpExchange {
-                                torrent: tkey,
-                                request,
-                            },
-                        );
-                    }
-                    // A full socket buffer loses the datagram; BEP 15 retransmits.
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => self.tracker_failed(tkey, request, e.to_string(), now),
+                let mut packet = Vec::with_capacity(100);
+                self.tracker_io
+                    .udp
+                    .on_send(tkey, request, addr, &step, now, &mut packet);
+                // A datagram lost to a full queue is retransmitted (BEP 15).
+                if let Err(e) = self.udp.send(endpoint, addr, packet) {
+                    self.tracker_failed(tkey, request, e.to_string(), now);
                 }
             }
         }
     }
 
-    /// Reads answers from UDP trackers on the client socket of one family.
-    pub(super) fn on_udp_client(&mut self, ipv6: bool, now: Instant) {
-        let mut buf = [0u8; UDP_BUF];
-        loop {
-            let socket = if ipv6 {
-                self.udp_client6.as_ref()
-            } else {
-                self.udp_client4.as_ref()
-            };
-            let Some(socket) = socket else { return };
-            let (n, from) = match socket.recv_from(&mut buf) {
-                Ok(r) => r,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    log::debug!("udp tracker socket: {e}");
-                    return;
-                }
-            };
-            let Ok(response) = UdpResponse::decode(&buf[..n], ipv6) else {
-                continue;
-            };
-            let tid = response.transaction_id();
-            let Some(ex) = self.tracker_io.udp.remove(&(from, tid)) else {
-                continue;
-            };
-            let Some(client) = self
-                .engine
-                .torrents
-                .get_mut(ex.torrent)
-                .and_then(|t| t.tracker.as_mut())
-            else {
-                continue;
-            };
-            match response {
-                UdpResponse::Connect {
-                    transaction_id,
-                    connection_id,
-                } => client.on_udp_connect_response(ex.request, transaction_id, connection_id, now),
-                UdpResponse::Announce {
-                    transaction_id,
-                    response,
-                } => client.on_udp_announce_response(ex.request, transaction_id, response, now),
-                UdpResponse::Error {
-                    transaction_id,
-                    message,
-                } => client.on_udp_error(ex.request, transaction_id, message, now),
-                UdpResponse::Scrape { .. } => {}
-            }
-            self.pump_tracker(ex.torrent, now);
-        }
+    /// A datagram routed to the tracker clients: if it answers an exchange in flight,
+    /// its torrent's client takes it.
+    pub(super) fn on_tracker_answer(
+        &mut self,
+        from: SocketAddr,
+        packet: &[u8],
+        ipv6: bool,
+        now: Instant,
+    ) {
+        let Some(answer) = self.tracker_io.udp.on_datagram(from, packet, ipv6, now) else {
+            return;
+        };
+        let Some(client) = self
+            .engine
+            .torrents
+            .get_mut(answer.torrent)
+            .and_then(|t| t.tracker.as_mut())
+        else {
+            return;
+        };
+        client.on_udp_response(answer.request, answer.response, now);
+        self.pump_tracker(answer.torrent, now);
     }
 
     /// An HTTP announce finished.
@@ -337,190 +309,6 @@ impl Reactor {
             client.on_http_response(RequestId(owner.request), answer, now);
         }
         self.pump_tracker(owner.torrent, now);
-    }
-
-    /// Answers datagrams on tracker server socket `index` until `WouldBlock`.
-    pub(super) fn on_udp_server(&mut self, index: usize, now: Instant) {
-        let mut buf = [0u8; UDP_BUF];
-        let mut out = Vec::with_capacity(UDP_BUF);
-        loop {
-            let Some(socket) = self.udp_servers.get(index) else {
-                return;
-            };
-            let (n, from) = match socket.recv_from(&mut buf) {
-                Ok(r) => r,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    log::debug!("udp tracker server socket: {e}");
-                    return;
-                }
-            };
-            out.clear();
-            if !self.answer_udp(&buf[..n], from, now, &mut out) {
-                continue;
-            }
-            let Some(socket) = self.udp_servers.get(index) else {
-                return;
-            };
-            if let Err(e) = socket.send_to(&out, from) {
-                // A full send buffer drops this answer; the client retransmits.
-                log::debug!("udp tracker answer to {from} dropped: {e}");
-            }
-        }
-    }
-
-    /// Builds the answer to one tracker datagram into `out`; false when it is dropped.
-    fn answer_udp(
-        &mut self,
-        packet: &[u8],
-        from: SocketAddr,
-        now: Instant,
-        out: &mut Vec<u8>,
-    ) -> bool {
-        let (Some(server), Some(ids)) = (self.tracker_server.as_mut(), self.conn_ids.as_ref())
-        else {
-            return false;
-        };
-        let ipv6 = from.is_ipv6();
-        let response = match UdpRequest::decode(packet) {
-            Ok(UdpRequest::Connect { transaction_id }) => {
-                server.count_udp_connect();
-                UdpResponse::Connect {
-                    transaction_id,
-                    connection_id: ids.issue(from, now),
-                }
-            }
-            // BEP 15: announces and scrapes must carry a connection id we issued to
-            // this address.
-            Ok(req @ (UdpRequest::Announce { .. } | UdpRequest::Scrape { .. }))
-                if req
-                    .connection_id()
-                    .is_some_and(|id| !ids.valid(id, from, now)) =>
-            {
-                server.count_bad_connection_id();
-                UdpResponse::Error {
-                    transaction_id: req.transaction_id(),
-                    message: "connection id expired or invalid".into(),
-                }
-            }
-            Ok(UdpRequest::Announce {
-                transaction_id,
-                request,
-                ..
-            }) => match server.announce(Protocol::Udp, from, &request, now) {
-                Ok(response) => UdpResponse::Announce {
-                    transaction_id,
-                    response,
-                },
-                Err(refusal) => UdpResponse::Error {
-                    transaction_id,
-                    message: refusal.to_string(),
-                },
-            },
-            Ok(UdpRequest::Scrape {
-                transaction_id,
-                info_hashes,
-                ..
-            }) => {
-                let stats = server
-                    .scrape(Protocol::Udp, &info_hashes)
-                    .into_iter()
-                    .map(|(_, s)| s)
-                    .collect();
-                UdpResponse::Scrape {
-                    transaction_id,
-                    stats,
-                }
-            }
-            Err(e) => {
-                server.count_malformed(Protocol::Udp);
-                // Answer only what a client we issued a connection id to could have
-                // sent (or a connect with the protocol magic): anything else is junk,
-                // and answering it would make us a reflector.
-                let known = match e.connection_id {
-                    Some(id) => {
-                        id == crate::wire::udp_tracker::PROTOCOL_ID || ids.valid(id, from, now)
-                    }
-                    None => true,
-                };
-                match e.transaction_id {
-                    Some(transaction_id) if known => UdpResponse::Error {
-                        transaction_id,
-                        message: e.to_string(),
-                    },
-                    _ => return false,
-                }
-            }
-        };
-        response.encode(out, ipv6);
-        true
-    }
-
-    /// Answers one HTTP request to the tracker: the full response bytes.
-    pub(super) fn tracker_http_request(
-        &mut self,
-        head: &RequestHead,
-        peer: SocketAddr,
-        now: Instant,
-    ) -> Vec<u8> {
-        let keep = head.keep_alive;
-        let Some(server) = self.tracker_server.as_mut() else {
-            return http::response("404 Not Found", "text/plain", b"no tracker here\n", keep);
-        };
-        let bencoded = |body: Vec<u8>| http::response("200 OK", "text/plain", &body, keep);
-        if head.method != "GET" && head.method != "HEAD" {
-            return http::response(
-                "405 Method Not Allowed",
-                "text/plain",
-                &http_tracker::encode_failure("only GET is supported"),
-                keep,
-            );
-        }
-        match head.path.as_str() {
-            "/announce" => match http_tracker::parse_announce_query(&head.query) {
-                Ok(req) => match server.announce(Protocol::Http, peer, &req, now) {
-                    Ok(resp) => bencoded(http_tracker::encode_announce_response(
-                        &resp,
-                        req.compact,
-                        req.no_peer_id,
-                    )),
-                    Err(refusal) => bencoded(http_tracker::encode_failure(&refusal.to_string())),
-                },
-                Err(e) => {
-                    server.count_malformed(Protocol::Http);
-                    bencoded(http_tracker::encode_failure(&e.to_string()))
-                }
-            },
-            "/scrape" => match http_tracker::parse_scrape_query(&head.query) {
-                Ok(hashes) => {
-                    let stats = server.scrape(Protocol::Http, &hashes);
-                    bencoded(http_tracker::encode_scrape_response(&stats))
-                }
-                Err(e) => {
-                    server.count_malformed(Protocol::Http);
-                    bencoded(http_tracker::encode_failure(&e.to_string()))
-                }
-            },
-            "/stats" => http::response(
-                "200 OK",
-                "application/json",
-                format!("{}\n", server.stats_json()).as_bytes(),
-                keep,
-            ),
-            "/metrics" => http::response(
-                "200 OK",
-                "text/plain; version=0.0.4",
-                server.metrics_text().as_bytes(),
-                keep,
-            ),
-            _ => http::response(
-                "404 Not Found",
-                "text/plain",
-                &http_tracker::encode_failure("unknown path; try /announce"),
-                keep,
-            ),
-        }
     }
 }
 

@@ -3,9 +3,11 @@
 //! Owns the torrent's trackers in their BEP 12 tiers, the announce schedule, the BEP 15
 //! connect/announce machine of each UDP tracker and a seeded random generator for tier
 //! shuffling and transaction ids. Depends on `tracker` (the shared announce model),
-//! `types` and `config`. Sans-io: the reactor resolves names, opens HTTP connections,
-//! sends datagrams and runs the byte codecs; this core only sees decoded values, takes
-//! `now` as an argument and never reads the clock.
+//! `types`, `config` and the decoded BEP 15 answers of `wire::udp_tracker`. Sans-io:
+//! the reactor resolves names, opens HTTP connections and moves datagrams; this core
+//! only sees decoded values, takes `now` as an argument and never reads the clock.
+//! [`exchanges`] matches UDP answers to the torrent and request they answer, for all
+//! torrents at once.
 //!
 //! # Driving it
 //!
@@ -84,6 +86,9 @@ use crate::config::{
 };
 use crate::tracker::{AnnounceRequest, AnnounceResponse, Event};
 use crate::types::{InfoHash, PeerId};
+use crate::wire::udp_tracker::UdpResponse;
+
+pub mod exchanges;
 
 /// BEP 15: "If a response is not received after 15 * 2 ^ n seconds, the client should
 /// retransmit the request", the base of that schedule.
@@ -608,6 +613,27 @@ impl TrackerClient {
         self.check_invariants();
     }
 
+    /// A decoded BEP 15 answer to `request_id` (matched by
+    /// [`exchanges::UdpExchanges`]): dispatched to the connect, announce or error
+    /// handler above. A scrape answer is ignored (we send no scrapes).
+    pub fn on_udp_response(&mut self, request_id: RequestId, response: UdpResponse, now: Instant) {
+        match response {
+            UdpResponse::Connect {
+                transaction_id,
+                connection_id,
+            } => self.on_udp_connect_response(request_id, transaction_id, connection_id, now),
+            UdpResponse::Announce {
+                transaction_id,
+                response,
+            } => self.on_udp_announce_response(request_id, transaction_id, response, now),
+            UdpResponse::Error {
+                transaction_id,
+                message,
+            } => self.on_udp_error(request_id, transaction_id, message, now),
+            UdpResponse::Scrape { .. } => {}
+        }
+    }
+
     /// The reactor could not complete `request_id`: the name did not resolve, the
     /// connection was refused or reset, the HTTP answer was malformed, and so on. The
     /// tracker fails this time.
@@ -638,6 +664,17 @@ impl TrackerClient {
         attempt.deadline = Some(now + wait);
         let attempt = *attempt;
         Some(self.outgoing(&attempt))
+    }
+
+    /// True when a request waits for [`TrackerClient::poll_transmit`] (after a failure
+    /// reported by the reactor, say): the reactor should drain it now rather than at
+    /// [`TrackerClient::poll_timeout`], which has no deadline for it.
+    pub fn wants_transmit(&self) -> bool {
+        match &self.phase {
+            Phase::Announcing { attempt, .. } => attempt.unsent,
+            Phase::Stopping { attempts, .. } => attempts.iter().any(|a| a.unsent),
+            _ => false,
+        }
     }
 
     /// The next thing to tell the reactor, if any.

@@ -100,3 +100,23 @@ pub struct ScrapeStats {
     /// Leechers.
     pub incomplete: u32,
 }
+
+/// An announce for tests: torrent `[hash; 20]`, peer id `[b'p'; 20]`, `port`, `left`
+/// bytes missing, `event`, compact, no other options.
+#[cfg(test)]
+pub(crate) fn test_announce(hash: u8, port: u16, left: u64, event: Event) -> AnnounceRequest {
+    AnnounceRequest {
+        info_hash: InfoHash([hash; 20]),
+        peer_id: PeerId([b'p'; 20]),
+        port,
+        uploaded: 0,
+        downloaded: 0,
+        left,
+        event,
+        numwant: None,
+        key: Some(1),
+        compact: true,
+        no_peer_id: false,
+        claimed_ip: None,
+    }
+}

@@ -1,10 +1,12 @@
 //! The tracker's decision core, shared by the HTTP (BEP 3, BEP 23, BEP 7, BEP 48) and
-//! UDP (BEP 15) front ends in the reactor: who is in which swarm, what an announce or a
+//! UDP (BEP 15) front ends: who is in which swarm, what an announce or a
 //! scrape answers, when silent peers expire, and the counters behind `/stats` and
-//! `/metrics`. [`ConnectionIds`] makes the stateless UDP connection ids.
+//! `/metrics`. [`ConnectionIds`] makes the stateless UDP connection ids, and
+//! [`TrackerService`] wraps the core in its two front ends (BEP 15 datagrams and HTTP
+//! routing) as sans-io translators.
 //!
 //! Owns every swarm. Depends on `types`, `config`, `json`, `siphash` and the announce
-//! model in [`crate::tracker`]. No I/O and no clock: `now` is an argument, and random
+//! model in [`crate::tracker`]; the front ends also on the `wire` codecs. No I/O and no clock: `now` is an argument, and random
 //! samples come from a generator seeded by the caller.
 //!
 //! # Announce rules
@@ -87,12 +89,14 @@ use crate::tracker::{AnnounceRequest, AnnounceResponse, Event, ScrapeStats};
 use crate::types::InfoHash;
 
 mod conn_id;
+mod front;
 mod stats;
 mod swarm;
 #[cfg(test)]
 mod tests;
 
 pub use conn_id::ConnectionIds;
+pub use front::TrackerService;
 pub use stats::{Counters, Gauges};
 
 use swarm::{Cursor, Peer, Rng, Slot, Swarm, Tally};

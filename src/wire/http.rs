@@ -132,12 +132,25 @@ pub struct RequestHead {
     /// The client asked to keep the connection open (HTTP/1.1 without `close`, or
     /// HTTP/1.0 with `keep-alive`).
     pub keep_alive: bool,
+    /// Bytes of body that follow the head (`Content-Length`; 0 when absent).
+    pub content_length: usize,
     /// Bytes of the head, including the blank line.
     pub len: usize,
 }
 
-/// Parses a request head from the start of `buf`: `Ok(None)` while incomplete.
-pub fn parse_request(buf: &[u8]) -> Result<Option<RequestHead>, HttpError> {
+/// A complete request: its head and a body of `head.content_length` bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The head.
+    pub head: RequestHead,
+    /// The body (empty for the usual `GET`).
+    pub body: Vec<u8>,
+}
+
+/// Parses a request head from the start of `buf`: `Ok(None)` while incomplete. A
+/// `Content-Length` that is not a number, or given twice with different values, is
+/// malformed; one over `max_body` is [`HttpError::TooLarge`].
+pub fn parse_request(buf: &[u8], max_body: usize) -> Result<Option<RequestHead>, HttpError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(buf) {
@@ -157,11 +170,16 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<RequestHead>, HttpError> {
                 (_, Some(c)) => c.contains("keep-alive"),
                 _ => false,
             };
+            let content_length = request_content_length(req.headers)?;
+            if content_length > max_body {
+                return Err(HttpError::TooLarge);
+            }
             Ok(Some(RequestHead {
                 method: req.method.unwrap_or("").to_string(),
                 path: path.to_string(),
                 query: query.to_string(),
                 keep_alive,
+                content_length,
                 len,
             }))
         }
@@ -169,6 +187,29 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<RequestHead>, HttpError> {
         Ok(httparse::Status::Partial) => Ok(None),
         Err(e) => Err(HttpError::Malformed(e.to_string())),
     }
+}
+
+/// The `Content-Length` of a request: 0 when absent, an error when it is not a number
+/// or repeated with another value (RFC 9112 section 6.3: a message with conflicting
+/// lengths is unrecoverable).
+fn request_content_length(headers: &[httparse::Header<'_>]) -> Result<usize, HttpError> {
+    let mut found: Option<usize> = None;
+    for h in headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("content-length"))
+    {
+        let n = std::str::from_utf8(h.value)
+            .ok()
+            .map(str::trim)
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|v| v.parse::<usize>().ok())
+            .ok_or_else(|| HttpError::Malformed("bad Content-Length".into()))?;
+        if found.is_some_and(|f| f != n) {
+            return Err(HttpError::Malformed("conflicting Content-Length".into()));
+        }
+        found = Some(n);
+    }
+    Ok(found.unwrap_or(0))
 }
 
 /// A response with a body and its length, `Connection` as asked.
@@ -317,29 +358,64 @@ mod tests {
     fn request_heads() {
         let full = b"GET /announce?info_hash=%01 HTTP/1.1\r\nHost: x\r\n\r\n";
         for cut in 0..full.len() {
-            assert_eq!(parse_request(&full[..cut]), Ok(None), "cut {cut}");
+            assert_eq!(parse_request(&full[..cut], 0), Ok(None), "cut {cut}");
         }
-        let h = parse_request(full).unwrap().unwrap();
+        let h = parse_request(full, 0).unwrap().unwrap();
         assert_eq!(
             (h.path.as_str(), h.query.as_str(), h.keep_alive, h.len),
             ("/announce", "info_hash=%01", true, full.len())
         );
-        let h = parse_request(b"GET /stats HTTP/1.0\r\n\r\n")
+        let h = parse_request(b"GET /stats HTTP/1.0\r\n\r\n", 0)
             .unwrap()
             .unwrap();
         assert!(!h.keep_alive);
-        let h = parse_request(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+        let h = parse_request(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", 0)
             .unwrap()
             .unwrap();
         assert!(!h.keep_alive);
         assert!(matches!(
-            parse_request(b"\x00\x01 junk\r\n\r\n"),
+            parse_request(b"\x00\x01 junk\r\n\r\n", 0),
             Err(HttpError::Malformed(_))
         ));
         let long = [b"GET /".as_slice(), &vec![b'a'; MAX_HEAD + 10]].concat();
-        assert_eq!(parse_request(&long), Err(HttpError::TooLarge));
+        assert_eq!(parse_request(&long, 0), Err(HttpError::TooLarge));
         let complete = [long.as_slice(), b" HTTP/1.1\r\n\r\n"].concat();
-        assert_eq!(parse_request(&complete), Err(HttpError::TooLarge));
+        assert_eq!(parse_request(&complete, 0), Err(HttpError::TooLarge));
+    }
+
+    #[test]
+    fn request_content_length_is_bounded_and_checked() {
+        let head = |cl: &str| format!("POST /x HTTP/1.1\r\n{cl}\r\n\r\n");
+        let h = parse_request(head("Content-Length: 12").as_bytes(), 12)
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.content_length, 12);
+        let h = parse_request(b"GET / HTTP/1.1\r\n\r\n", 12)
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.content_length, 0);
+        assert_eq!(
+            parse_request(head("Content-Length: 13").as_bytes(), 12),
+            Err(HttpError::TooLarge)
+        );
+        for bad in [
+            "Content-Length: -1",
+            "Content-Length: 1x",
+            "Content-Length: ",
+            "Content-Length: 99999999999999999999999",
+            "Content-Length: 1\r\nContent-Length: 2",
+        ] {
+            assert!(
+                matches!(
+                    parse_request(head(bad).as_bytes(), 12),
+                    Err(HttpError::Malformed(_))
+                ),
+                "{bad}"
+            );
+        }
+        let same = head("Content-Length: 3\r\nContent-Length: 3");
+        let h = parse_request(same.as_bytes(), 12).unwrap().unwrap();
+        assert_eq!(h.content_length, 3);
     }
 
     #[test]

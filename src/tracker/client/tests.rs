@@ -771,3 +771,26 @@ fn same_seed_same_run() {
     assert_eq!(run(11), run(11));
     assert_ne!(run(11), run(12));
 }
+
+#[test]
+fn wants_transmit_says_when_a_request_has_no_deadline_yet() {
+    let t0 = Instant::now();
+    let mut c = client(&[&["http://a", "http://b"]], 0, t0);
+    // The first round is ready at construction, with no deadline to arm.
+    assert!(c.wants_transmit());
+    assert_eq!(c.poll_timeout(), None);
+    let o = send(&mut c, t0);
+    assert!(!c.wants_transmit());
+    assert_eq!(c.poll_timeout(), Some(t0 + HTTP_TIMEOUT));
+    // A failure the reactor reports hands over to the next tracker at once.
+    c.on_request_failed(o.request_id, "refused".into(), t0);
+    assert!(c.wants_transmit());
+    answer_http(&mut c, t0, 1800);
+    assert!(!c.wants_transmit());
+    assert_eq!(c.poll_timeout(), Some(t0 + secs(1800)));
+    // Stopping: every tracker that knows us gets `stopped` at once.
+    c.on_stop(t0 + secs(5));
+    assert!(c.wants_transmit());
+    send(&mut c, t0 + secs(5));
+    assert!(!c.wants_transmit());
+}
