@@ -169,6 +169,14 @@ impl FdCache {
         Ok(self.entries.len() - 1)
     }
 
+    /// Unmaps the hashing window. A worker does it when it runs out of jobs: a mapping
+    /// kept while idle pins its pages in the page cache (`POSIX_FADV_DONTNEED` and the
+    /// kernel's reclaim both pass over mapped pages), so the data a recheck read would
+    /// stay resident as long as the process lives.
+    pub fn release_maps(&mut self) {
+        self.maps.clear();
+    }
+
     /// Closes every file of `storage` (it is being removed or its files replaced) and
     /// unmaps its window.
     pub fn forget(&mut self, storage: u64) {

@@ -516,7 +516,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     &dir,
                     transfer::DataMode::Existing,
                     config.state_dir.as_deref(),
-                    threads,
                 )?);
             } else {
                 config.extra_trackers = std::mem::take(&mut torrent.trackers);
@@ -527,7 +526,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         &dir,
                         transfer::DataMode::Existing,
                         config.state_dir.as_deref(),
-                        threads,
                     )?);
                 }
             }
@@ -542,7 +540,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
             trackers,
             engine,
         } => {
-            let threads = ops::thread_count(engine.threads, config::batch_worker_threads())?;
             let mut config = engine.config("0.0.0.0:0", !seed)?;
             config.extra_trackers = trackers;
             if timeout == Some(0) {
@@ -556,7 +553,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 &out,
                 transfer::DataMode::Download,
                 config.state_dir.as_deref(),
-                threads,
             )?;
             let summaries = transfer::run(config, vec![spec])?;
             Ok(if summaries.iter().all(|s| s.complete) {

@@ -230,7 +230,16 @@ fn worker_main(
     loop {
         // A poisoned lock means another worker panicked; stop quietly like a closed queue.
         let job = match jobs.lock() {
-            Ok(rx) => rx.recv(),
+            Ok(rx) => match rx.try_recv() {
+                Ok(job) => Ok(job),
+                Err(TryRecvError::Empty) => {
+                    // Idle: give the hashing window back before waiting (see
+                    // `FdCache::release_maps`).
+                    cache.release_maps();
+                    rx.recv()
+                }
+                Err(TryRecvError::Disconnected) => return,
+            },
             Err(_) => return,
         };
         let Ok((job, queued_at)) = job else { return };

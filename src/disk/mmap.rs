@@ -250,6 +250,11 @@ impl MapCache {
             .ok_or_else(|| io::Error::other("no window"))
     }
 
+    /// Unmaps the window, whatever it maps.
+    pub fn clear(&mut self) {
+        self.window = None;
+    }
+
     /// Unmaps the window if it belongs to `storage`.
     pub fn forget(&mut self, storage: u64) {
         if self

@@ -9,6 +9,7 @@ use super::{Engine, RECONNECT_DELAY};
 use crate::peer::close::CloseReason;
 use crate::progress::human_bytes;
 use crate::resume;
+use crate::torrent::state::TorrentState;
 
 /// A configured peer to keep connected to.
 #[derive(Debug)]
@@ -90,7 +91,8 @@ impl Engine {
         let mut stalled = None;
         for (key, t) in self.torrents.iter_mut() {
             let bytes = t.down.total();
-            if bytes != t.progress_bytes || t.complete() {
+            // The clock starts when the torrent can download.
+            if bytes != t.progress_bytes || t.complete() || !t.is_active() {
                 t.progress_bytes = bytes;
                 t.progress_at = now;
             } else if let Some(limit) = self.config.stall_timeout {
@@ -120,7 +122,7 @@ impl Engine {
     /// is complete or has peers.
     pub(crate) fn stall_reason(&self, tkey: usize) -> Option<String> {
         let t = self.torrents.get(tkey)?;
-        if t.complete() || !t.peers.is_empty() {
+        if t.complete() || !t.peers.is_empty() || !t.is_active() {
             return None;
         }
         let (mut banned, mut refused, mut waiting) = (0, 0, t.candidates.len());
@@ -170,6 +172,7 @@ impl Engine {
             loop {
                 let t = &mut self.torrents[tkey];
                 if budget == 0
+                    || !t.is_active()
                     || t.peers.len() >= PEERS_PER_TORRENT
                     || (t.complete() && self.config.exit_when_complete)
                 {
@@ -230,7 +233,8 @@ impl Engine {
             .filter(|(_, k)| !k.connected && k.retry_at <= now)
             .filter(|(_, k)| {
                 self.torrents.get(k.torrent).is_some_and(|t| {
-                    (!t.complete() || !self.config.exit_when_complete)
+                    t.is_active()
+                        && (!t.complete() || !self.config.exit_when_complete)
                         && !t.bans.endpoint_banned(k.addr)
                 })
             })
@@ -254,7 +258,8 @@ impl Engine {
             return;
         };
         for (_, t) in self.torrents.iter_mut() {
-            if (t.resume_dirty || force) && !t.assembly.writing() {
+            // A torrent still checking has a partial `have` that is no record.
+            if (t.resume_dirty || force) && !t.assembly.writing() && t.is_active() {
                 if let Err(e) = resume::save(&dir, &t.meta.info_hash, &t.storage, &t.have) {
                     log::warn!("cannot write resume record in {}: {e}", dir.display());
                 }
@@ -266,6 +271,15 @@ impl Engine {
     /// Prints a progress line per torrent that is still moving.
     pub fn print_progress(&self, now: Instant) {
         for (key, t) in self.torrents.iter() {
+            if let TorrentState::Checking { done, .. } = t.state {
+                let pct = f64::from(done) * 100.0 / f64::from(t.storage.layout.piece_count());
+                let line = format!("{}: checking {pct:.1}%", t.name());
+                crate::progress::transfer_line(pct, &line, now);
+                continue;
+            }
+            if !t.is_active() {
+                continue;
+            }
             if t.complete() && t.up.per_second() == 0 && t.completed_at.is_some() {
                 continue;
             }

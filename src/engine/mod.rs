@@ -26,6 +26,7 @@
 //! - a torrent is referenced by its [`TorrentId`] wherever it outlives a call (jobs,
 //!   completions); a connection by its [`ConnKey`].
 
+mod check;
 mod housekeeping;
 mod peers;
 mod serve;
@@ -48,7 +49,7 @@ use crate::peer::session::PeerSession;
 use crate::stats::EngineStats;
 use crate::torrent::choker::Choker;
 use crate::torrent::picker::Picker;
-use crate::torrent::state::Torrent;
+use crate::torrent::state::{Torrent, TorrentState};
 use crate::torrent::storage::Storage;
 use crate::tracker::client::{AnnounceParams, TrackerClient};
 use crate::tracker::server::TrackerConfig;
@@ -136,8 +137,12 @@ pub struct TorrentSpec {
     pub meta: Arc<Metainfo>,
     /// Its storage.
     pub storage: Arc<Storage>,
-    /// Pieces verified on disk.
-    pub have: Bitfield,
+    /// Pieces verified on disk, or `None` to find them by hashing the data on the
+    /// workers first (the torrent starts in `TorrentState::Checking`).
+    pub have: Option<Bitfield>,
+    /// Seeding data that should be there: a check that verifies no piece fails the
+    /// torrent (and the run), one that verifies only some warns.
+    pub require_data: bool,
 }
 
 /// What a run did, per torrent.
@@ -161,6 +166,8 @@ pub struct TorrentSummary {
     pub seconds: f64,
     /// Why nothing moves, when the torrent is incomplete with no peers at the end.
     pub stalled: Option<String>,
+    /// Why the torrent stopped, when it failed (its data did not check out).
+    pub failed: Option<String>,
 }
 
 /// A peer the engine wants dialled: the reactor connects a socket for connection
@@ -171,6 +178,59 @@ pub struct Dial {
     pub key: usize,
     /// Where to connect.
     pub addr: SocketAddr,
+}
+
+/// The next value of a xorshift64 generator whose state is `state` (never 0).
+pub(crate) fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+/// A picker for `storage`'s pieces, `have` already verified.
+fn new_picker(storage: &Storage, have: &Bitfield, seed: u64) -> Result<Picker> {
+    Picker::new(
+        storage.layout.piece_count(),
+        storage.layout.piece_length,
+        storage.layout.total_length,
+        |p| have.get(p),
+        seed,
+    )
+    .map_err(|e| Error::Failed(format!("internal error: {e:?}")))
+}
+
+/// The tracker client of a torrent, if it has trackers (its own or the extra ones).
+#[allow(clippy::too_many_arguments)]
+fn new_tracker(
+    config: &EngineConfig,
+    meta: &Metainfo,
+    storage: &Storage,
+    have: &Bitfield,
+    peer_id: PeerId,
+    listen_port: Option<u16>,
+    random: &mut impl FnMut() -> u64,
+    now: Instant,
+) -> Option<TrackerClient> {
+    let mut tiers = meta.tracker_tiers();
+    tiers.extend(config.extra_trackers.iter().map(|u| vec![u.clone()]));
+    if tiers.is_empty() {
+        return None;
+    }
+    let left: u64 = (0..storage.layout.piece_count())
+        .map(PieceIndex)
+        .filter(|&p| !have.get(p))
+        .map(|p| storage.layout.piece_len(p))
+        .sum();
+    let params = AnnounceParams {
+        info_hash: meta.info_hash,
+        peer_id,
+        port: listen_port.unwrap_or(0),
+        key: random() as u32,
+        numwant: None,
+        left,
+    };
+    Some(TrackerClient::new(params, tiers, random(), now))
 }
 
 /// Every torrent and peer connection, and what to do with them.
@@ -238,45 +298,43 @@ impl Engine {
                 continue;
             }
             let pieces = spec.storage.layout.piece_count();
+            let (state, have) = match spec.have {
+                Some(have) => (TorrentState::Active, have),
+                None => (
+                    TorrentState::Checking { next: 0, done: 0 },
+                    Bitfield::new(pieces),
+                ),
+            };
             let entry = torrents.vacant_entry();
             let key = entry.key();
-            let picker = Picker::new(
-                pieces,
-                spec.storage.layout.piece_length,
-                spec.storage.layout.total_length,
-                |p| spec.have.get(p),
-                random(),
-            )
-            .map_err(|e| Error::Failed(format!("internal error: {e:?}")))?;
+            let picker = new_picker(&spec.storage, &have, random())?;
             by_hash.insert(spec.meta.info_hash, key);
-            let mut tiers = spec.meta.tracker_tiers();
-            tiers.extend(config.extra_trackers.iter().map(|u| vec![u.clone()]));
-            let bytes_left: u64 = (0..pieces)
-                .map(PieceIndex)
-                .filter(|&p| !spec.have.get(p))
-                .map(|p| spec.storage.layout.piece_len(p))
-                .sum();
-            let tracker = (!tiers.is_empty()).then(|| {
-                let params = AnnounceParams {
-                    info_hash: spec.meta.info_hash,
-                    peer_id,
-                    port: listen_port.unwrap_or(0),
-                    key: random() as u32,
-                    numwant: None,
-                    left: bytes_left,
-                };
-                TrackerClient::new(params, tiers, random(), now)
-            });
+            let tracker = (state == TorrentState::Active)
+                .then(|| {
+                    new_tracker(
+                        &config,
+                        &spec.meta,
+                        &spec.storage,
+                        &have,
+                        peer_id,
+                        listen_port,
+                        &mut random,
+                        now,
+                    )
+                })
+                .flatten();
             generation += 1;
             entry.insert(Torrent {
+                state,
+                require_data: spec.require_data,
                 id: TorrentId {
                     slot: key as u32,
                     generation,
                 },
                 meta: spec.meta,
-                bytes_have: Torrent::count_bytes(&spec.have, &spec.storage),
+                bytes_have: Torrent::count_bytes(&have, &spec.storage),
                 storage: spec.storage,
-                have: spec.have,
+                have,
                 picker,
                 assembly: Default::default(),
                 cache: HashMap::new(),
@@ -315,7 +373,7 @@ impl Engine {
                 });
             }
         }
-        Ok(Engine {
+        let mut engine = Engine {
             conns: Slab::new(),
             torrents,
             by_hash,
@@ -341,7 +399,17 @@ impl Engine {
             stats: config.stats.then(|| Box::new(EngineStats::new())),
             extensions: Registry::default(),
             config,
-        })
+        };
+        let checking: Vec<usize> = engine
+            .torrents
+            .iter()
+            .filter(|(_, t)| !t.is_active())
+            .map(|(k, _)| k)
+            .collect();
+        for key in checking {
+            engine.pump_check(key);
+        }
+        Ok(engine)
     }
 
     /// Whether rate limits are set (the reactor then refills them on a timer).
@@ -430,6 +498,11 @@ impl Engine {
 
     fn submit(&mut self, job: Job) {
         self.jobs.push_back(job);
+    }
+
+    /// 64 pseudo-random bits (tie-breaks, tracker keys), from the engine's generator.
+    fn random(&mut self) -> u64 {
+        xorshift(&mut self.rng)
     }
 
     /// A fresh connection generation.
@@ -602,6 +675,10 @@ impl Engine {
             .iter()
             .map(|(key, t)| TorrentSummary {
                 stalled: stalled.get(&key).cloned(),
+                failed: match &t.state {
+                    TorrentState::Failed(why) => Some(why.clone()),
+                    _ => None,
+                },
                 name: t.name(),
                 info_hash: t.meta.info_hash,
                 complete: t.complete(),
@@ -618,3 +695,6 @@ impl Engine {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests;

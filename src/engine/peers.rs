@@ -19,7 +19,7 @@ use crate::stats::{EngineStats, Metric};
 use crate::torrent::ban::Source;
 use crate::torrent::choker::PeerView;
 use crate::torrent::picker::PeerKey;
-use crate::torrent::state::Torrent;
+use crate::torrent::state::{Torrent, TorrentState};
 use crate::types::{BLOCK_SIZE, ConnKey, PieceIndex, TorrentId};
 use crate::wire::peer::{self, Handshake, ReservedBit};
 use crate::workers::{Completion, Job, JobTiming};
@@ -95,7 +95,7 @@ impl Engine {
     }
 
     /// Decodes and handles everything complete in the receive buffer.
-    fn process_input(&mut self, key: usize, now: Instant) {
+    pub(crate) fn process_input(&mut self, key: usize, now: Instant) {
         loop {
             let Some(conn) = self.conns.get_mut(key) else {
                 return;
@@ -105,6 +105,14 @@ impl Engine {
                 ConnState::Handshaking => match Handshake::decode(conn.recv.unconsumed()) {
                     Ok(None) => return,
                     Ok(Some((hs, used))) => {
+                        // A torrent still checking its data: the handshake waits in the
+                        // buffer until it is active (see `check`).
+                        let checking = self.by_hash.get(&hs.info_hash).is_some_and(|&t| {
+                            matches!(self.torrents[t].state, TorrentState::Checking { .. })
+                        });
+                        if checking {
+                            return;
+                        }
                         conn.recv.consume(used);
                         self.on_handshake(key, hs, now);
                     }
@@ -147,6 +155,9 @@ impl Engine {
         let Some(&tkey) = self.by_hash.get(&hs.info_hash) else {
             return self.close(key, CloseReason::UnknownInfoHash);
         };
+        if !self.torrents[tkey].is_active() {
+            return self.close(key, CloseReason::UnknownInfoHash);
+        }
         if hs.peer_id == self.peer_id {
             return self.close(key, CloseReason::SelfConnection);
         }
@@ -295,7 +306,12 @@ impl Engine {
                 piece,
                 result,
             } => self.on_piece_ready(torrent, piece, result.map(|_| None), now),
-            Completion::PieceHashed { .. } => {}
+            Completion::PieceHashed {
+                torrent,
+                piece,
+                result,
+                ..
+            } => self.on_piece_hashed(torrent, piece, result, now),
         }
     }
 
@@ -452,10 +468,8 @@ impl Engine {
             })
             .collect();
         let slots = self.config.upload_slots.saturating_sub(1).max(1);
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        let decision = t.choker.rechoke(&views, slots, seeding, now, self.rng);
+        let random = crate::engine::xorshift(&mut self.rng);
+        let decision = t.choker.rechoke(&views, slots, seeding, now, random);
         for key in self.live_all(decision.choke) {
             self.set_choke(key, true, now);
         }

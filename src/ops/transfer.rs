@@ -6,10 +6,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::bitfield::Bitfield;
 use crate::error::{Error, Result};
+use crate::ops::load_torrent;
 use crate::ops::verify::resolve_root;
-use crate::ops::{hash_all_pieces, load_torrent};
 use crate::progress::human_bytes;
 use crate::reactor::{EngineConfig, Reactor, TorrentSpec, TorrentSummary};
 use crate::resume;
@@ -27,16 +26,16 @@ pub enum DataMode {
 }
 
 /// Opens `torrent` for the engine: its storage under `data`, and the pieces verified
-/// on disk. `threads` hash a recheck when the resume record cannot be trusted.
+/// on disk when a resume record says so (else the engine rechecks the data on its
+/// workers before the torrent starts).
 pub fn prepare(
     torrent: &Path,
     data: &Path,
     mode: DataMode,
     state_dir: Option<&Path>,
-    threads: usize,
 ) -> Result<TorrentSpec> {
     let meta = load_torrent(torrent)?;
-    prepare_meta(meta, data, mode, state_dir, threads)
+    prepare_meta(meta, data, mode, state_dir)
 }
 
 /// As [`prepare`], for a metainfo already in memory.
@@ -45,7 +44,6 @@ pub fn prepare_meta(
     data: &Path,
     mode: DataMode,
     state_dir: Option<&Path>,
-    threads: usize,
 ) -> Result<TorrentSpec> {
     let paths = sanitize(&meta.info);
     for change in &paths.changes {
@@ -79,44 +77,32 @@ pub fn prepare_meta(
                 have.count_ones(),
                 pieces
             );
-            have
+            if mode == DataMode::Existing && have.count_ones() == 0 {
+                return Err(Error::Failed(format!(
+                    "{}: no piece of {} verifies under {}; nothing to seed",
+                    meta.info_hash,
+                    paths.name,
+                    storage.root.display()
+                )));
+            }
+            if mode == DataMode::Existing && !have.is_all_set() {
+                eprintln!(
+                    "hivebt: warning: {}: only {} of {} pieces verify; seeding those",
+                    paths.name,
+                    have.count_ones(),
+                    pieces
+                );
+            }
+            Some(have)
         }
-        resume::Record::Absent | resume::Record::Stale | resume::Record::Corrupt(_) => {
-            let mut have = Bitfield::new(pieces);
-            let expected = &meta.info.pieces;
-            hash_all_pieces(
-                Arc::clone(&storage),
-                threads,
-                "checking",
-                |piece, result| {
-                    if result.is_ok_and(|h| h == expected[piece.0 as usize]) {
-                        let _ = have.set(piece, true);
-                    }
-                },
-            )?;
-            have
-        }
+        // The engine hashes the data on its workers before the torrent starts.
+        resume::Record::Absent | resume::Record::Stale | resume::Record::Corrupt(_) => None,
     };
-    if mode == DataMode::Existing && have.count_ones() == 0 {
-        return Err(Error::Failed(format!(
-            "{}: no piece of {} verifies under {}; nothing to seed",
-            meta.info_hash,
-            paths.name,
-            storage.root.display()
-        )));
-    }
-    if mode == DataMode::Existing && !have.is_all_set() {
-        eprintln!(
-            "hivebt: warning: {}: only {} of {} pieces verify; seeding those",
-            paths.name,
-            have.count_ones(),
-            pieces
-        );
-    }
     Ok(TorrentSpec {
         meta: Arc::new(meta),
         storage,
         have,
+        require_data: mode == DataMode::Existing,
     })
 }
 
@@ -125,6 +111,9 @@ pub fn run(config: EngineConfig, specs: Vec<TorrentSpec>) -> Result<Vec<TorrentS
     let reactor = Reactor::new(config, specs)?;
     let summaries = reactor.run()?;
     crate::progress::end_transfer_lines();
+    if let Some(why) = summaries.iter().find_map(|s| s.failed.clone()) {
+        return Err(Error::Failed(why));
+    }
     for s in &summaries {
         let rate = if s.seconds > 0.0 {
             s.downloaded as f64 / s.seconds

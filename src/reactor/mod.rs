@@ -96,6 +96,9 @@ pub struct Reactor {
     stop_deadline: Option<Instant>,
     /// Torrents, peer connections and their protocol state.
     engine: Engine,
+    /// The `listening on` lines are still to be printed: they wait until no torrent is
+    /// checking its data, so a peer that reads them finds every torrent running.
+    listening_unannounced: bool,
 }
 
 /// Periodic work, kept in the reactor's deadline heap.
@@ -160,11 +163,6 @@ impl Reactor {
             poll.registry()
                 .register(&mut l, Token(LISTENER_BASE + i), Interest::READABLE)
                 .map_err(|e| setup_err("listener", e))?;
-            if config.announce_listen {
-                if let Ok(bound) = l.local_addr() {
-                    println!("listening on {bound}");
-                }
-            }
             listeners.push(l);
         }
 
@@ -240,8 +238,10 @@ impl Reactor {
             http_fetches: Slab::new(),
             tracker_io: Default::default(),
             stop_deadline: None,
+            listening_unannounced: announce_listen,
             engine,
         };
+        reactor.announce_listening();
         if announce_listen {
             for a in reactor.http.addrs(http::HttpService::Tracker) {
                 println!("tracker http on {a}");
@@ -264,6 +264,17 @@ impl Reactor {
             reactor.arm_tracker(key, now);
         }
         Ok(reactor)
+    }
+
+    /// Prints `listening on ADDR` for each peer listener once no torrent is checking.
+    fn announce_listening(&mut self) {
+        if !self.listening_unannounced || !self.engine.all_checked() {
+            return;
+        }
+        self.listening_unannounced = false;
+        for bound in self.listen_addrs() {
+            println!("listening on {bound}");
+        }
     }
 
     /// Local addresses the listeners are bound to.
@@ -492,6 +503,7 @@ impl Reactor {
         for key in self.engine.take_tracker_changes() {
             self.arm_tracker(key, now);
         }
+        self.announce_listening();
         if self.engine.take_shutdown_wanted() {
             self.begin_shutdown(now);
         }

@@ -40,9 +40,40 @@ pub struct Suspect {
 /// sources are forgotten (their blocks are re-downloaded, nobody is blamed).
 pub const MAX_SUSPECTS: usize = 64;
 
+/// Where a torrent is in its life in the engine. Each state says what is legal in it;
+/// the engine checks the state before it accepts, dials, serves or announces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TorrentState {
+    /// Only the info-hash is known (a magnet link): peers are asked for the metadata
+    /// (BEP 9); nothing is read, written, served or announced. No path enters it yet:
+    /// magnet links come with the DHT.
+    FetchingMetadata,
+    /// Its data is being hashed on the workers to find what is verified on disk (no
+    /// resume record, or one the files no longer match). Connections for it wait in
+    /// their handshake; nothing is dialled, served or announced. `next` pieces were
+    /// handed to the workers, `done` came back; `have` fills in as they do.
+    Checking {
+        /// Pieces handed out.
+        next: u32,
+        /// Pieces hashed.
+        done: u32,
+    },
+    /// Verified pieces are served, missing ones downloaded, trackers announced to.
+    Active,
+    /// Stopped: no connection, no announce; what is verified is kept.
+    Paused,
+    /// Stopped by an error it cannot go on from (its data is unusable), with why.
+    Failed(String),
+}
+
 /// One torrent in the session.
 #[derive(Debug)]
 pub struct Torrent {
+    /// Where it is in its life.
+    pub state: TorrentState,
+    /// Seeding data that should be there: a check that verifies nothing fails the
+    /// torrent, one that verifies only part of it warns.
+    pub require_data: bool,
     /// Its slot and generation, carried by worker jobs.
     pub id: TorrentId,
     /// The metainfo.
@@ -182,6 +213,11 @@ impl Torrent {
         self.have.is_all_set()
     }
 
+    /// Whether it serves, downloads and announces (see [`TorrentState::Active`]).
+    pub fn is_active(&self) -> bool {
+        self.state == TorrentState::Active
+    }
+
     /// Bytes verified and on disk.
     pub fn bytes_done(&self) -> u64 {
         self.bytes_have
@@ -259,6 +295,8 @@ mod tests {
         let have = Bitfield::new(2);
         let picker = Picker::new(2, 32768, 65536, |_| false, 1).unwrap();
         Torrent {
+            state: TorrentState::Active,
+            require_data: false,
             id: TorrentId {
                 slot: 0,
                 generation: 1,

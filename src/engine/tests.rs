@@ -1,0 +1,224 @@
+//! The engine without sockets or threads: jobs are taken from its queue and their
+//! completions fed back by hand, connections are fed bytes into their buffers.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::peer::conn::ReadPass;
+use crate::torrent::paths::sanitize;
+use crate::torrent::storage::Layout;
+use crate::wire::peer::Handshake;
+use crate::workers::{Completion, JobTiming};
+
+const PIECE: u64 = 32 * 1024;
+
+/// A socket that has `0` to read, then would block.
+struct Arrived<'a>(&'a [u8]);
+
+impl std::io::Read for Arrived<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.0.is_empty() {
+            return Err(std::io::ErrorKind::WouldBlock.into());
+        }
+        let n = buf.len().min(self.0.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+/// A torrent of `pieces` pieces whose hashes are `[p; 20]` for piece `p`.
+fn spec(pieces: u8, require_data: bool) -> TorrentSpec {
+    let hashes: Vec<u8> = (0..pieces).flat_map(|p| [p; 20]).collect();
+    let mut text = format!(
+        "d4:infod6:lengthi{}e4:name1:x12:piece lengthi{PIECE}e6:pieces{}:",
+        u64::from(pieces) * PIECE,
+        hashes.len()
+    )
+    .into_bytes();
+    text.extend_from_slice(&hashes);
+    text.extend_from_slice(b"ee");
+    let meta = Metainfo::from_bytes(&text).unwrap();
+    let layout = Layout::new(&meta.info, &sanitize(&meta.info));
+    TorrentSpec {
+        storage: Arc::new(Storage::new("/nonexistent".into(), layout)),
+        meta: Arc::new(meta),
+        have: None,
+        require_data,
+    }
+}
+
+fn config() -> EngineConfig {
+    EngineConfig {
+        listen: Vec::new(),
+        peers: Vec::new(),
+        max_peers: 10,
+        upload_slots: 4,
+        workers: 1,
+        state_dir: None,
+        max_upload_rate: None,
+        max_download_rate: None,
+        exit_when_complete: false,
+        announce_listen: false,
+        extra_trackers: Vec::new(),
+        tracker_server: None,
+        upload_mode: UploadMode::default(),
+        stats: false,
+        stall_timeout: None,
+    }
+}
+
+fn engine(specs: Vec<TorrentSpec>) -> Engine {
+    let mut n = 0;
+    let random = move || {
+        n += 1;
+        n
+    };
+    Engine::new(
+        config(),
+        specs,
+        PeerId([7; 20]),
+        Some(6881),
+        random,
+        Instant::now(),
+    )
+    .unwrap()
+}
+
+/// Answers every hash job in the queue: piece `p` hashes to `[p; 20]` (verifies) if
+/// `good(p)`, else to `[0xff; 20]`.
+fn answer_checks(e: &mut Engine, good: impl Fn(u32) -> bool) -> u32 {
+    let mut answered = 0;
+    while let Some(job) = e.next_job() {
+        let Job::HashPiece { torrent, piece, .. } = job else {
+            panic!("unexpected job {job:?}");
+        };
+        let hash = if good(piece.0) {
+            [piece.0 as u8; 20]
+        } else {
+            [0xff; 20]
+        };
+        let c = Completion::PieceHashed {
+            torrent,
+            piece,
+            result: Ok(hash),
+            len: PIECE,
+        };
+        let timing = JobTiming {
+            waited: Duration::ZERO,
+            ran: Duration::ZERO,
+        };
+        e.on_completion(c, timing, Instant::now());
+        answered += 1;
+    }
+    answered
+}
+
+#[test]
+fn a_torrent_without_a_record_checks_then_runs() {
+    let mut e = engine(vec![spec(5, false)]);
+    assert!(!e.all_checked());
+    assert!(matches!(
+        e.torrents[0].state,
+        TorrentState::Checking { next: 2, done: 0 }
+    ));
+    assert_eq!(e.jobs_waiting(), 2, "two hash jobs per worker at a time");
+    assert_eq!(answer_checks(&mut e, |p| p != 3), 5);
+    let t = &e.torrents[0];
+    assert_eq!(t.state, TorrentState::Active);
+    assert!(e.all_checked());
+    assert_eq!(
+        t.have.iter_ones().map(|p| p.0).collect::<Vec<_>>(),
+        [0, 1, 2, 4]
+    );
+    assert_eq!(t.bytes_done(), 4 * PIECE);
+    // The picker was rebuilt from what verified: only piece 3 is asked for.
+    let mut blocks = Vec::new();
+    e.torrents[0]
+        .picker
+        .on_have_all(crate::torrent::picker::PeerKey(1));
+    e.torrents[0].picker.pick(
+        crate::torrent::picker::PeerKey(1),
+        |_| true,
+        10,
+        &mut blocks,
+    );
+    assert!(!blocks.is_empty() && blocks.iter().all(|b| b.piece.0 == 3));
+    assert!(!e.take_shutdown_wanted());
+}
+
+#[test]
+fn seeding_data_of_which_nothing_verifies_fails_and_stops_the_run() {
+    let mut e = engine(vec![spec(3, true)]);
+    answer_checks(&mut e, |_| false);
+    let TorrentState::Failed(why) = &e.torrents[0].state else {
+        panic!("{:?}", e.torrents[0].state);
+    };
+    assert!(why.contains("nothing to seed"), "{why}");
+    assert!(e.take_shutdown_wanted());
+    let summary = e.finish();
+    assert!(
+        summary[0]
+            .failed
+            .as_deref()
+            .is_some_and(|w| w.contains("nothing to seed"))
+    );
+}
+
+#[test]
+fn a_peer_of_a_checking_torrent_waits_in_its_handshake() {
+    let spec = spec(2, false);
+    let hash = spec.meta.info_hash;
+    let mut e = engine(vec![spec]);
+    let now = Instant::now();
+    let key = e.add_conn("127.0.0.1:7000".parse().unwrap(), false, None, now);
+    let hs = Handshake::new(hash, PeerId([1; 20])).encode();
+    let pass: ReadPass = e.conns[key]
+        .recv
+        .read_from(&mut Arrived(&hs), 1 << 20, 1 << 20)
+        .unwrap();
+    e.on_input(key, pass, now);
+    assert!(
+        matches!(e.conns[key].state, ConnState::Handshaking),
+        "it waits"
+    );
+    assert_eq!(e.conns[key].send.queued(), 0, "and is not answered yet");
+    answer_checks(&mut e, |_| true);
+    assert!(
+        e.conns[key].session().is_some(),
+        "taken in once the check ended"
+    );
+    assert!(
+        e.conns[key].send.queued() > 0,
+        "our handshake and have_all went out"
+    );
+    assert_eq!(e.torrents[0].peers.len(), 1);
+    assert_eq!(e.take_dirty(), [key]);
+}
+
+#[test]
+fn a_late_completion_for_a_gone_torrent_is_ignored() {
+    let mut e = engine(vec![spec(2, false)]);
+    let Some(Job::HashPiece { torrent, .. }) = e.next_job() else {
+        panic!("no hash job");
+    };
+    let stale = TorrentId {
+        generation: torrent.generation + 1,
+        ..torrent
+    };
+    let c = Completion::PieceHashed {
+        torrent: stale,
+        piece: PieceIndex(0),
+        result: Ok([0; 20]),
+        len: PIECE,
+    };
+    let timing = JobTiming {
+        waited: Duration::ZERO,
+        ran: Duration::ZERO,
+    };
+    e.on_completion(c, timing, Instant::now());
+    assert!(matches!(
+        e.torrents[0].state,
+        TorrentState::Checking { done: 0, .. }
+    ));
+}
