@@ -126,7 +126,7 @@ impl Engine {
     }
 
     /// Starts torrent `tkey`'s tracker client, if it has trackers.
-    fn start_tracker(&mut self, tkey: usize, now: Instant) {
+    pub(super) fn start_tracker(&mut self, tkey: usize, now: Instant) {
         let mut seeds = [self.random(), self.random()].into_iter();
         let mut random = move || seeds.next().unwrap_or(0);
         let t: &mut Torrent = &mut self.torrents[tkey];
@@ -154,7 +154,7 @@ impl Engine {
     }
 
     /// The connections waiting for `tkey` are closed: it will not run.
-    fn refuse_waiting(&mut self, tkey: usize) {
+    pub(super) fn refuse_waiting(&mut self, tkey: usize) {
         for key in self.waiting_for(tkey) {
             self.close(key, CloseReason::UnknownInfoHash);
         }

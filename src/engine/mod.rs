@@ -27,6 +27,7 @@
 //!   completions); a connection by its [`ConnKey`].
 
 mod check;
+mod control;
 mod housekeeping;
 mod peers;
 mod serve;
@@ -47,7 +48,6 @@ use crate::peer::conn::{ConnState, Connection};
 use crate::peer::ext::Registry;
 use crate::peer::session::PeerSession;
 use crate::stats::EngineStats;
-use crate::torrent::choker::Choker;
 use crate::torrent::picker::Picker;
 use crate::torrent::state::{Torrent, TorrentState};
 use crate::torrent::storage::Storage;
@@ -56,6 +56,7 @@ use crate::tracker::server::TrackerConfig;
 use crate::types::{ConnKey, InfoHash, PeerId, PieceIndex, TorrentId};
 use crate::wire::metainfo::Metainfo;
 use crate::workers::Job;
+pub use control::{AddError, EngineSnapshot, TorrentView};
 use housekeeping::KnownPeer;
 pub(crate) use housekeeping::reconnect_delay;
 pub use serve::UploadMode;
@@ -253,6 +254,8 @@ pub struct Engine {
     dials: Vec<Dial>,
     /// Torrents whose tracker client has something new to send (completion).
     tracker_changed: Vec<usize>,
+    /// Torrents removed since the reactor last asked (it forgets their tracker I/O).
+    removed: Vec<TorrentId>,
     /// Jobs for the worker pool, oldest first.
     jobs: VecDeque<Job>,
     /// Generation counter for connection and torrent slots.
@@ -281,7 +284,7 @@ pub struct Engine {
 
 impl Engine {
     /// An engine for `specs` (a torrent named twice runs once), with our `peer_id` and
-    /// the port peers can reach us on. `random` seeds the pickers and tracker keys.
+    /// the port peers can reach us on. `random` seeds the engine's generator.
     pub fn new(
         config: EngineConfig,
         specs: Vec<TorrentSpec>,
@@ -290,102 +293,20 @@ impl Engine {
         mut random: impl FnMut() -> u64,
         now: Instant,
     ) -> Result<Engine> {
-        let mut torrents = Slab::new();
-        let mut by_hash = HashMap::new();
-        let mut generation = 0u32;
-        for spec in specs {
-            if by_hash.contains_key(&spec.meta.info_hash) {
-                continue;
-            }
-            let pieces = spec.storage.layout.piece_count();
-            let (state, have) = match spec.have {
-                Some(have) => (TorrentState::Active, have),
-                None => (
-                    TorrentState::Checking { next: 0, done: 0 },
-                    Bitfield::new(pieces),
-                ),
-            };
-            let entry = torrents.vacant_entry();
-            let key = entry.key();
-            let picker = new_picker(&spec.storage, &have, random())?;
-            by_hash.insert(spec.meta.info_hash, key);
-            let tracker = (state == TorrentState::Active)
-                .then(|| {
-                    new_tracker(
-                        &config,
-                        &spec.meta,
-                        &spec.storage,
-                        &have,
-                        peer_id,
-                        listen_port,
-                        &mut random,
-                        now,
-                    )
-                })
-                .flatten();
-            generation += 1;
-            entry.insert(Torrent {
-                state,
-                require_data: spec.require_data,
-                id: TorrentId {
-                    slot: key as u32,
-                    generation,
-                },
-                meta: spec.meta,
-                bytes_have: Torrent::count_bytes(&have, &spec.storage),
-                storage: spec.storage,
-                have,
-                picker,
-                assembly: Default::default(),
-                cache: HashMap::new(),
-                cache_bytes: 0,
-                cache_cap: PIECE_CACHE_BYTES,
-                cache_clock: 0,
-                reads: HashMap::new(),
-                warm: HashMap::new(),
-                peers: Vec::new(),
-                bans: Default::default(),
-                down: Default::default(),
-                up: Default::default(),
-                hash_failures: 0,
-                suspects: HashMap::new(),
-                resume_dirty: false,
-                started_at: now,
-                progress_at: now,
-                progress_bytes: 0,
-                completed_at: None,
-                peers_used: Default::default(),
-                choker: Choker::new(),
-                tracker,
-                candidates: Default::default(),
-                dialled: HashMap::new(),
-            });
-        }
-        let mut known = Vec::new();
-        for &addr in &config.peers {
-            for (key, _) in torrents.iter() {
-                known.push(KnownPeer {
-                    addr,
-                    torrent: key,
-                    connected: false,
-                    retry_at: now,
-                    failures: 0,
-                });
-            }
-        }
         let mut engine = Engine {
             conns: Slab::new(),
-            torrents,
-            by_hash,
-            known,
+            torrents: Slab::new(),
+            by_hash: HashMap::new(),
+            known: Vec::new(),
             peer_id,
             closing: Vec::new(),
             freed: Vec::new(),
             dirty: Vec::new(),
             dials: Vec::new(),
             tracker_changed: Vec::new(),
+            removed: Vec::new(),
             jobs: VecDeque::new(),
-            next_gen: generation,
+            next_gen: 0,
             shutting_down: false,
             shutdown_wanted: false,
             rng: random() | 1,
@@ -400,16 +321,25 @@ impl Engine {
             extensions: Registry::default(),
             config,
         };
-        let checking: Vec<usize> = engine
-            .torrents
-            .iter()
-            .filter(|(_, t)| !t.is_active())
-            .map(|(k, _)| k)
-            .collect();
-        for key in checking {
-            engine.pump_check(key);
+        for spec in specs {
+            match engine.add(spec, now) {
+                Ok(_) | Err(AddError::Duplicate(_)) => {}
+                Err(AddError::Invalid(why)) => return Err(Error::Failed(why)),
+            }
         }
         Ok(engine)
+    }
+
+    /// Torrent `id`, if it is still the torrent in its slot.
+    pub(crate) fn torrent_ref(&self, id: TorrentId) -> Option<&Torrent> {
+        self.torrents.get(id.slot as usize).filter(|t| t.id == id)
+    }
+
+    /// Torrent `id`, if it is still the torrent in its slot.
+    pub(crate) fn torrent_mut(&mut self, id: TorrentId) -> Option<&mut Torrent> {
+        self.torrents
+            .get_mut(id.slot as usize)
+            .filter(|t| t.id == id)
     }
 
     /// Whether rate limits are set (the reactor then refills them on a timer).
@@ -466,8 +396,17 @@ impl Engine {
 
     /// Torrents whose tracker client has something new to send: the reactor re-arms
     /// their tracker timers.
-    pub fn take_tracker_changes(&mut self) -> Vec<usize> {
-        std::mem::take(&mut self.tracker_changed)
+    pub fn take_tracker_changes(&mut self) -> Vec<TorrentId> {
+        let slots = std::mem::take(&mut self.tracker_changed);
+        slots
+            .into_iter()
+            .filter_map(|s| self.torrents.get(s).map(|t| t.id))
+            .collect()
+    }
+
+    /// Torrents removed since the last call.
+    pub fn take_removed(&mut self) -> Vec<TorrentId> {
+        std::mem::take(&mut self.removed)
     }
 
     /// Slots freed whose sockets the reactor must drop.

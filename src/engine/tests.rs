@@ -222,3 +222,119 @@ fn a_late_completion_for_a_gone_torrent_is_ignored() {
         TorrentState::Checking { done: 0, .. }
     ));
 }
+
+fn active_spec(pieces: u8, have: &[u32]) -> TorrentSpec {
+    let mut s = spec(pieces, false);
+    let mut bits = Bitfield::new(u32::from(pieces));
+    for &p in have {
+        bits.set(PieceIndex(p), true).unwrap();
+    }
+    s.have = Some(bits);
+    s
+}
+
+/// A spec of a different torrent (another name, so another info-hash).
+fn other_spec() -> TorrentSpec {
+    let mut s = active_spec(1, &[0]);
+    let text = format!(
+        "d4:infod6:lengthi{PIECE}e4:name1:y12:piece lengthi{PIECE}e6:pieces20:{}ee",
+        "\u{1}".repeat(20)
+    );
+    let meta = Metainfo::from_bytes(text.as_bytes()).unwrap();
+    s.storage = Arc::new(Storage::new(
+        "/nonexistent".into(),
+        Layout::new(&meta.info, &sanitize(&meta.info)),
+    ));
+    s.meta = Arc::new(meta);
+    s
+}
+
+#[test]
+fn add_refuses_a_duplicate_and_remove_makes_every_old_id_stale() {
+    let mut e = engine(Vec::new());
+    let now = Instant::now();
+    let a = e.add(active_spec(2, &[0, 1]), now).unwrap();
+    assert_eq!(e.add(active_spec(2, &[]), now), Err(AddError::Duplicate(a)));
+    assert_eq!(e.find(&e.torrents[0].meta.info_hash), Some(a));
+    assert!(e.remove(a).is_some());
+    assert!(e.remove(a).is_none(), "removed once");
+    assert_eq!(e.take_removed(), [a]);
+    // The next torrent reuses the slot under a new generation.
+    let b = e.add(other_spec(), now).unwrap();
+    assert_eq!(b.slot, a.slot);
+    assert_ne!(b, a);
+    assert!(e.torrent(a).is_none());
+    assert!(!e.pause(a, now), "a stale id changes nothing");
+    assert_eq!(e.torrent(b).map(|v| v.state), Some(TorrentState::Active));
+    // A completion for the removed torrent does not reach its successor.
+    let c = Completion::PieceWritten {
+        torrent: a,
+        piece: PieceIndex(0),
+        result: Ok(false),
+        hashed: Duration::ZERO,
+        block_hashes: None,
+    };
+    let timing = JobTiming {
+        waited: Duration::ZERO,
+        ran: Duration::ZERO,
+    };
+    e.on_completion(c, timing, now);
+    assert_eq!(e.torrent(b).map(|v| v.hash_failures), Some(0));
+}
+
+#[test]
+fn pause_closes_its_peers_and_resume_takes_it_back() {
+    let spec = active_spec(2, &[0, 1]);
+    let hash = spec.meta.info_hash;
+    let mut e = engine(vec![spec]);
+    let id = e.find(&hash).unwrap();
+    let now = Instant::now();
+    let key = e.add_conn("127.0.0.1:7000".parse().unwrap(), false, None, now);
+    let hs = Handshake::new(hash, PeerId([1; 20])).encode();
+    let pass = e.conns[key]
+        .recv
+        .read_from(&mut Arrived(&hs), 1 << 20, 1 << 20)
+        .unwrap();
+    e.on_input(key, pass, now);
+    assert_eq!(e.torrent(id).map(|v| v.peers), Some(1));
+    assert!(e.pause(id, now));
+    assert!(!e.pause(id, now), "already paused");
+    assert!(e.conns[key].is_closing());
+    let v = e.torrent(id).unwrap();
+    assert_eq!((v.state, v.peers), (TorrentState::Paused, 0));
+    // A peer for a paused torrent is refused at its handshake.
+    let key = e.add_conn("127.0.0.1:7001".parse().unwrap(), false, None, now);
+    let pass = e.conns[key]
+        .recv
+        .read_from(&mut Arrived(&hs), 1 << 20, 1 << 20)
+        .unwrap();
+    e.on_input(key, pass, now);
+    assert!(e.conns[key].is_closing());
+    assert!(e.resume(id, now));
+    assert!(!e.resume(id, now), "already active");
+    assert_eq!(e.torrent(id).map(|v| v.state), Some(TorrentState::Active));
+    assert_eq!(e.torrent(id).map(|v| v.bytes_done), Some(2 * PIECE), "kept");
+}
+
+#[test]
+fn recheck_forgets_and_hashes_again() {
+    let spec = active_spec(3, &[0, 1, 2]);
+    let hash = spec.meta.info_hash;
+    let mut e = engine(vec![spec]);
+    let id = e.find(&hash).unwrap();
+    let now = Instant::now();
+    assert!(e.recheck(id, now));
+    assert!(!e.recheck(id, now), "already checking");
+    assert_eq!(e.torrent(id).map(|v| v.bytes_done), Some(0));
+    assert!(!e.all_checked());
+    answer_checks(&mut e, |p| p != 1);
+    let v = e.torrent(id).unwrap();
+    assert_eq!(
+        (v.state.clone(), v.bytes_done),
+        (TorrentState::Active, 2 * PIECE)
+    );
+    let snap = e.snapshot();
+    assert_eq!(snap.torrents.len(), 1);
+    assert_eq!(snap.torrents[0], v);
+    assert_eq!((snap.connections, snap.jobs_waiting), (0, 0));
+}

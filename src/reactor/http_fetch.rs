@@ -22,8 +22,8 @@ pub(super) const HTTP_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// Who an outgoing request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct FetchOwner {
-    /// Torrent slab key.
-    pub(super) torrent: usize,
+    /// The torrent.
+    pub(super) torrent: crate::types::TorrentId,
     /// The tracker client's request id.
     pub(super) request: u64,
 }

@@ -48,7 +48,7 @@ use crate::resolver::Resolver;
 use crate::stats::Metric;
 use crate::timer::Timers;
 use crate::tracker::server::TrackerService;
-use crate::types::{ConnKey, PeerId};
+use crate::types::{ConnKey, PeerId, TorrentId};
 use crate::workers::WorkerPool;
 
 const WAKE: Token = Token(0);
@@ -117,7 +117,7 @@ enum Tick {
     Refill,
     /// Drive one torrent's tracker client (slab key): its `poll_timeout` is due, or a
     /// request waits to be sent.
-    Tracker(usize),
+    Tracker(TorrentId),
 }
 
 fn setup_err(what: &str, e: io::Error) -> Error {
@@ -259,9 +259,9 @@ impl Reactor {
         if reactor.engine.has_limits() {
             reactor.timers.schedule(now + REFILL_INTERVAL, Tick::Refill);
         }
-        let keys: Vec<usize> = reactor.engine.torrents.iter().map(|(k, _)| k).collect();
-        for key in keys {
-            reactor.arm_tracker(key, now);
+        let ids: Vec<TorrentId> = reactor.engine.torrents.iter().map(|(_, t)| t.id).collect();
+        for id in ids {
+            reactor.arm_tracker(id, now);
         }
         Ok(reactor)
     }
@@ -414,13 +414,13 @@ impl Reactor {
             return;
         }
         self.engine.begin_shutdown();
-        let keys: Vec<usize> = self.engine.torrents.iter().map(|(k, _)| k).collect();
-        for key in keys {
-            if let Some(client) = self.engine.torrents[key].tracker.as_mut() {
+        let ids: Vec<TorrentId> = self.engine.torrents.iter().map(|(_, t)| t.id).collect();
+        for id in ids {
+            if let Some(client) = self.engine.torrent_mut(id).and_then(|t| t.tracker.as_mut()) {
                 let deadline = client.on_stop(now);
                 self.stop_deadline = Some(self.stop_deadline.map_or(deadline, |d| d.max(deadline)));
             }
-            self.pump_tracker(key, now);
+            self.pump_tracker(id, now);
         }
     }
 
@@ -500,8 +500,11 @@ impl Reactor {
                 break;
             }
         }
-        for key in self.engine.take_tracker_changes() {
-            self.arm_tracker(key, now);
+        for id in self.engine.take_removed() {
+            self.forget_tracker(id);
+        }
+        for id in self.engine.take_tracker_changes() {
+            self.arm_tracker(id, now);
         }
         self.announce_listening();
         if self.engine.take_shutdown_wanted() {

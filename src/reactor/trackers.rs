@@ -16,13 +16,14 @@ use super::{Reactor, Tick};
 use crate::timer::TimerId;
 use crate::tracker::client::exchanges::UdpExchanges;
 use crate::tracker::client::{ClientEvent, Outgoing, RequestId, RequestKind};
+use crate::types::TorrentId;
 use crate::wire::http::{self, Response};
 use crate::wire::http_tracker;
 
 /// A tracker request waiting for its host name to resolve.
 #[derive(Debug)]
 pub(super) struct PendingLookup {
-    torrent: usize,
+    torrent: TorrentId,
     outgoing: Outgoing,
 }
 
@@ -33,9 +34,9 @@ pub(super) struct TrackerIo {
     pub(super) lookups: HashMap<u64, PendingLookup>,
     pub(super) next_lookup: u64,
     /// Every torrent's BEP 15 exchanges in flight.
-    pub(super) udp: UdpExchanges,
+    pub(super) udp: UdpExchanges<TorrentId>,
     /// The timer armed for each torrent's tracker client, at its `poll_timeout`.
-    pub(super) armed: HashMap<usize, (Instant, TimerId)>,
+    pub(super) armed: HashMap<TorrentId, (Instant, TimerId)>,
 }
 
 /// Splits `udp://host:port[/path]` into host and port.
@@ -55,9 +56,9 @@ fn udp_host_port(url: &str) -> Option<(String, u16)> {
 }
 
 impl Reactor {
-    /// Lets torrent `tkey`'s tracker client act: progress, timeouts, requests, events.
-    pub(super) fn pump_tracker(&mut self, tkey: usize, now: Instant) {
-        let Some(t) = self.engine.torrents.get_mut(tkey) else {
+    /// Lets torrent `tid`'s tracker client act: progress, timeouts, requests, events.
+    pub(super) fn pump_tracker(&mut self, tid: TorrentId, now: Instant) {
+        let Some(t) = self.engine.torrent_mut(tid) else {
             return;
         };
         let left = t.storage.layout.total_length - t.bytes_done();
@@ -93,22 +94,21 @@ impl Reactor {
             }
         }
         for o in outgoing {
-            self.send_tracker_request(tkey, o, now);
+            self.send_tracker_request(tid, o, now);
         }
         if got_peers && !self.engine.shutting_down {
             self.engine.dial_candidates(now);
         }
-        self.arm_tracker(tkey, now);
+        self.arm_tracker(tid, now);
     }
 
-    /// Keeps one timer armed for torrent `tkey`'s tracker client: at `now` when a
+    /// Keeps one timer armed for torrent `tid`'s tracker client: at `now` when a
     /// request waits to be sent, else at its `poll_timeout`, else none. An idle client
     /// costs nothing until then.
-    pub(super) fn arm_tracker(&mut self, tkey: usize, now: Instant) {
+    pub(super) fn arm_tracker(&mut self, tid: TorrentId, now: Instant) {
         let due = self
             .engine
-            .torrents
-            .get(tkey)
+            .torrent_ref(tid)
             .and_then(|t| t.tracker.as_ref())
             .and_then(|c| {
                 if c.wants_transmit() {
@@ -117,41 +117,50 @@ impl Reactor {
                     c.poll_timeout()
                 }
             });
-        let armed = self.tracker_io.armed.get(&tkey).copied();
+        let armed = self.tracker_io.armed.get(&tid).copied();
         if armed.map(|(at, _)| at) == due {
             return;
         }
         if let Some((_, id)) = armed {
             self.timers.cancel(id);
-            self.tracker_io.armed.remove(&tkey);
+            self.tracker_io.armed.remove(&tid);
         }
         if let Some(at) = due {
-            let id = self.timers.schedule(at, Tick::Tracker(tkey));
-            self.tracker_io.armed.insert(tkey, (at, id));
+            let id = self.timers.schedule(at, Tick::Tracker(tid));
+            self.tracker_io.armed.insert(tid, (at, id));
         }
     }
 
-    /// Torrent `tkey`'s tracker client timer fired.
-    pub(super) fn on_tracker_timer(&mut self, tkey: usize, now: Instant) {
-        self.tracker_io.armed.remove(&tkey);
-        self.pump_tracker(tkey, now);
+    /// Torrent `tid` is gone: its timer, look-ups and UDP exchanges go too (an HTTP
+    /// answer still on its way finds no torrent and is dropped).
+    pub(super) fn forget_tracker(&mut self, tid: TorrentId) {
+        if let Some((_, timer)) = self.tracker_io.armed.remove(&tid) {
+            self.timers.cancel(timer);
+        }
+        self.tracker_io.lookups.retain(|_, l| l.torrent != tid);
+        self.tracker_io.udp.forget_torrent(tid);
     }
 
-    fn tracker_failed(&mut self, tkey: usize, request: RequestId, reason: String, now: Instant) {
+    /// Torrent `tid`'s tracker client timer fired.
+    pub(super) fn on_tracker_timer(&mut self, tid: TorrentId, now: Instant) {
+        self.tracker_io.armed.remove(&tid);
+        self.pump_tracker(tid, now);
+    }
+
+    fn tracker_failed(&mut self, tid: TorrentId, request: RequestId, reason: String, now: Instant) {
         if let Some(client) = self
             .engine
-            .torrents
-            .get_mut(tkey)
+            .torrent_mut(tid)
             .and_then(|t| t.tracker.as_mut())
         {
             client.on_request_failed(request, reason, now);
         }
         // The client moved on to its next tracker: that request goes out at once.
-        self.arm_tracker(tkey, now);
+        self.arm_tracker(tid, now);
     }
 
     /// Resolves the tracker's host if needed, then sends.
-    fn send_tracker_request(&mut self, tkey: usize, outgoing: Outgoing, now: Instant) {
+    fn send_tracker_request(&mut self, tid: TorrentId, outgoing: Outgoing, now: Instant) {
         let target = match &outgoing.kind {
             RequestKind::Http { .. } => http::parse_url(&outgoing.url)
                 .map(|u| (u.host, u.port))
@@ -161,17 +170,17 @@ impl Reactor {
         };
         let (host, port) = match target {
             Ok(hp) => hp,
-            Err(e) => return self.tracker_failed(tkey, outgoing.request_id, e, now),
+            Err(e) => return self.tracker_failed(tid, outgoing.request_id, e, now),
         };
         if let Ok(ip) = host.parse::<IpAddr>() {
-            return self.send_resolved(tkey, outgoing, SocketAddr::new(ip, port), now);
+            return self.send_resolved(tid, outgoing, SocketAddr::new(ip, port), now);
         }
         if self.resolver.is_none() {
             match crate::resolver::Resolver::new(self.waker.clone()) {
                 Ok(r) => self.resolver = Some(r),
                 Err(e) => {
                     let reason = format!("cannot start the resolver: {e}");
-                    return self.tracker_failed(tkey, outgoing.request_id, reason, now);
+                    return self.tracker_failed(tid, outgoing.request_id, reason, now);
                 }
             }
         }
@@ -189,12 +198,12 @@ impl Reactor {
                 self.tracker_io.lookups.insert(
                     id,
                     PendingLookup {
-                        torrent: tkey,
+                        torrent: tid,
                         outgoing,
                     },
                 );
             }
-            Err(e) => self.tracker_failed(tkey, request, e, now),
+            Err(e) => self.tracker_failed(tid, request, e, now),
         }
     }
 
@@ -224,7 +233,13 @@ impl Reactor {
         }
     }
 
-    fn send_resolved(&mut self, tkey: usize, outgoing: Outgoing, addr: SocketAddr, now: Instant) {
+    fn send_resolved(
+        &mut self,
+        tid: TorrentId,
+        outgoing: Outgoing,
+        addr: SocketAddr,
+        now: Instant,
+    ) {
         let request = outgoing.request_id;
         match outgoing.kind {
             RequestKind::Http {
@@ -237,27 +252,27 @@ impl Reactor {
                     .map_err(|e| e.to_string())
                     .and_then(|url| {
                         let owner = FetchOwner {
-                            torrent: tkey,
+                            torrent: tid,
                             request: request.0,
                         };
                         self.start_fetch(&url, addr, owner, now)
                     });
                 if let Err(e) = started {
-                    self.tracker_failed(tkey, request, e, now);
+                    self.tracker_failed(tid, request, e, now);
                 }
             }
             RequestKind::Udp(step) => {
                 let Some(endpoint) = self.udp.client_endpoint(addr.is_ipv6()) else {
                     let reason = "no UDP socket for that address family".to_string();
-                    return self.tracker_failed(tkey, request, reason, now);
+                    return self.tracker_failed(tid, request, reason, now);
                 };
                 let mut packet = Vec::with_capacity(100);
                 self.tracker_io
                     .udp
-                    .on_send(tkey, request, addr, &step, now, &mut packet);
+                    .on_send(tid, request, addr, &step, now, &mut packet);
                 // A datagram lost to a full queue is retransmitted (BEP 15).
                 if let Err(e) = self.udp.send(endpoint, addr, packet) {
-                    self.tracker_failed(tkey, request, e.to_string(), now);
+                    self.tracker_failed(tid, request, e.to_string(), now);
                 }
             }
         }
@@ -277,8 +292,7 @@ impl Reactor {
         };
         let Some(client) = self
             .engine
-            .torrents
-            .get_mut(answer.torrent)
+            .torrent_mut(answer.torrent)
             .and_then(|t| t.tracker.as_mut())
         else {
             return;
@@ -302,8 +316,7 @@ impl Reactor {
         });
         if let Some(client) = self
             .engine
-            .torrents
-            .get_mut(owner.torrent)
+            .torrent_mut(owner.torrent)
             .and_then(|t| t.tracker.as_mut())
         {
             client.on_http_response(RequestId(owner.request), answer, now);

@@ -36,34 +36,44 @@ pub const EXCHANGE_TTL: Duration =
 
 /// Whose exchange an entry is.
 #[derive(Debug, Clone, Copy)]
-struct Exchange {
-    torrent: usize,
+struct Exchange<K> {
+    torrent: K,
     request: RequestId,
     sent_at: Instant,
 }
 
 /// An answer from a UDP tracker, matched to the exchange it answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UdpAnswer {
-    /// The torrent (its slab key in the reactor) whose client sent the request.
-    pub torrent: usize,
+pub struct UdpAnswer<K> {
+    /// The torrent whose client sent the request.
+    pub torrent: K,
     /// The client's request id.
     pub request: RequestId,
     /// The decoded answer.
     pub response: UdpResponse,
 }
 
-/// Every torrent's UDP tracker exchanges in flight. See the module docs.
-#[derive(Debug, Default)]
-pub struct UdpExchanges {
-    by_key: HashMap<(SocketAddr, u32), Exchange>,
+/// Every torrent's UDP tracker exchanges in flight, each torrent named by a `K` (the
+/// reactor's is a generation-checked `TorrentId`). See the module docs.
+#[derive(Debug)]
+pub struct UdpExchanges<K> {
+    by_key: HashMap<(SocketAddr, u32), Exchange<K>>,
     /// Entries after the last sweep; the next one runs at twice as many.
     swept_len: usize,
 }
 
-impl UdpExchanges {
+impl<K> Default for UdpExchanges<K> {
+    fn default() -> Self {
+        UdpExchanges {
+            by_key: HashMap::new(),
+            swept_len: 0,
+        }
+    }
+}
+
+impl<K: Copy + Eq> UdpExchanges<K> {
     /// No exchanges.
-    pub fn new() -> UdpExchanges {
+    pub fn new() -> UdpExchanges<K> {
         UdpExchanges::default()
     }
 
@@ -72,7 +82,7 @@ impl UdpExchanges {
     /// `torrent`.
     pub fn on_send(
         &mut self,
-        torrent: usize,
+        torrent: K,
         request: RequestId,
         tracker: SocketAddr,
         step: &UdpStep,
@@ -123,7 +133,7 @@ impl UdpExchanges {
         packet: &[u8],
         ipv6: bool,
         now: Instant,
-    ) -> Option<UdpAnswer> {
+    ) -> Option<UdpAnswer<K>> {
         let response = UdpResponse::decode(packet, ipv6).ok()?;
         let key = (from, response.transaction_id());
         let exchange = self.by_key.remove(&key)?;
@@ -143,7 +153,7 @@ impl UdpExchanges {
     }
 
     /// Forgets every exchange of `torrent` (it is gone; a later answer is dropped).
-    pub fn forget_torrent(&mut self, torrent: usize) {
+    pub fn forget_torrent(&mut self, torrent: K) {
         self.by_key.retain(|_, e| e.torrent != torrent);
     }
 
@@ -181,7 +191,7 @@ mod tests {
 
     /// Sends a connect with `transaction_id` to `tracker` for `torrent`'s `request`.
     fn send_connect(
-        x: &mut UdpExchanges,
+        x: &mut UdpExchanges<usize>,
         torrent: usize,
         request: u64,
         tracker: SocketAddr,

@@ -1,0 +1,292 @@
+//! The engine's control seam: the calls every front makes to change torrents while the
+//! engine runs (the one-shot commands today; the daemon, its API dialects and the watch
+//! folder next), and the read-only views they render. None of them blocks: a torrent
+//! whose data must be checked is added in `Checking` and hashed on the workers.
+//!
+//! Every torrent is named by its [`TorrentId`]; a call with an id whose torrent is
+//! gone (its slot reused by another) finds nothing and changes nothing.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::housekeeping::KnownPeer;
+use super::{Engine, PIECE_CACHE_BYTES, TorrentSpec, new_picker};
+use crate::bitfield::Bitfield;
+use crate::peer::close::CloseReason;
+use crate::torrent::choker::Choker;
+use crate::torrent::state::{Torrent, TorrentState};
+use crate::torrent::storage::Storage;
+use crate::types::{InfoHash, TorrentId};
+
+/// Why a torrent was not added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddError {
+    /// A torrent with the same info-hash is already in the engine.
+    Duplicate(TorrentId),
+    /// Its metainfo cannot be run (a piece layout the picker refuses).
+    Invalid(String),
+}
+
+impl fmt::Display for AddError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AddError::Duplicate(_) => f.write_str("the torrent is already added"),
+            AddError::Invalid(why) => write!(f, "the torrent cannot be run: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for AddError {}
+
+/// One torrent as a front shows it. Plain data, built on demand.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TorrentView {
+    /// Its id.
+    pub id: TorrentId,
+    /// Its info-hash.
+    pub info_hash: InfoHash,
+    /// Its name.
+    pub name: String,
+    /// Where it is in its life.
+    pub state: TorrentState,
+    /// Bytes verified on disk.
+    pub bytes_done: u64,
+    /// Bytes in all.
+    pub total_bytes: u64,
+    /// Payload bytes received and sent per second, over the last seconds.
+    pub down_rate: u64,
+    /// See `down_rate`.
+    pub up_rate: u64,
+    /// Payload bytes received and sent since it was added.
+    pub downloaded: u64,
+    /// See `downloaded`.
+    pub uploaded: u64,
+    /// Connected peers.
+    pub peers: usize,
+    /// Pieces that failed their hash check.
+    pub hash_failures: u32,
+}
+
+/// The whole engine as a front shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineSnapshot {
+    /// Every torrent, in slot order.
+    pub torrents: Vec<TorrentView>,
+    /// Peer connections open (any state).
+    pub connections: usize,
+    /// Jobs waiting for the worker pool.
+    pub jobs_waiting: usize,
+}
+
+impl Engine {
+    /// Adds a torrent. With `spec.have` it starts active at once; without, it checks
+    /// its data on the workers first. Configured peers (`--peer`) are dialled for it.
+    pub fn add(&mut self, spec: TorrentSpec, now: Instant) -> Result<TorrentId, AddError> {
+        if let Some(&slot) = self.by_hash.get(&spec.meta.info_hash) {
+            return Err(AddError::Duplicate(self.torrents[slot].id));
+        }
+        let pieces = spec.storage.layout.piece_count();
+        let (state, have) = match spec.have {
+            Some(have) => (TorrentState::Active, have),
+            None => (
+                TorrentState::Checking { next: 0, done: 0 },
+                Bitfield::new(pieces),
+            ),
+        };
+        let seed = self.random();
+        let picker =
+            new_picker(&spec.storage, &have, seed).map_err(|e| AddError::Invalid(e.to_string()))?;
+        let generation = self.next_generation();
+        let entry = self.torrents.vacant_entry();
+        let slot = entry.key();
+        let id = TorrentId {
+            slot: slot as u32,
+            generation,
+        };
+        entry.insert(Torrent {
+            state,
+            require_data: spec.require_data,
+            id,
+            meta: spec.meta,
+            bytes_have: Torrent::count_bytes(&have, &spec.storage),
+            storage: spec.storage,
+            have,
+            picker,
+            assembly: Default::default(),
+            cache: Default::default(),
+            cache_bytes: 0,
+            cache_cap: PIECE_CACHE_BYTES,
+            cache_clock: 0,
+            reads: Default::default(),
+            warm: Default::default(),
+            peers: Vec::new(),
+            bans: Default::default(),
+            down: Default::default(),
+            up: Default::default(),
+            hash_failures: 0,
+            suspects: Default::default(),
+            resume_dirty: false,
+            started_at: now,
+            progress_at: now,
+            progress_bytes: 0,
+            completed_at: None,
+            peers_used: Default::default(),
+            choker: Choker::new(),
+            tracker: None,
+            candidates: Default::default(),
+            dialled: Default::default(),
+        });
+        self.by_hash
+            .insert(self.torrents[slot].meta.info_hash, slot);
+        for &addr in &self.config.peers {
+            self.known.push(KnownPeer {
+                addr,
+                torrent: slot,
+                connected: false,
+                retry_at: now,
+                failures: 0,
+            });
+        }
+        if self.torrents[slot].is_active() {
+            self.start_tracker(slot, now);
+        } else {
+            self.pump_check(slot);
+        }
+        Ok(id)
+    }
+
+    /// Removes torrent `id`: its connections close, its tracker client goes (without
+    /// a `stopped` announce), jobs still out for it are ignored when they come back.
+    /// Returns its storage, for a caller that also deletes the data.
+    pub fn remove(&mut self, id: TorrentId) -> Option<Arc<Storage>> {
+        let slot = self.torrent_slot(id)?;
+        self.close_peers_of(slot, CloseReason::Shutdown);
+        self.known.retain(|k| k.torrent != slot);
+        self.tracker_changed.retain(|&s| s != slot);
+        let t = self.torrents.remove(slot);
+        self.by_hash.remove(&t.meta.info_hash);
+        self.removed.push(id);
+        Some(t.storage)
+    }
+
+    /// Pauses torrent `id`: its connections close, its trackers are told `stopped`,
+    /// nothing is dialled or accepted for it. False if it is not active.
+    pub fn pause(&mut self, id: TorrentId, now: Instant) -> bool {
+        let Some(slot) = self.torrent_slot(id) else {
+            return false;
+        };
+        if !self.torrents[slot].is_active() {
+            return false;
+        }
+        self.close_peers_of(slot, CloseReason::Shutdown);
+        let t = &mut self.torrents[slot];
+        t.state = TorrentState::Paused;
+        t.resume_dirty = true;
+        if let Some(client) = t.tracker.as_mut() {
+            client.on_stop(now);
+            self.tracker_changed.push(slot);
+        }
+        true
+    }
+
+    /// Resumes a paused torrent: active again, with a fresh tracker client (it
+    /// announces `started`). False if it is not paused.
+    pub fn resume(&mut self, id: TorrentId, now: Instant) -> bool {
+        let Some(slot) = self.torrent_slot(id) else {
+            return false;
+        };
+        if self.torrents[slot].state != TorrentState::Paused {
+            return false;
+        }
+        let t = &mut self.torrents[slot];
+        t.state = TorrentState::Active;
+        t.progress_at = now;
+        for k in self.known.iter_mut().filter(|k| k.torrent == slot) {
+            k.retry_at = now;
+            k.failures = 0;
+        }
+        self.start_tracker(slot, now);
+        true
+    }
+
+    /// Forgets what torrent `id` has verified and hashes its data again on the
+    /// workers (its connections close). False while it checks already or has pieces
+    /// out being written.
+    pub fn recheck(&mut self, id: TorrentId, now: Instant) -> bool {
+        let Some(slot) = self.torrent_slot(id) else {
+            return false;
+        };
+        let t = &self.torrents[slot];
+        if matches!(t.state, TorrentState::Checking { .. }) || t.assembly.writing() {
+            return false;
+        }
+        self.close_peers_of(slot, CloseReason::Shutdown);
+        let t = &mut self.torrents[slot];
+        if let Some(client) = t.tracker.as_mut() {
+            client.on_stop(now);
+            self.tracker_changed.push(slot);
+        }
+        let pieces = t.storage.layout.piece_count();
+        t.assembly = Default::default();
+        t.have = Bitfield::new(pieces);
+        t.bytes_have = 0;
+        t.cache.clear();
+        t.cache_bytes = 0;
+        t.warm.clear();
+        t.state = TorrentState::Checking { next: 0, done: 0 };
+        self.pump_check(slot);
+        true
+    }
+
+    /// Torrent `id` as a front shows it.
+    pub fn torrent(&self, id: TorrentId) -> Option<TorrentView> {
+        self.torrents.get(self.torrent_slot(id)?).map(view)
+    }
+
+    /// Every torrent and the engine's totals.
+    pub fn snapshot(&self) -> EngineSnapshot {
+        EngineSnapshot {
+            torrents: self.torrents.iter().map(|(_, t)| view(t)).collect(),
+            connections: self.conns.len(),
+            jobs_waiting: self.jobs.len(),
+        }
+    }
+
+    /// The torrent with this info-hash.
+    pub fn find(&self, info_hash: &InfoHash) -> Option<TorrentId> {
+        self.by_hash.get(info_hash).map(|&s| self.torrents[s].id)
+    }
+
+    /// Closes every connection of torrent `slot`, and the ones still waiting in a
+    /// handshake that names it.
+    fn close_peers_of(&mut self, slot: usize, reason: CloseReason) {
+        let keys: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.torrent == Some(slot))
+            .map(|(k, _)| k)
+            .collect();
+        for key in keys {
+            self.close(key, reason);
+        }
+        self.refuse_waiting(slot);
+    }
+}
+
+fn view(t: &Torrent) -> TorrentView {
+    TorrentView {
+        id: t.id,
+        info_hash: t.meta.info_hash,
+        name: t.name(),
+        state: t.state.clone(),
+        bytes_done: t.bytes_done(),
+        total_bytes: t.storage.layout.total_length,
+        down_rate: t.down.per_second(),
+        up_rate: t.up.per_second(),
+        downloaded: t.down.total(),
+        uploaded: t.up.total(),
+        peers: t.peers.len(),
+        hash_failures: t.hash_failures,
+    }
+}
