@@ -10,7 +10,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::housekeeping::KnownPeer;
 use super::{Engine, PIECE_CACHE_BYTES, TorrentSpec, new_picker};
 use crate::bitfield::Bitfield;
 use crate::peer::close::CloseReason;
@@ -134,19 +133,12 @@ impl Engine {
             peers_used: Default::default(),
             choker: Choker::new(),
             tracker: None,
-            candidates: Default::default(),
-            dialled: Default::default(),
+            peer_list: Default::default(),
         });
         self.by_hash
             .insert(self.torrents[slot].meta.info_hash, slot);
         for &addr in &self.config.peers {
-            self.known.push(KnownPeer {
-                addr,
-                torrent: slot,
-                connected: false,
-                retry_at: now,
-                failures: 0,
-            });
+            self.torrents[slot].peer_list.keep(addr, now);
         }
         if self.torrents[slot].is_active() {
             self.start_tracker(slot, now);
@@ -162,7 +154,6 @@ impl Engine {
     pub fn remove(&mut self, id: TorrentId) -> Option<Arc<Storage>> {
         let slot = self.torrent_slot(id)?;
         self.close_peers_of(slot, CloseReason::Shutdown);
-        self.known.retain(|k| k.torrent != slot);
         self.tracker_changed.retain(|&s| s != slot);
         let t = self.torrents.remove(slot);
         self.by_hash.remove(&t.meta.info_hash);
@@ -202,10 +193,7 @@ impl Engine {
         let t = &mut self.torrents[slot];
         t.state = TorrentState::Active;
         t.progress_at = now;
-        for k in self.known.iter_mut().filter(|k| k.torrent == slot) {
-            k.retry_at = now;
-            k.failures = 0;
-        }
+        t.peer_list.retry_kept_now(now);
         self.start_tracker(slot, now);
         true
     }

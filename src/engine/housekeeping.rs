@@ -2,50 +2,17 @@
 //! to configured peers, dialling tracker peers, rate-limit refills, resume records and
 //! progress lines. The reactor calls each from a tick of its timer heap.
 
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::{Engine, RECONNECT_DELAY};
-use crate::peer::close::CloseReason;
+use super::Engine;
 use crate::progress::human_bytes;
 use crate::resume;
 use crate::torrent::state::TorrentState;
 
-/// A configured peer to keep connected to.
-#[derive(Debug)]
-pub(crate) struct KnownPeer {
-    pub(crate) addr: SocketAddr,
-    pub(crate) torrent: usize,
-    pub(crate) connected: bool,
-    pub(crate) retry_at: Instant,
-    /// Connections in a row that ended before the handshake completed.
-    pub(crate) failures: u32,
-}
-
-/// A torrent dials tracker peers while it has fewer connections than this.
+/// A torrent dials learned peers while it has fewer connections than this.
 const PEERS_PER_TORRENT: usize = 60;
-/// Tracker peers dialled per torrent per second at most.
+/// Learned peers dialled per torrent per second at most.
 const DIALS_PER_SECOND: usize = 10;
-/// A tracker peer dialled once is not dialled again within this.
-const REDIAL_AFTER: Duration = Duration::from_secs(120);
-
-/// Longest wait between attempts to reach a configured peer that keeps failing.
-const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(300);
-
-/// When to try a configured peer again after a connection to it closed: at once-ish
-/// after a working connection dropped, with exponential backoff after failed attempts,
-/// and not while both sides are seeds (checked again every `MAX_RECONNECT_DELAY`).
-pub(crate) fn reconnect_delay(reason: CloseReason, was_active: bool, failures: u32) -> Duration {
-    match reason {
-        CloseReason::BothSeeding | CloseReason::Duplicate | CloseReason::Banned => {
-            MAX_RECONNECT_DELAY
-        }
-        _ if was_active => RECONNECT_DELAY,
-        _ => RECONNECT_DELAY
-            .saturating_mul(1 << failures.min(6))
-            .min(MAX_RECONNECT_DELAY),
-    }
-}
 
 impl Engine {
     /// Reassigns unchoke slots in every torrent.
@@ -125,19 +92,8 @@ impl Engine {
         if t.complete() || !t.peers.is_empty() || !t.is_active() {
             return None;
         }
-        let (mut banned, mut refused, mut waiting) = (0, 0, t.candidates.len());
-        let configured = self.known.iter().filter(|k| k.torrent == tkey);
-        let mut known = t.candidates.len();
-        for k in configured {
-            known += 1;
-            if t.bans.endpoint_banned(k.addr) {
-                banned += 1;
-            } else if k.failures > 0 {
-                refused += 1;
-            } else {
-                waiting += 1;
-            }
-        }
+        let c = t.peer_list.counts(|a| t.bans.endpoint_banned(a));
+        let (known, banned, refused, waiting) = (c.known, c.banned, c.refused, c.waiting);
         let mut counts = Vec::new();
         for (n, what) in [
             (banned, "banned"),
@@ -178,22 +134,11 @@ impl Engine {
                 {
                     break;
                 }
-                let Some(addr) = t.candidates.pop_front() else {
+                let (conns, bans) = (&self.conns, &t.bans);
+                let skip = |a| bans.endpoint_banned(a) || conns.iter().any(|(_, c)| c.addr == a);
+                let Some(addr) = t.peer_list.next_candidate(now, skip) else {
                     break;
                 };
-                if t.dialled
-                    .get(&addr)
-                    .is_some_and(|&at| now.duration_since(at) < REDIAL_AFTER)
-                    || t.bans.endpoint_banned(addr)
-                    || self.conns.iter().any(|(_, c)| c.addr == addr)
-                {
-                    continue;
-                }
-                t.dialled.insert(addr, now);
-                if t.dialled.len() > 4 * crate::torrent::state::MAX_CANDIDATES {
-                    t.dialled
-                        .retain(|_, at| now.duration_since(*at) < REDIAL_AFTER);
-                }
                 budget -= 1;
                 self.dial(addr, tkey, now);
             }
@@ -225,28 +170,23 @@ impl Engine {
         }
     }
 
+    /// Dials the kept peers (`--peer`) that are due, of every active torrent.
     pub(crate) fn reconnect_known(&mut self, now: Instant) {
-        let due: Vec<(usize, SocketAddr, usize)> = self
-            .known
-            .iter()
-            .enumerate()
-            .filter(|(_, k)| !k.connected && k.retry_at <= now)
-            .filter(|(_, k)| {
-                self.torrents.get(k.torrent).is_some_and(|t| {
-                    t.is_active()
-                        && (!t.complete() || !self.config.exit_when_complete)
-                        && !t.bans.endpoint_banned(k.addr)
-                })
-            })
-            .map(|(i, k)| (i, k.addr, k.torrent))
-            .collect();
-        for (i, addr, torrent) in due {
-            let ok = self.dial(addr, torrent, now);
-            let k = &mut self.known[i];
-            k.connected = ok;
-            if !ok {
-                k.failures += 1;
-                k.retry_at = now + reconnect_delay(CloseReason::ConnectFailed, false, k.failures);
+        let keys: Vec<usize> = self.torrents.iter().map(|(k, _)| k).collect();
+        for tkey in keys {
+            let t = &self.torrents[tkey];
+            if !t.is_active() || (t.complete() && self.config.exit_when_complete) {
+                continue;
+            }
+            let due: Vec<_> = t
+                .peer_list
+                .kept_due(now)
+                .into_iter()
+                .filter(|&(_, a)| !t.bans.endpoint_banned(a))
+                .collect();
+            for (i, addr) in due {
+                let ok = self.dial(addr, tkey, now);
+                self.torrents[tkey].peer_list.on_kept_dialled(i, ok, now);
             }
         }
     }
@@ -304,34 +244,5 @@ impl Engine {
             );
             crate::progress::transfer_line(pct, &line, now);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reconnect_backoff() {
-        assert_eq!(
-            reconnect_delay(CloseReason::PeerClosed, true, 0),
-            RECONNECT_DELAY
-        );
-        assert_eq!(
-            reconnect_delay(CloseReason::ConnectFailed, false, 1),
-            RECONNECT_DELAY * 2
-        );
-        assert_eq!(
-            reconnect_delay(CloseReason::ConnectFailed, false, 3),
-            RECONNECT_DELAY * 8
-        );
-        assert_eq!(
-            reconnect_delay(CloseReason::ConnectFailed, false, 30),
-            MAX_RECONNECT_DELAY
-        );
-        assert_eq!(
-            reconnect_delay(CloseReason::BothSeeding, true, 0),
-            MAX_RECONNECT_DELAY
-        );
     }
 }

@@ -57,8 +57,6 @@ use crate::types::{ConnKey, InfoHash, PeerId, PieceIndex, TorrentId};
 use crate::wire::metainfo::Metainfo;
 use crate::workers::Job;
 pub use control::{AddError, EngineSnapshot, TorrentView};
-use housekeeping::KnownPeer;
-pub(crate) use housekeeping::reconnect_delay;
 pub use serve::UploadMode;
 pub(crate) use serve::high_water;
 
@@ -75,8 +73,6 @@ pub(crate) const RECHOKE_INTERVAL: Duration =
     Duration::from_secs(crate::config::RECHOKE_INTERVAL_SECS);
 /// How often a changed resume record is written while running.
 pub(crate) const RESUME_INTERVAL: Duration = Duration::from_secs(10);
-/// Wait before connecting again to a configured peer that dropped.
-pub(crate) const RECONNECT_DELAY: Duration = Duration::from_secs(5);
 /// Bytes of piece cache per torrent for serving uploads.
 pub(crate) const PIECE_CACHE_BYTES: usize = 32 << 20;
 
@@ -241,7 +237,6 @@ pub struct Engine {
     pub(crate) conns: Slab<Connection>,
     pub(crate) torrents: Slab<Torrent>,
     by_hash: HashMap<InfoHash, usize>,
-    known: Vec<KnownPeer>,
     pub(crate) config: EngineConfig,
     pub(crate) peer_id: PeerId,
     /// Connections closed this turn (with whether they were active), freed at its end.
@@ -297,7 +292,6 @@ impl Engine {
             conns: Slab::new(),
             torrents: Slab::new(),
             by_hash: HashMap::new(),
-            known: Vec::new(),
             peer_id,
             closing: Vec::new(),
             freed: Vec::new(),
@@ -570,14 +564,8 @@ impl Engine {
             };
             *self.close_counts.entry(reason).or_default() += 1;
             log::debug!("closed {} ({reason})", conn.addr);
-            for kp in self
-                .known
-                .iter_mut()
-                .filter(|k| k.addr == conn.addr && Some(k.torrent) == conn.torrent)
-            {
-                kp.failures = if was_active { 0 } else { kp.failures + 1 };
-                kp.connected = false;
-                kp.retry_at = now + reconnect_delay(reason, was_active, kp.failures);
+            if let Some(t) = conn.torrent.and_then(|t| self.torrents.get_mut(t)) {
+                t.peer_list.on_closed(conn.addr, reason, was_active, now);
             }
         }
     }

@@ -14,6 +14,7 @@ use mio::net::UdpSocket;
 use super::http_fetch::FetchOwner;
 use super::{Reactor, Tick};
 use crate::timer::TimerId;
+use crate::torrent::peer_list::PeerSource;
 use crate::tracker::client::exchanges::UdpExchanges;
 use crate::tracker::client::{ClientEvent, Outgoing, RequestId, RequestKind};
 use crate::types::TorrentId;
@@ -82,7 +83,9 @@ impl Reactor {
                 ClientEvent::Peers(addrs) => {
                     got_peers = true;
                     log::debug!("tracker gave {} peers", addrs.len());
-                    t.add_candidates(addrs);
+                    let bans = &t.bans;
+                    t.peer_list
+                        .learn(addrs, PeerSource::Tracker, |a| bans.endpoint_banned(a));
                 }
                 ClientEvent::Warning { url, message } => log::warn!("tracker {url}: {message}"),
                 ClientEvent::Error { url, message } => log::warn!("tracker {url}: {message}"),

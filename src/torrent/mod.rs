@@ -8,6 +8,7 @@ pub mod assembly;
 pub mod ban;
 pub mod choker;
 pub mod paths;
+pub mod peer_list;
 pub mod picker;
 pub mod state;
 pub mod storage;

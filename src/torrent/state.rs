@@ -7,7 +7,7 @@
 //! - `cache_bytes` is the sum of the cached pieces' lengths and stays within
 //!   `cache_cap` after every insertion.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,6 +19,7 @@ use crate::rate::Rate;
 use crate::torrent::assembly::Assembly;
 use crate::torrent::ban::{Bans, Source};
 use crate::torrent::choker::Choker;
+use crate::torrent::peer_list::PeerList;
 use crate::torrent::picker::Picker;
 use crate::torrent::storage::Storage;
 use crate::tracker::client::TrackerClient;
@@ -129,15 +130,9 @@ pub struct Torrent {
     pub choker: Choker<ConnKey>,
     /// Announces to this torrent's trackers, when it has any.
     pub tracker: Option<TrackerClient>,
-    /// Peers learned from trackers and not tried yet, oldest first.
-    pub candidates: VecDeque<SocketAddr>,
-    /// When each address was last dialled, so a tracker's repeats are not redialled
-    /// at once.
-    pub dialled: HashMap<SocketAddr, Instant>,
+    /// The peers it knows of, where from, and when to dial them.
+    pub peer_list: PeerList,
 }
-
-/// Most untried peer addresses kept per torrent; older ones are dropped first.
-pub const MAX_CANDIDATES: usize = 1000;
 
 impl Torrent {
     /// The torrent's sanitised name (the first component of every file path).
@@ -149,19 +144,6 @@ impl Torrent {
             .and_then(|f| f.path.components().next())
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .unwrap_or_default()
-    }
-
-    /// Remembers peers a tracker gave us, skipping banned and already known ones.
-    pub fn add_candidates(&mut self, addrs: impl IntoIterator<Item = SocketAddr>) {
-        for addr in addrs {
-            if self.bans.endpoint_banned(addr) || self.candidates.contains(&addr) {
-                continue;
-            }
-            if self.candidates.len() >= MAX_CANDIDATES {
-                self.candidates.pop_front();
-            }
-            self.candidates.push_back(addr);
-        }
     }
 
     /// The peers to blame for a failed piece: the one source if there was only one;
@@ -327,8 +309,7 @@ mod tests {
             peers_used: HashSet::new(),
             choker: Choker::new(),
             tracker: None,
-            candidates: VecDeque::new(),
-            dialled: HashMap::new(),
+            peer_list: PeerList::default(),
         }
     }
 
