@@ -217,6 +217,8 @@ pub struct Engine {
     pub(crate) stats: Option<Box<EngineStats>>,
     /// The extensions offered to peers (BEP 10): none yet.
     extensions: Registry,
+    /// Resume records being written on the workers.
+    resume: housekeeping::ResumeSaves,
 }
 
 impl Engine {
@@ -340,6 +342,7 @@ impl Engine {
             serve_files: serve::ServeFiles::default(),
             stats: config.stats.then(|| Box::new(EngineStats::new())),
             extensions: Registry::default(),
+            resume: Default::default(),
             config,
         })
     }
@@ -575,9 +578,12 @@ impl Engine {
         self.shutting_down = true;
     }
 
-    /// Whether pieces are still being verified and written, or jobs wait for the pool.
+    /// Whether pieces or resume records are still being written, or jobs wait for the
+    /// pool.
     pub fn writes_pending(&self) -> bool {
-        !self.jobs.is_empty() || self.torrents.iter().any(|(_, t)| t.assembly.writing())
+        !self.jobs.is_empty()
+            || self.resume.busy()
+            || self.torrents.iter().any(|(_, t)| t.assembly.writing())
     }
 
     /// Closes every connection, writes every resume record and returns what each
@@ -593,7 +599,7 @@ impl Engine {
             self.close(key, CloseReason::Shutdown);
         }
         self.reap_closed();
-        self.save_resume(true);
+        self.save_resume_now();
         if let Some(stats) = &self.stats {
             eprint!("{}", stats.render());
         }

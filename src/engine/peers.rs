@@ -295,6 +295,11 @@ impl Engine {
                 piece,
                 result,
             } => self.on_piece_ready(torrent, piece, result.map(|_| None), now),
+            Completion::ResumeSaved {
+                torrent,
+                have,
+                result,
+            } => self.on_resume_saved(torrent, have, result),
             Completion::PieceHashed { .. } => {}
         }
     }
@@ -503,6 +508,6 @@ fn record_job(stats: &mut EngineStats, c: &Completion, timing: JobTiming) {
             stats.record(Metric::DiskReadWait, timing.waited);
             stats.record(Metric::DiskRead, timing.ran);
         }
-        Completion::PieceHashed { .. } => {}
+        Completion::PieceHashed { .. } | Completion::ResumeSaved { .. } => {}
     }
 }
