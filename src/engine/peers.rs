@@ -9,6 +9,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::{CONNECT_TIMEOUT, Engine, HANDSHAKE_TIMEOUT};
+use crate::config::MAX_UNHASHED_BYTES_PER_TORRENT;
 use crate::peer::close::CloseReason;
 use crate::peer::conn::ReadPass;
 use crate::peer::conn::{ConnState, Connection};
@@ -235,7 +236,10 @@ impl Engine {
         }
     }
 
-    /// Sends requests until the peer's pipeline is full.
+    /// Sends requests until the peer's pipeline is full; none while the torrent's
+    /// pieces waiting to be verified and written are past
+    /// [`MAX_UNHASHED_BYTES_PER_TORRENT`] (a completion resumes them, see
+    /// [`Engine::on_completion`]).
     pub(crate) fn fill_requests(&mut self, key: usize, now: Instant) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
@@ -243,6 +247,9 @@ impl Engine {
         let Some(t) = conn.torrent.and_then(|t| self.torrents.get_mut(t)) else {
             return;
         };
+        if t.assembly.unhashed_bytes() > MAX_UNHASHED_BYTES_PER_TORRENT {
+            return;
+        }
         let ConnState::Active(s) = &mut conn.state else {
             return;
         };
@@ -322,7 +329,13 @@ impl Engine {
             return;
         };
         let t = &mut self.torrents[tkey];
+        let was_over = t.assembly.unhashed_bytes() > MAX_UNHASHED_BYTES_PER_TORRENT;
         let sources = t.assembly.finish(piece);
+        // Back under the cap after a verified piece: the peers whose requests stopped
+        // ask again (after a failed one every peer asks anyway, below).
+        let resume_requests = was_over
+            && t.assembly.unhashed_bytes() <= MAX_UNHASHED_BYTES_PER_TORRENT
+            && matches!(result, Ok(true));
         match result {
             Ok(true) => {
                 let liars = t.blame_verified(piece, &block_hashes);
@@ -354,6 +367,12 @@ impl Engine {
                 if complete {
                     self.save_resume(true);
                     self.tracker_changed.push(tkey);
+                } else if resume_requests {
+                    let peers = self.torrents[tkey].peers.clone();
+                    for key in self.live_all(peers) {
+                        self.fill_requests(key, now);
+                        self.want_write(key, now);
+                    }
                 }
             }
             Ok(false) => {
