@@ -45,6 +45,7 @@ use crate::peer::close::CloseReason;
 use crate::peer::conn::{ConnState, Connection};
 use crate::peer::ext::Registry;
 use crate::peer::session::PeerSession;
+use crate::rng::Rng;
 use crate::stats::EngineStats;
 use crate::torrent::choker::Choker;
 use crate::torrent::picker::Picker;
@@ -201,7 +202,8 @@ pub struct Engine {
     /// Something inside the engine (a fatal write, a stall, completion) asks the run to
     /// end; the reactor starts the shutdown (its trackers announce `stopped`).
     shutdown_wanted: bool,
-    rng: u64,
+    /// Drives the choker's optimistic unchoke.
+    rng: Rng,
     /// Port of the first listener, advertised in extension handshakes (`p`).
     pub(crate) listen_port: Option<u16>,
     pub(crate) close_counts: HashMap<CloseReason, u64>,
@@ -332,7 +334,7 @@ impl Engine {
             next_gen: generation,
             shutting_down: false,
             shutdown_wanted: false,
-            rng: random() | 1,
+            rng: Rng::new(random()),
             listen_port,
             close_counts: HashMap::new(),
             up_limit: config.max_upload_rate.map(|r| TokenBucket::new(r, now)),

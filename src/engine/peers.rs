@@ -476,10 +476,8 @@ impl Engine {
             })
             .collect();
         let slots = self.config.upload_slots.saturating_sub(1).max(1);
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        let decision = t.choker.rechoke(&views, slots, seeding, now, self.rng);
+        let random = self.rng.next_u64();
+        let decision = t.choker.rechoke(&views, slots, seeding, now, random);
         for key in self.live_all(decision.choke) {
             self.set_choke(key, true, now);
         }
