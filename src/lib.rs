@@ -35,6 +35,7 @@
 //! - [`json`], [`progress`], [`stats`]: output helpers and the `--stats` latency
 //!   histograms.
 #![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod bitfield;
 pub mod config;

@@ -1,5 +1,6 @@
 //! The `hivebt` command line: parses arguments, calls the library, prints the result and
 //! maps errors to exit codes (0 success, 1 operational failure, 2 bad input).
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
