@@ -44,6 +44,13 @@ pub const WORKER_FD_CACHE: usize = 32;
 /// completions. It bounds the memory of in-flight piece buffers.
 pub const WORKER_QUEUE_PER_THREAD: usize = 2;
 
+/// Most bytes of downloaded pieces per torrent handed out to the workers to verify and
+/// write and not yet done. Past it the engine sends no new block requests for that
+/// torrent (blocks already requested still arrive, so it is passed by at most the
+/// peers' pipelines); a completion that brings it back under resumes requesting from
+/// every peer of the torrent. It bounds the memory of pieces waiting for a busy disk.
+pub const MAX_UNHASHED_BYTES_PER_TORRENT: u64 = 64 * 1024 * 1024;
+
 /// How often the choker reconsiders who gets the regular upload slots (BEP 3: every
 /// ten seconds, long enough for TCP to reach full speed on a new unchoke).
 pub const RECHOKE_INTERVAL_SECS: u64 = 10;

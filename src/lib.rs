@@ -13,6 +13,8 @@
 //!
 //! - [`types`], [`config`], [`error`]: newtypes, every limit with its default, the
 //!   command-level error.
+//! - [`rng`]: the one random-number source (a seeded generator, seeded from the
+//!   operating system).
 //! - [`siphash`]: SipHash-2-4 with a chosen key, for ids a remote party must not forge.
 //! - [`bitfield`]: sets of pieces in the BEP 3 wire layout.
 //! - [`wire`]: bencode, metainfo (.torrent files), magnet links, the peer wire, the
@@ -33,6 +35,7 @@
 //! - [`json`], [`progress`], [`stats`]: output helpers and the `--stats` latency
 //!   histograms.
 #![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod bitfield;
 pub mod config;
@@ -48,6 +51,7 @@ pub mod rate;
 pub mod reactor;
 pub mod resolver;
 pub mod resume;
+pub mod rng;
 pub mod siphash;
 pub mod stats;
 pub mod timer;

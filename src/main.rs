@@ -1,21 +1,20 @@
 //! The `hivebt` command line: parses arguments, calls the library, prints the result and
 //! maps errors to exit codes (0 success, 1 operational failure, 2 bad input).
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 use hivebt::config;
-use hivebt::error::{Error, Result};
-use hivebt::ops::{self, create, inspect, transfer, verify};
-use std::collections::HashSet;
-
-use hivebt::reactor::{EngineConfig, TrackerServerSetup, UploadMode};
-use hivebt::tracker::server::TrackerConfig;
-use hivebt::types::InfoHash;
+use hivebt::error::Result;
+use hivebt::ops::seed::{EmbeddedTracker, NewTorrent, SeedOptions};
+use hivebt::ops::tracker::TrackerOptions;
+use hivebt::ops::transfer::{DownloadOptions, EngineOptions};
+use hivebt::ops::{self, create, inspect, seed, tracker, transfer, verify};
+use hivebt::reactor::UploadMode;
 
 #[derive(Parser)]
 #[command(
@@ -141,46 +140,22 @@ struct TorrentArgs {
 }
 
 impl TorrentArgs {
-    /// Hashes `path` into a torrent, writes it and returns where, with the metainfo.
-    /// Fails before hashing when the output exists and `--force` was not given.
-    fn create(
-        self,
-        path: PathBuf,
-        threads: usize,
-    ) -> Result<(PathBuf, hivebt::wire::metainfo::Metainfo)> {
-        let out = match self.output {
-            Some(o) => o,
-            None => {
-                // Named after the content (the real name of `.`); `build` checks it.
-                let name = path.file_name().map(|n| n.to_owned()).or_else(|| {
-                    std::fs::canonicalize(&path)
-                        .ok()
-                        .and_then(|p| p.file_name().map(|n| n.to_owned()))
-                });
-                let name = name.ok_or_else(|| {
-                    Error::BadInput(format!(
-                        "{}: cannot name the torrent; use -o",
-                        path.display()
-                    ))
-                })?;
-                PathBuf::from(format!("{}.torrent", name.to_string_lossy()))
-            }
-        };
-        create::check_output(&out, self.force)?;
-        let opts = create::CreateOptions {
-            path,
-            trackers: self.trackers,
-            piece_length: self.piece_length.0,
-            private: self.private,
-            comment: self.comment,
-            source: self.source,
-            web_seeds: self.web_seeds,
-            no_date: self.no_date,
-            threads,
-        };
-        let (bytes, meta) = create::build(&opts)?;
-        create::write_torrent_file(&out, &bytes, self.force)?;
-        Ok((out, meta))
+    /// The new torrent's options (its path and threads are the command's).
+    fn into_new(self) -> NewTorrent {
+        NewTorrent {
+            create: create::CreateOptions {
+                trackers: self.trackers,
+                piece_length: self.piece_length.0,
+                private: self.private,
+                comment: self.comment,
+                source: self.source,
+                web_seeds: self.web_seeds,
+                no_date: self.no_date,
+                ..Default::default()
+            },
+            output: self.output,
+            force: self.force,
+        }
     }
 }
 
@@ -216,82 +191,18 @@ struct TrackerArgs {
 }
 
 impl TrackerArgs {
-    /// Binds the sockets and builds the server's configuration.
-    fn setup(self) -> Result<TrackerServerSetup> {
-        if self.interval == 0 {
-            return Err(Error::BadInput(
-                "--interval must be at least 1 second".into(),
-            ));
-        }
-        let (http, udp) = if self.http.is_empty() && self.udp.is_empty() {
-            let any: SocketAddr = ([0, 0, 0, 0], 6969).into();
-            (vec![any], vec![any])
-        } else {
-            (self.http, self.udp)
-        };
-        let allow = self.allow.as_deref().map(read_allow_list).transpose()?;
-        let interval = std::time::Duration::from_secs(self.interval);
-        let defaults = TrackerConfig::default();
-        let tracker = TrackerConfig {
-            interval,
-            min_interval: defaults.min_interval.min(interval),
-            peer_timeout: TrackerConfig::peer_timeout_for(interval),
+    fn into_options(self) -> TrackerOptions {
+        TrackerOptions {
+            http: self.http,
+            udp: self.udp,
+            interval_secs: self.interval,
             max_torrents: self.max_torrents,
             max_peers_per_torrent: self.max_peers_per_torrent,
-            allow,
-            trust_claimed_ip: self.trust_ip,
-            ..defaults
-        };
-        bind_tracker(&http, &udp, tracker, self.max_http_connections)
-    }
-}
-
-/// Binds tracker sockets: a clear error names the address that failed.
-fn bind_tracker(
-    http: &[SocketAddr],
-    udp: &[SocketAddr],
-    config: TrackerConfig,
-    max_http_connections: usize,
-) -> Result<TrackerServerSetup> {
-    let mut setup = TrackerServerSetup {
-        http: Vec::new(),
-        udp: Vec::new(),
-        config,
-        max_http_connections,
-    };
-    for a in http {
-        let l = std::net::TcpListener::bind(a)
-            .map_err(|e| Error::Failed(format!("cannot listen on {a} for HTTP announces: {e}")))?;
-        setup.http.push(l);
-    }
-    for a in udp {
-        let u = std::net::UdpSocket::bind(a)
-            .map_err(|e| Error::Failed(format!("cannot bind {a} for UDP announces: {e}")))?;
-        setup.udp.push(u);
-    }
-    Ok(setup)
-}
-
-/// Reads an allow list: one 40-hex info-hash per line, blank lines and `#` comments
-/// ignored.
-fn read_allow_list(path: &std::path::Path) -> Result<HashSet<InfoHash>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
-    let mut set = HashSet::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
+            allow: self.allow,
+            trust_ip: self.trust_ip,
+            max_http_connections: self.max_http_connections,
         }
-        let hash = InfoHash::from_hex(line).ok_or_else(|| {
-            Error::BadInput(format!(
-                "{}:{}: '{line}' is not a 40-digit hex info-hash",
-                path.display(),
-                n + 1
-            ))
-        })?;
-        set.insert(hash);
     }
-    Ok(set)
 }
 
 /// Where `seed PATH` runs its embedded tracker when the torrent names none.
@@ -312,13 +223,15 @@ struct EmbeddedTrackerArgs {
     no_tracker: bool,
 }
 
-/// This machine's host name, from the kernel.
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
+impl EmbeddedTrackerArgs {
+    fn into_options(self) -> EmbeddedTracker {
+        EmbeddedTracker {
+            http: self.tracker_http,
+            udp: self.tracker_udp,
+            announce_host: self.announce_host,
+            disabled: self.no_tracker,
+        }
+    }
 }
 
 /// Options shared by `seed` and `download`.
@@ -370,55 +283,32 @@ enum UploadModeArg {
 }
 
 impl EngineArgs {
-    fn config(self, default_listen: &str, exit_when_complete: bool) -> Result<EngineConfig> {
-        if self.upload_slots == 0 {
-            return Err(Error::BadInput("--upload-slots must be at least 1".into()));
-        }
-        if self.max_peers == 0 {
-            return Err(Error::BadInput("--max-peers must be at least 1".into()));
-        }
-        let listen = if self.listen.is_empty() {
-            vec![
-                default_listen
-                    .parse()
-                    .map_err(|_| Error::Failed("bad default address".into()))?,
-            ]
-        } else {
-            self.listen
-        };
-        Ok(EngineConfig {
-            listen,
+    fn into_options(self) -> EngineOptions {
+        EngineOptions {
+            listen: self.listen,
             peers: self.peers,
             max_peers: self.max_peers,
             upload_slots: self.upload_slots,
-            workers: ops::thread_count(self.threads, config::engine_worker_threads())?,
-            state_dir: transfer::state_dir(self.state),
-            exit_when_complete,
-            announce_listen: true,
-            max_upload_rate: self.max_upload_rate.filter(|&r| r > 0),
-            max_download_rate: self.max_download_rate.filter(|&r| r > 0),
-            extra_trackers: Vec::new(),
-            tracker_server: None,
+            state: self.state,
+            max_upload_rate: self.max_upload_rate,
+            max_download_rate: self.max_download_rate,
+            threads: self.threads,
             upload_mode: match self.upload_mode {
                 UploadModeArg::Sendfile => UploadMode::Sendfile,
                 UploadModeArg::Buffered => UploadMode::Buffered,
             },
             stats: self.stats,
-            stall_timeout: None,
-        })
+        }
     }
 }
 
-/// Whether `path` looks like a .torrent file rather than content to share: it ends in
-/// `.torrent` and starts like a bencoded dictionary.
-fn is_torrent_file(path: &std::path::Path) -> bool {
-    use std::io::Read;
-    if path.extension().is_none_or(|e| e != "torrent") {
-        return false;
+/// Exit code 0 when `ok`, else 1 (an operational failure: incomplete data).
+fn success_if(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
-    let mut first = [0u8; 1];
-    std::fs::File::open(path)
-        .is_ok_and(|mut f| f.read_exact(&mut first).is_ok() && first[0] == b'd')
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -429,16 +319,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             threads,
         } => {
             let threads = ops::thread_count(threads, config::batch_worker_threads())?;
-            let (out, meta) = torrent.create(path, threads)?;
-            println!("created {}", out.display());
-            println!("  name       {}", String::from_utf8_lossy(&meta.info.name));
-            println!("  info-hash  {}", meta.info_hash);
-            println!(
-                "  pieces     {} x {}",
-                meta.info.pieces.len(),
-                hivebt::progress::human_bytes(meta.info.piece_length)
-            );
-            println!("  magnet     {}", meta.magnet());
+            let new = torrent.into_new();
+            let opts = create::CreateOptions {
+                path,
+                threads,
+                ..new.create
+            };
+            let (out, meta) = create::create_file(opts, new.output, new.force)?;
+            print!("{}", create::created_text(&out, &meta));
             Ok(ExitCode::SUCCESS)
         }
         Command::Inspect { target, json } => {
@@ -454,82 +342,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             targets,
             data,
             engine,
-            mut torrent,
+            torrent,
             embedded,
         } => {
-            let threads = ops::thread_count(engine.threads, config::batch_worker_threads())?;
-            let mut config = engine.config("0.0.0.0:6881", false)?;
-            let mut specs = Vec::new();
-            if targets.len() == 1 && !is_torrent_file(&targets[0]) {
-                // Share a plain file or directory: create its torrent first, then seed
-                // the content where it is.
-                let path = targets[0].clone();
-                // The directory holding the content: the path's parent, or for `.` and
-                // `..` the parent of the real directory (links are not resolved otherwise,
-                // so the content keeps the name the torrent gives it).
-                let parent = match (path.file_name(), path.parent()) {
-                    (Some(_), Some(p)) if !p.as_os_str().is_empty() => p.to_path_buf(),
-                    (Some(_), _) => PathBuf::from("."),
-                    (None, _) => std::fs::canonicalize(&path)
-                        .map_err(|e| Error::io("cannot resolve", &path, e))?
-                        .parent()
-                        .map_or_else(|| PathBuf::from("/"), |p| p.to_path_buf()),
-                };
-                if torrent.trackers.is_empty() && !embedded.no_tracker {
-                    // No tracker given: run one here and name it in the torrent.
-                    let setup = bind_tracker(
-                        &[embedded.tracker_http],
-                        &[embedded.tracker_udp],
-                        TrackerConfig::default(),
-                        10_000,
-                    )?;
-                    let host = embedded.announce_host.unwrap_or_else(host_name);
-                    let host = if host.contains(':') {
-                        format!("[{host}]")
-                    } else {
-                        host
-                    };
-                    let port = |a: std::io::Result<SocketAddr>| a.map(|a| a.port()).unwrap_or(0);
-                    let udp_port = port(setup.udp[0].local_addr());
-                    let http_port = port(setup.http[0].local_addr());
-                    torrent.trackers = vec![format!(
-                        "udp://{host}:{udp_port}/announce,http://{host}:{http_port}/announce"
-                    )];
-                    config.tracker_server = Some(setup);
-                }
-                let (out, meta) = torrent.create(path, threads)?;
-                println!("torrent {}", out.display());
-                println!("magnet {}", meta.magnet());
-                if config.tracker_server.is_some() {
-                    println!(
-                        "to download it elsewhere, copy {} there and run: hivebt download {} --out DIR",
-                        out.display(),
-                        out.file_name().map_or_else(
-                            || out.display().to_string(),
-                            |n| n.to_string_lossy().into_owned()
-                        )
-                    );
-                }
-                let dir = data.unwrap_or(parent);
-                specs.push(transfer::prepare_meta(
-                    meta,
-                    &dir,
-                    transfer::DataMode::Existing,
-                    config.state_dir.as_deref(),
-                )?);
-            } else {
-                config.extra_trackers = std::mem::take(&mut torrent.trackers);
-                let dir = data.unwrap_or_else(|| PathBuf::from("."));
-                for t in &targets {
-                    specs.push(transfer::prepare(
-                        t,
-                        &dir,
-                        transfer::DataMode::Existing,
-                        config.state_dir.as_deref(),
-                    )?);
-                }
-            }
-            transfer::run(config, specs)?;
+            seed::seed(SeedOptions {
+                targets,
+                data,
+                engine: engine.into_options(),
+                torrent: torrent.into_new(),
+                embedded: embedded.into_options(),
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Download {
@@ -540,47 +362,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             trackers,
             engine,
         } => {
-            let mut config = engine.config("0.0.0.0:0", !seed)?;
-            config.extra_trackers = trackers;
-            if timeout == Some(0) {
-                return Err(Error::BadInput(
-                    "--timeout must be at least 1 second".into(),
-                ));
-            }
-            config.stall_timeout = timeout.map(Duration::from_secs);
-            let spec = transfer::prepare(
-                &torrent,
-                &out,
-                transfer::DataMode::Download,
-                config.state_dir.as_deref(),
-            )?;
-            let summaries = transfer::run(config, vec![spec])?;
-            Ok(if summaries.iter().all(|s| s.complete) {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            let complete = transfer::download(DownloadOptions {
+                torrent,
+                out,
+                seed,
+                timeout_secs: timeout,
+                trackers,
+                engine: engine.into_options(),
+            })?;
+            Ok(success_if(complete))
         }
         Command::Tracker { server } => {
-            let setup = server.setup()?;
-            let config = EngineConfig {
-                listen: Vec::new(),
-                peers: Vec::new(),
-                max_peers: 1,
-                upload_slots: 1,
-                workers: 1,
-                state_dir: None,
-                max_upload_rate: None,
-                max_download_rate: None,
-                exit_when_complete: false,
-                announce_listen: true,
-                extra_trackers: Vec::new(),
-                tracker_server: Some(setup),
-                upload_mode: UploadMode::default(),
-                stats: false,
-                stall_timeout: None,
-            };
-            transfer::run(config, Vec::new())?;
+            tracker::run(server.into_options())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify {
@@ -596,11 +389,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 print!("{}", report.to_text());
             }
-            Ok(if report.complete() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(success_if(report.complete()))
         }
     }
 }

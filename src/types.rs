@@ -2,12 +2,12 @@
 //! references, the block size every request uses, and the generation-checked ids of
 //! torrents and connections.
 //!
-//! Depends on nothing. Every id and index that crosses a module boundary is a newtype
+//! Depends on `rng` only (fresh peer ids). Every id and index that crosses a module boundary is a newtype
 //! here, never a bare integer or byte array.
 
-use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
+
+use crate::rng::Rng;
 
 /// A torrent in the engine: the slot it occupies and the generation that slot was
 /// filled in. A worker completion or a command for a removed torrent names an old
@@ -127,21 +127,15 @@ impl PeerId {
     /// version digits, `-`.
     pub const PREFIX: &'static [u8; 8] = b"-HB0001-";
 
-    /// A fresh id: [`PeerId::PREFIX`] followed by 12 random bytes.
-    ///
-    /// The bytes come from std's `RandomState`, whose keys the standard library seeds
-    /// from the operating system's random source, hashed through SipHash. A peer id
-    /// needs to be unique, not secret, and this gives OS-seeded uniqueness without a
-    /// dependency or a clock read; the DHT's token secrets will need a real CSPRNG
-    /// and should not reuse this.
+    /// A fresh id: [`PeerId::PREFIX`] followed by 12 random bytes, from a generator
+    /// seeded by the operating system ([`Rng::from_os`]). A peer id needs to be unique,
+    /// not secret.
     pub fn generate() -> PeerId {
         let mut id = [0u8; 20];
         id[..8].copy_from_slice(Self::PREFIX);
-        for (i, chunk) in id[8..].chunks_mut(8).enumerate() {
-            // Each `RandomState::new()` gets distinct keys, so the two chunks differ.
-            let mut h = RandomState::new().build_hasher();
-            h.write_usize(i);
-            let word = h.finish().to_le_bytes();
+        let mut rng = Rng::from_os();
+        for chunk in id[8..].chunks_mut(8) {
+            let word = rng.next_u64().to_le_bytes();
             chunk.copy_from_slice(&word[..chunk.len()]);
         }
         PeerId(id)

@@ -1,7 +1,8 @@
 //! The worker pool: N named threads that hash and move piece data off the reactor
-//! thread, with a bounded job queue and a completion channel that wakes the reactor.
+//! thread and write resume records, with a bounded job queue and a completion channel
+//! that wakes the reactor.
 //!
-//! Depends on `disk`, `torrent::storage` and mio's `Waker`. The wake protocol: a worker
+//! Depends on `disk`, `resume`, `bitfield`, `torrent::storage` and mio's `Waker`. The wake protocol: a worker
 //! that pushes a completion wakes the reactor only when no wake is pending; the reactor
 //! clears the pending flag *before* draining ([`WorkerPool::drain`]), so a completion
 //! pushed during the drain either is drained now or triggers a new wake. None is lost.
@@ -9,6 +10,7 @@
 //! gone since (its slot reused by another) is recognised and ignored.
 
 use std::io;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -19,9 +21,11 @@ use bytes::Bytes;
 use mio::Waker;
 use sha1::{Digest, Sha1};
 
+use crate::bitfield::Bitfield;
 use crate::disk::{self, FdCache, ReadError};
+use crate::resume;
 use crate::torrent::storage::Storage;
-use crate::types::{BLOCK_SIZE, PieceIndex, TorrentId};
+use crate::types::{BLOCK_SIZE, InfoHash, PieceIndex, TorrentId};
 
 /// Work for a worker thread.
 #[derive(Debug)]
@@ -69,6 +73,20 @@ pub enum Job {
         storage: Arc<Storage>,
         /// Which piece.
         piece: PieceIndex,
+    },
+    /// Write a torrent's resume record (a stat of every file, a write, a rename): see
+    /// [`resume::save`].
+    SaveResume {
+        /// Caller's id for the torrent, returned in the completion.
+        torrent: TorrentId,
+        /// The state directory.
+        dir: PathBuf,
+        /// The torrent's info-hash, which names the record.
+        info_hash: InfoHash,
+        /// Where the torrent's files live (their sizes and mtimes go in the record).
+        storage: Arc<Storage>,
+        /// The pieces verified and written when the job was submitted.
+        have: Bitfield,
     },
 }
 
@@ -119,6 +137,15 @@ pub enum Completion {
         piece: PieceIndex,
         /// The piece's bytes.
         result: Result<Bytes, ReadError>,
+    },
+    /// A [`Job::SaveResume`] finished.
+    ResumeSaved {
+        /// The job's torrent.
+        torrent: TorrentId,
+        /// The pieces the record written holds (those of the job).
+        have: Bitfield,
+        /// Whether the record was written, or why not.
+        result: io::Result<()>,
     },
 }
 
@@ -303,6 +330,20 @@ fn worker_main(
                 Completion::PieceRead {
                     torrent,
                     piece,
+                    result,
+                }
+            }
+            Job::SaveResume {
+                torrent,
+                dir,
+                info_hash,
+                storage,
+                have,
+            } => {
+                let result = resume::save(&dir, &info_hash, &storage, &have);
+                Completion::ResumeSaved {
+                    torrent,
+                    have,
                     result,
                 }
             }

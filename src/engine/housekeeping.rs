@@ -1,13 +1,35 @@
 //! The engine's periodic work: the per-second sweep over connections, reconnecting
-//! to configured peers, dialling tracker peers, rate-limit refills, resume records and
+//! to configured peers, dialling tracker peers, rate-limit refills, resume records
+//! (written on the workers while running, on the reactor thread at the end) and
 //! progress lines. The reactor calls each from a tick of its timer heap.
 
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::time::Instant;
 
 use super::Engine;
+use crate::bitfield::Bitfield;
 use crate::progress::human_bytes;
 use crate::resume;
 use crate::torrent::state::TorrentState;
+use crate::types::TorrentId;
+use crate::workers::Job;
+
+/// Resume records being written on the workers.
+#[derive(Debug, Default)]
+pub(crate) struct ResumeSaves {
+    /// Torrents with a save under way, each with whether a forced one waits behind it.
+    in_flight: HashMap<TorrentId, bool>,
+    /// Torrents whose failed save was warned about; no warning again until one works.
+    warned: HashSet<TorrentId>,
+}
+
+impl ResumeSaves {
+    /// Whether any save is under way.
+    pub(crate) fn busy(&self) -> bool {
+        !self.in_flight.is_empty()
+    }
+}
 
 /// A torrent dials learned peers while it has fewer connections than this.
 const PEERS_PER_TORRENT: usize = 60;
@@ -191,19 +213,96 @@ impl Engine {
         }
     }
 
-    /// Writes the resume record of every torrent whose record is out of date (every
-    /// torrent with `force`), unless pieces are still being written.
+    /// Queues a worker job writing the resume record of every torrent whose record is
+    /// out of date (every torrent with `force`), unless pieces of it are still being
+    /// written. One save per torrent is under way at a time (two would share a temporary
+    /// file); one asked for meanwhile with `force` follows when it completes. The record
+    /// counts as up to date only once a completion says it was written
+    /// ([`Engine::on_resume_saved`]). None is queued while shutting down: the run's end
+    /// writes every record ([`Engine::save_resume_now`]).
     pub fn save_resume(&mut self, force: bool) {
+        if self.shutting_down || self.config.state_dir.is_none() {
+            return;
+        }
+        let keys: Vec<usize> = self.torrents.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.save_resume_of(key, force);
+        }
+    }
+
+    /// [`Engine::save_resume`] for the torrent in slot `key`.
+    fn save_resume_of(&mut self, key: usize, force: bool) {
+        let (Some(dir), Some(t)) = (&self.config.state_dir, self.torrents.get(key)) else {
+            return;
+        };
+        if !(t.resume_dirty || force) || t.assembly.writing() || !t.has_record() {
+            return;
+        }
+        if let Some(again) = self.resume.in_flight.get_mut(&t.id) {
+            *again |= force;
+            return;
+        }
+        self.resume.in_flight.insert(t.id, false);
+        self.jobs.push_back(Job::SaveResume {
+            torrent: t.id,
+            dir: dir.clone(),
+            info_hash: t.meta.info_hash,
+            storage: t.storage.clone(),
+            have: t.have.clone(),
+        });
+    }
+
+    /// A worker wrote (or failed to write) the resume record of `torrent` holding
+    /// `have`. The record is up to date if no piece verified since the job was queued;
+    /// a failure leaves it out of date, to be tried again, and warns once until a save
+    /// succeeds.
+    pub(crate) fn on_resume_saved(
+        &mut self,
+        torrent: TorrentId,
+        have: Bitfield,
+        result: std::io::Result<()>,
+    ) {
+        let again = self.resume.in_flight.remove(&torrent).unwrap_or(false);
+        let Some(key) = self.torrent_slot(torrent) else {
+            return;
+        };
+        let t = &mut self.torrents[key];
+        match result {
+            Ok(()) => {
+                self.resume.warned.remove(&torrent);
+                if t.have == have {
+                    t.resume_dirty = false;
+                }
+            }
+            Err(e) => {
+                t.resume_dirty = true;
+                if self.resume.warned.insert(torrent) {
+                    let dir = self.config.state_dir.as_deref().unwrap_or(Path::new("."));
+                    log::warn!("cannot write resume record in {}: {e}", dir.display());
+                }
+            }
+        }
+        if again {
+            self.save_resume_of(key, true);
+        }
+    }
+
+    /// Writes every torrent's resume record on this thread, unless pieces of it are
+    /// still being written. For the end of a run: the loop has stopped, so nothing else
+    /// waits on the reactor, and it stops only when no save is under way on the
+    /// workers, so no two writers share a record's temporary file.
+    pub(crate) fn save_resume_now(&mut self) {
+        debug_assert!(self.resume.in_flight.is_empty(), "a save still under way");
         let Some(dir) = self.config.state_dir.clone() else {
             return;
         };
         for (_, t) in self.torrents.iter_mut() {
-            // A torrent still checking has a partial `have` that is no record.
-            if (t.resume_dirty || force) && !t.assembly.writing() && t.is_active() {
-                if let Err(e) = resume::save(&dir, &t.meta.info_hash, &t.storage, &t.have) {
-                    log::warn!("cannot write resume record in {}: {e}", dir.display());
-                }
-                t.resume_dirty = false;
+            if t.assembly.writing() || !t.has_record() {
+                continue;
+            }
+            match resume::save(&dir, &t.meta.info_hash, &t.storage, &t.have) {
+                Ok(()) => t.resume_dirty = false,
+                Err(e) => log::warn!("cannot write resume record in {}: {e}", dir.display()),
             }
         }
     }
@@ -244,5 +343,131 @@ impl Engine {
             );
             crate::progress::transfer_line(pct, &line, now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{EngineConfig, TorrentSpec, UploadMode};
+    use crate::torrent::paths::sanitize;
+    use crate::torrent::storage::{Layout, Storage};
+    use crate::types::{PeerId, PieceIndex};
+    use crate::wire::metainfo::Metainfo;
+    use std::sync::Arc;
+
+    /// An engine with one two-piece torrent and resume records under `/nonexistent`
+    /// (no job runs here: the tests play the workers' part).
+    fn engine() -> Engine {
+        let mut bytes =
+            b"d4:infod6:lengthi65536e4:name1:x12:piece lengthi32768e6:pieces40:".to_vec();
+        bytes.extend([b'a'; 40]);
+        bytes.extend(b"ee");
+        let meta = Arc::new(Metainfo::from_bytes(&bytes).unwrap());
+        let files = Layout::new(&meta.info, &sanitize(&meta.info));
+        let storage = Arc::new(Storage::new(".".into(), files));
+        let have = Bitfield::new(2);
+        let spec = TorrentSpec {
+            meta,
+            storage,
+            have: Some(have),
+            require_data: false,
+        };
+        let config = EngineConfig {
+            listen: Vec::new(),
+            peers: Vec::new(),
+            max_peers: 10,
+            upload_slots: 4,
+            workers: 1,
+            state_dir: Some("/nonexistent".into()),
+            max_upload_rate: None,
+            max_download_rate: None,
+            exit_when_complete: false,
+            announce_listen: false,
+            extra_trackers: Vec::new(),
+            tracker_server: None,
+            upload_mode: UploadMode::Buffered,
+            stats: false,
+            stall_timeout: None,
+        };
+        let mut n = 0;
+        let random = move || {
+            n += 1;
+            n
+        };
+        Engine::new(
+            config,
+            vec![spec],
+            PeerId([1; 20]),
+            None,
+            random,
+            Instant::now(),
+        )
+        .unwrap()
+    }
+
+    /// The save job queued, if any: its torrent and the pieces it holds.
+    fn next_save(e: &mut Engine) -> Option<(TorrentId, Bitfield)> {
+        match e.next_job()? {
+            Job::SaveResume { torrent, have, .. } => Some((torrent, have)),
+            other => panic!("unexpected job {other:?}"),
+        }
+    }
+
+    fn verify(e: &mut Engine, piece: u32) {
+        let t = &mut e.torrents[0];
+        t.set_have(PieceIndex(piece), true);
+        t.resume_dirty = true;
+    }
+
+    #[test]
+    fn a_resume_record_is_clean_only_once_written() {
+        let mut e = engine();
+        e.save_resume(false);
+        assert!(next_save(&mut e).is_none(), "nothing to save yet");
+        verify(&mut e, 0);
+        e.save_resume(false);
+        let (id, have) = next_save(&mut e).expect("a save queued");
+        assert!(e.torrents[0].resume_dirty, "clean before the completion");
+        assert!(e.writes_pending(), "the run waits for the save");
+        // One save at a time; a forced one waits behind it.
+        e.save_resume(true);
+        assert!(next_save(&mut e).is_none());
+        e.on_resume_saved(id, have, Ok(()));
+        assert!(!e.torrents[0].resume_dirty);
+        let (id, have) = next_save(&mut e).expect("the forced save follows");
+        // A piece verified while the save was under way keeps the record out of date.
+        verify(&mut e, 1);
+        e.on_resume_saved(id, have, Ok(()));
+        assert!(e.torrents[0].resume_dirty);
+        assert!(!e.writes_pending());
+    }
+
+    #[test]
+    fn a_failed_save_leaves_the_record_out_of_date_and_warns_once() {
+        let mut e = engine();
+        verify(&mut e, 0);
+        for round in 0..3 {
+            e.save_resume(false);
+            let (id, have) = next_save(&mut e).expect("tried again");
+            let full = std::io::Error::other("No space left on device");
+            e.on_resume_saved(id, have, Err(full));
+            assert!(e.torrents[0].resume_dirty, "round {round}");
+            assert_eq!(e.resume.warned.len(), 1);
+        }
+        e.save_resume(false);
+        let (id, have) = next_save(&mut e).expect("tried again");
+        e.on_resume_saved(id, have, Ok(()));
+        assert!(!e.torrents[0].resume_dirty);
+        assert!(e.resume.warned.is_empty(), "a later failure warns again");
+    }
+
+    #[test]
+    fn no_save_is_queued_while_shutting_down() {
+        let mut e = engine();
+        verify(&mut e, 0);
+        e.begin_shutdown();
+        e.save_resume(true);
+        assert!(next_save(&mut e).is_none(), "the end of the run writes it");
     }
 }

@@ -47,6 +47,7 @@ use crate::peer::close::CloseReason;
 use crate::peer::conn::{ConnState, Connection};
 use crate::peer::ext::Registry;
 use crate::peer::session::PeerSession;
+use crate::rng::Rng;
 use crate::stats::EngineStats;
 use crate::torrent::picker::Picker;
 use crate::torrent::state::{Torrent, TorrentState};
@@ -177,14 +178,6 @@ pub struct Dial {
     pub addr: SocketAddr,
 }
 
-/// The next value of a xorshift64 generator whose state is `state` (never 0).
-pub(crate) fn xorshift(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
-}
-
 /// A picker for `storage`'s pieces, `have` already verified.
 fn new_picker(storage: &Storage, have: &Bitfield, seed: u64) -> Result<Picker> {
     Picker::new(
@@ -259,7 +252,8 @@ pub struct Engine {
     /// Something inside the engine (a fatal write, a stall, completion) asks the run to
     /// end; the reactor starts the shutdown (its trackers announce `stopped`).
     shutdown_wanted: bool,
-    rng: u64,
+    /// Drives the choker's optimistic unchoke.
+    rng: Rng,
     /// Port of the first listener, advertised in extension handshakes (`p`).
     pub(crate) listen_port: Option<u16>,
     pub(crate) close_counts: HashMap<CloseReason, u64>,
@@ -275,6 +269,8 @@ pub struct Engine {
     pub(crate) stats: Option<Box<EngineStats>>,
     /// The extensions offered to peers (BEP 10): none yet.
     extensions: Registry,
+    /// Resume records being written on the workers.
+    resume: housekeeping::ResumeSaves,
 }
 
 impl Engine {
@@ -303,7 +299,7 @@ impl Engine {
             next_gen: 0,
             shutting_down: false,
             shutdown_wanted: false,
-            rng: random() | 1,
+            rng: Rng::new(random()),
             listen_port,
             close_counts: HashMap::new(),
             up_limit: config.max_upload_rate.map(|r| TokenBucket::new(r, now)),
@@ -313,6 +309,7 @@ impl Engine {
             serve_files: serve::ServeFiles::default(),
             stats: config.stats.then(|| Box::new(EngineStats::new())),
             extensions: Registry::default(),
+            resume: Default::default(),
             config,
         };
         for spec in specs {
@@ -435,7 +432,7 @@ impl Engine {
 
     /// 64 pseudo-random bits (tie-breaks, tracker keys), from the engine's generator.
     fn random(&mut self) -> u64 {
-        xorshift(&mut self.rng)
+        self.rng.next_u64()
     }
 
     /// A fresh connection generation.
@@ -575,9 +572,12 @@ impl Engine {
         self.shutting_down = true;
     }
 
-    /// Whether pieces are still being verified and written, or jobs wait for the pool.
+    /// Whether pieces or resume records are still being written, or jobs wait for the
+    /// pool.
     pub fn writes_pending(&self) -> bool {
-        !self.jobs.is_empty() || self.torrents.iter().any(|(_, t)| t.assembly.writing())
+        !self.jobs.is_empty()
+            || self.resume.busy()
+            || self.torrents.iter().any(|(_, t)| t.assembly.writing())
     }
 
     /// Closes every connection, writes every resume record and returns what each
@@ -593,7 +593,7 @@ impl Engine {
             self.close(key, CloseReason::Shutdown);
         }
         self.reap_closed();
-        self.save_resume(true);
+        self.save_resume_now();
         if let Some(stats) = &self.stats {
             eprint!("{}", stats.render());
         }

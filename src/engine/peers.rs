@@ -9,6 +9,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::{CONNECT_TIMEOUT, Engine, HANDSHAKE_TIMEOUT};
+use crate::config::MAX_UNHASHED_BYTES_PER_TORRENT;
 use crate::peer::close::CloseReason;
 use crate::peer::conn::ReadPass;
 use crate::peer::conn::{ConnState, Connection};
@@ -246,7 +247,10 @@ impl Engine {
         }
     }
 
-    /// Sends requests until the peer's pipeline is full.
+    /// Sends requests until the peer's pipeline is full; none while the torrent's
+    /// pieces waiting to be verified and written are past
+    /// [`MAX_UNHASHED_BYTES_PER_TORRENT`] (a completion resumes them, see
+    /// [`Engine::on_completion`]).
     pub(crate) fn fill_requests(&mut self, key: usize, now: Instant) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
@@ -254,6 +258,9 @@ impl Engine {
         let Some(t) = conn.torrent.and_then(|t| self.torrents.get_mut(t)) else {
             return;
         };
+        if t.assembly.unhashed_bytes() > MAX_UNHASHED_BYTES_PER_TORRENT {
+            return;
+        }
         let ConnState::Active(s) = &mut conn.state else {
             return;
         };
@@ -312,6 +319,11 @@ impl Engine {
                 result,
                 ..
             } => self.on_piece_hashed(torrent, piece, result, now),
+            Completion::ResumeSaved {
+                torrent,
+                have,
+                result,
+            } => self.on_resume_saved(torrent, have, result),
         }
     }
 
@@ -333,7 +345,13 @@ impl Engine {
             return;
         };
         let t = &mut self.torrents[tkey];
+        let was_over = t.assembly.unhashed_bytes() > MAX_UNHASHED_BYTES_PER_TORRENT;
         let sources = t.assembly.finish(piece);
+        // Back under the cap after a verified piece: the peers whose requests stopped
+        // ask again (after a failed one every peer asks anyway, below).
+        let resume_requests = was_over
+            && t.assembly.unhashed_bytes() <= MAX_UNHASHED_BYTES_PER_TORRENT
+            && matches!(result, Ok(true));
         match result {
             Ok(true) => {
                 let liars = t.blame_verified(piece, &block_hashes);
@@ -365,6 +383,12 @@ impl Engine {
                 if complete {
                     self.save_resume(true);
                     self.tracker_changed.push(tkey);
+                } else if resume_requests {
+                    let peers = self.torrents[tkey].peers.clone();
+                    for key in self.live_all(peers) {
+                        self.fill_requests(key, now);
+                        self.want_write(key, now);
+                    }
                 }
             }
             Ok(false) => {
@@ -468,7 +492,7 @@ impl Engine {
             })
             .collect();
         let slots = self.config.upload_slots.saturating_sub(1).max(1);
-        let random = crate::engine::xorshift(&mut self.rng);
+        let random = self.rng.next_u64();
         let decision = t.choker.rechoke(&views, slots, seeding, now, random);
         for key in self.live_all(decision.choke) {
             self.set_choke(key, true, now);
@@ -517,6 +541,6 @@ fn record_job(stats: &mut EngineStats, c: &Completion, timing: JobTiming) {
             stats.record(Metric::DiskReadWait, timing.waited);
             stats.record(Metric::DiskRead, timing.ran);
         }
-        Completion::PieceHashed { .. } => {}
+        Completion::PieceHashed { .. } | Completion::ResumeSaved { .. } => {}
     }
 }

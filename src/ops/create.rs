@@ -365,6 +365,53 @@ pub fn build(opts: &CreateOptions) -> Result<(Vec<u8>, Metainfo)> {
     Ok((bytes, metainfo))
 }
 
+/// Hashes `opts.path` into a torrent and writes it to `output` (default
+/// `./<name>.torrent`, named after the content, the real name for `.`); returns where,
+/// with the metainfo. Fails before hashing when the output exists and `force` is not
+/// set.
+pub fn create_file(
+    opts: CreateOptions,
+    output: Option<PathBuf>,
+    force: bool,
+) -> Result<(PathBuf, Metainfo)> {
+    let out = match output {
+        Some(o) => o,
+        None => {
+            // Named after the content (the real name of `.`); `build` checks it.
+            let path = &opts.path;
+            let name = path.file_name().map(|n| n.to_owned()).or_else(|| {
+                fs::canonicalize(path)
+                    .ok()
+                    .and_then(|p| p.file_name().map(|n| n.to_owned()))
+            });
+            let name = name.ok_or_else(|| {
+                Error::BadInput(format!(
+                    "{}: cannot name the torrent; use -o",
+                    path.display()
+                ))
+            })?;
+            PathBuf::from(format!("{}.torrent", name.to_string_lossy()))
+        }
+    };
+    check_output(&out, force)?;
+    let (bytes, meta) = build(&opts)?;
+    write_torrent_file(&out, &bytes, force)?;
+    Ok((out, meta))
+}
+
+/// What `hivebt create` prints about the torrent it wrote to `out`.
+pub fn created_text(out: &Path, meta: &Metainfo) -> String {
+    format!(
+        "created {}\n  name       {}\n  info-hash  {}\n  pieces     {} x {}\n  magnet     {}\n",
+        out.display(),
+        String::from_utf8_lossy(&meta.info.name),
+        meta.info_hash,
+        meta.info.pieces.len(),
+        crate::progress::human_bytes(meta.info.piece_length),
+        meta.magnet()
+    )
+}
+
 /// Fails early when `out` exists and may not be replaced.
 pub fn check_output(out: &Path, force: bool) -> Result<()> {
     if !force && fs::symlink_metadata(out).is_ok() {

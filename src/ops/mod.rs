@@ -1,12 +1,18 @@
-//! The one-shot commands that work on .torrent files: `create`, `inspect`, `verify`.
+//! Every command as a library call: the one-shot ones that work on .torrent files
+//! (`create`, `inspect`, `verify`) and the ones that run the engine (`seed`,
+//! `download`, `tracker`).
 //!
-//! Depends on `wire`, `torrent`, `workers` and `progress`. Each command is a library
-//! function returning a report; `main.rs` only prints it and picks the exit code. The
+//! Depends on `wire`, `torrent`, `workers`, `progress` and, for the running commands,
+//! `reactor`. Each command is a library function taking plain options and returning a
+//! report or an outcome; `main.rs` only parses arguments into those options, prints
+//! reports and picks the exit code. The
 //! hashing loop here is a small reactor of its own: it owns the worker pool's waker,
 //! keeps the bounded job queue full, and redraws progress between completions.
 
 pub mod create;
 pub mod inspect;
+pub mod seed;
+pub mod tracker;
 pub mod transfer;
 pub mod verify;
 

@@ -1,20 +1,129 @@
-//! `hivebt seed` and `hivebt download`: load torrents, find out what is already on disk
-//! (from a resume record whose file stamps still match, else by rechecking on the worker
-//! pool), run the reactor, and report.
+//! `hivebt download`, and what it shares with `seed` (see `ops::seed`): the engine's
+//! options, loading torrents, finding out what is already on disk (from a resume record
+//! whose file stamps still match, else by rechecking on the worker pool), running the
+//! reactor, and reporting.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::ops::load_torrent;
 use crate::ops::verify::resolve_root;
+use crate::ops::{load_torrent, thread_count};
 use crate::progress::human_bytes;
-use crate::reactor::{EngineConfig, Reactor, TorrentSpec, TorrentSummary};
+use crate::reactor::{EngineConfig, Reactor, TorrentSpec, TorrentSummary, UploadMode};
 use crate::resume;
 use crate::torrent::paths::sanitize;
 use crate::torrent::storage::{Layout, Storage};
 use crate::wire::metainfo::Metainfo;
+
+/// The engine's options shared by `seed` and `download`, from the command line.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Addresses to accept peers on; empty for the command's default.
+    pub listen: Vec<SocketAddr>,
+    /// Peers to connect to.
+    pub peers: Vec<SocketAddr>,
+    /// Most connected peers (at least 1).
+    pub max_peers: usize,
+    /// Peers unchoked at once per torrent (at least 1).
+    pub upload_slots: usize,
+    /// State directory for resume records; `None` for the default one.
+    pub state: Option<PathBuf>,
+    /// Total upload limit in bytes per second; 0 means none.
+    pub max_upload_rate: Option<u64>,
+    /// Total download limit in bytes per second; 0 means none.
+    pub max_download_rate: Option<u64>,
+    /// Worker threads; `None` for the default.
+    pub threads: Option<usize>,
+    /// How blocks are sent.
+    pub upload_mode: UploadMode,
+    /// Print latency histograms at exit.
+    pub stats: bool,
+}
+
+impl EngineOptions {
+    /// Threads hashing a recheck before the run: those asked for, else every core.
+    pub fn batch_threads(&self) -> Result<usize> {
+        thread_count(self.threads, crate::config::batch_worker_threads())
+    }
+
+    /// The engine's configuration, listening on `default_listen` when no address was
+    /// given, stopping once complete with `exit_when_complete`.
+    pub fn config(
+        self,
+        default_listen: SocketAddr,
+        exit_when_complete: bool,
+    ) -> Result<EngineConfig> {
+        if self.upload_slots == 0 {
+            return Err(Error::BadInput("--upload-slots must be at least 1".into()));
+        }
+        if self.max_peers == 0 {
+            return Err(Error::BadInput("--max-peers must be at least 1".into()));
+        }
+        let listen = if self.listen.is_empty() {
+            vec![default_listen]
+        } else {
+            self.listen
+        };
+        Ok(EngineConfig {
+            listen,
+            peers: self.peers,
+            max_peers: self.max_peers,
+            upload_slots: self.upload_slots,
+            workers: thread_count(self.threads, crate::config::engine_worker_threads())?,
+            state_dir: state_dir(self.state),
+            exit_when_complete,
+            announce_listen: true,
+            max_upload_rate: self.max_upload_rate.filter(|&r| r > 0),
+            max_download_rate: self.max_download_rate.filter(|&r| r > 0),
+            extra_trackers: Vec::new(),
+            tracker_server: None,
+            upload_mode: self.upload_mode,
+            stats: self.stats,
+            stall_timeout: None,
+        })
+    }
+}
+
+/// `hivebt download`'s options.
+#[derive(Debug, Clone)]
+pub struct DownloadOptions {
+    /// The .torrent file.
+    pub torrent: PathBuf,
+    /// Directory to download into (the content goes to `out/<name>`).
+    pub out: PathBuf,
+    /// Keep seeding after the download completes.
+    pub seed: bool,
+    /// Give up when no payload arrives for this many seconds (at least 1).
+    pub timeout_secs: Option<u64>,
+    /// Trackers to announce to besides the torrent's.
+    pub trackers: Vec<String>,
+    /// The engine's options.
+    pub engine: EngineOptions,
+}
+
+/// Downloads a torrent (and seeds it after, with `seed`); true when it completed.
+pub fn download(opts: DownloadOptions) -> Result<bool> {
+    let any_port = SocketAddr::from(([0, 0, 0, 0], 0));
+    let mut config = opts.engine.config(any_port, !opts.seed)?;
+    config.extra_trackers = opts.trackers;
+    if opts.timeout_secs == Some(0) {
+        return Err(Error::BadInput(
+            "--timeout must be at least 1 second".into(),
+        ));
+    }
+    config.stall_timeout = opts.timeout_secs.map(Duration::from_secs);
+    let spec = prepare(
+        &opts.torrent,
+        &opts.out,
+        DataMode::Download,
+        config.state_dir.as_deref(),
+    )?;
+    let summaries = run(config, vec![spec])?;
+    Ok(summaries.iter().all(|s| s.complete))
+}
 
 /// How a torrent's data is found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

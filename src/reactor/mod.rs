@@ -45,6 +45,7 @@ use crate::limit::REFILL_INTERVAL;
 use crate::peer::close::CloseReason;
 use crate::peer::conn::ConnState;
 use crate::resolver::Resolver;
+use crate::rng::{self, Rng};
 use crate::stats::Metric;
 use crate::timer::Timers;
 use crate::tracker::server::TrackerService;
@@ -194,9 +195,9 @@ impl Reactor {
             }
             http_servers.set_max_connections(setup.max_http_connections);
             let mut secret = [0u8; 16];
-            secret[..8].copy_from_slice(&random_u64().to_le_bytes());
-            secret[8..].copy_from_slice(&random_u64().to_le_bytes());
-            let seed = random_u64();
+            secret[..8].copy_from_slice(&rng::os_u64().to_le_bytes());
+            secret[8..].copy_from_slice(&rng::os_u64().to_le_bytes());
+            let seed = rng::os_u64();
             tracker_server = Some(TrackerService::new(setup.config, seed, secret, now));
         }
         let any_trackers = !config.extra_trackers.is_empty()
@@ -221,7 +222,9 @@ impl Reactor {
             .and_then(|l| l.local_addr().ok())
             .map(|a| a.port());
         let announce_listen = config.announce_listen;
-        let engine = Engine::new(config, specs, peer_id, listen_port, random_u64, now)?;
+        let mut seeds = Rng::from_os();
+        let random = move || seeds.next_u64();
+        let engine = Engine::new(config, specs, peer_id, listen_port, random, now)?;
         let mut reactor = Reactor {
             poll,
             listeners,
@@ -646,21 +649,4 @@ fn try_accept(listener: &TcpListener) -> Option<(TcpStream, SocketAddr)> {
             }
         }
     }
-}
-
-/// 64 random bits from the operating system (for connection-id secrets, tracker keys
-/// and generator seeds), falling back to std's randomly keyed hasher.
-pub(crate) fn random_u64() -> u64 {
-    use std::io::Read;
-    let mut b = [0u8; 8];
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .is_ok()
-    {
-        return u64::from_le_bytes(b);
-    }
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(std::process::id() as u64);
-    h.finish()
 }

@@ -9,7 +9,11 @@
 //! - a receiving piece's buffer has the piece's full length and one source slot per
 //!   16 KiB block;
 //! - only the picker decides when a piece is complete: [`Assembly::complete`] is called
-//!   when it says so, and moves the piece from receiving to writing.
+//!   when it says so, and moves the piece from receiving to writing;
+//! - [`Assembly::unhashed_bytes`] is the sum of the lengths of the writing pieces (the
+//!   bytes handed out to verify and write whose completion has not come back), which
+//!   the engine bounds by not requesting more blocks while it is past
+//!   `config::MAX_UNHASHED_BYTES_PER_TORRENT`.
 
 use std::collections::HashMap;
 
@@ -25,12 +29,23 @@ struct Receiving {
     sources: Vec<Option<Source>>,
 }
 
+/// A piece handed out to be verified and written.
+#[derive(Debug)]
+struct Writing {
+    /// Who sent each 16 KiB block.
+    sources: Vec<Option<Source>>,
+    /// The piece's length in bytes.
+    len: u64,
+}
+
 /// The pieces of one torrent being received or written.
 #[derive(Debug, Default)]
 pub struct Assembly {
     receiving: HashMap<u32, Receiving>,
-    /// Pieces handed out to verify and write, with who sent each block.
-    writing: HashMap<u32, Vec<Option<Source>>>,
+    /// Pieces handed out to verify and write.
+    writing: HashMap<u32, Writing>,
+    /// The sum of the lengths of the pieces in `writing`.
+    unhashed: u64,
 }
 
 impl Assembly {
@@ -68,19 +83,37 @@ impl Assembly {
     /// and the piece is now writing. `None` if nothing of it was received.
     pub fn complete(&mut self, piece: PieceIndex) -> Option<Vec<u8>> {
         let r = self.receiving.remove(&piece.0)?;
-        self.writing.insert(piece.0, r.sources);
+        let len = r.data.len() as u64;
+        self.unhashed += len;
+        let writing = Writing {
+            sources: r.sources,
+            len,
+        };
+        // A piece is never receiving and writing at once, so nothing is replaced.
+        if let Some(old) = self.writing.insert(piece.0, writing) {
+            self.unhashed -= old.len;
+        }
         Some(r.data)
     }
 
     /// The worker finished with `piece` (verified, failed or not written): it leaves
     /// the assembly; returns who sent each block.
     pub fn finish(&mut self, piece: PieceIndex) -> Vec<Option<Source>> {
-        self.writing.remove(&piece.0).unwrap_or_default()
+        let Some(w) = self.writing.remove(&piece.0) else {
+            return Vec::new();
+        };
+        self.unhashed -= w.len;
+        w.sources
     }
 
     /// Whether any piece is out being verified and written.
     pub fn writing(&self) -> bool {
         !self.writing.is_empty()
+    }
+
+    /// Bytes of the pieces out being verified and written.
+    pub fn unhashed_bytes(&self) -> u64 {
+        self.unhashed
     }
 
     /// Whether `piece` is out being verified and written.
@@ -98,6 +131,11 @@ impl Assembly {
             let len = piece_len(PieceIndex(p));
             assert_eq!(r.data.len(), len, "piece {p} buffer length");
             assert_eq!(r.sources.len(), len.div_ceil(BLOCK_SIZE as usize));
+        }
+        let writing: u64 = self.writing.values().map(|w| w.len).sum();
+        assert_eq!(self.unhashed, writing, "unhashed bytes");
+        for (&p, w) in &self.writing {
+            assert_eq!(w.len, piece_len(PieceIndex(p)) as u64, "piece {p} length");
         }
     }
 }
@@ -149,5 +187,30 @@ mod tests {
         a.add_block(p, 0, &[2; 10], 10, who(2));
         assert_eq!(a.complete(p).unwrap(), [2; 10]);
         assert_eq!(a.finish(p), [Some(who(2))]);
+    }
+
+    #[test]
+    fn unhashed_bytes_count_the_writing_pieces() {
+        let mut a = Assembly::default();
+        let len = |p: PieceIndex| if p.0 == 9 { 100 } else { LEN };
+        for p in [1, 2, 9] {
+            a.add_block(PieceIndex(p), 0, &[1; 100], len(PieceIndex(p)), who(1));
+        }
+        assert_eq!(a.unhashed_bytes(), 0, "receiving pieces are not unhashed");
+        a.complete(PieceIndex(1));
+        a.complete(PieceIndex(9));
+        a.check_invariants(len);
+        assert_eq!(a.unhashed_bytes(), LEN as u64 + 100);
+        // A completion for a piece not writing changes nothing.
+        assert!(a.finish(PieceIndex(2)).is_empty());
+        assert!(a.complete(PieceIndex(1)).is_none());
+        assert_eq!(a.unhashed_bytes(), LEN as u64 + 100);
+        a.finish(PieceIndex(1));
+        a.check_invariants(len);
+        assert_eq!(a.unhashed_bytes(), 100);
+        a.finish(PieceIndex(9));
+        a.finish(PieceIndex(9));
+        assert_eq!(a.unhashed_bytes(), 0);
+        a.check_invariants(len);
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! Owns, for one torrent, how many connected peers have each piece (availability), which
 //! pieces we have, and the state of every block of every piece being downloaded: free,
-//! requested (from which peers) or received (from which peer). Depends only on `types`
-//! and `config`. It does no I/O, reads no clock, and draws its random tie-breaks from a
-//! small generator seeded by the caller, so the same calls give the same picks.
+//! requested (from which peers) or received (from which peer). Depends only on `types`,
+//! `config` and `rng`. It does no I/O, reads no clock, and draws its random tie-breaks
+//! from a generator seeded by the caller, so the same calls give the same picks.
 //!
 //! # Policy
 //!
@@ -67,6 +67,7 @@ use std::collections::HashSet;
 use std::fmt;
 
 use crate::config::MAX_PIECE_LENGTH;
+use crate::rng::Rng;
 use crate::types::{BLOCK_SIZE, BlockRef, PieceIndex};
 
 #[cfg(test)]
@@ -205,7 +206,7 @@ pub struct Picker {
     buckets: Vec<Vec<u32>>,
     downloading: Vec<Downloading>,
     have_count: u32,
-    rng: u64,
+    rng: Rng,
     scratch_pieces: Vec<u32>,
     scratch_endgame: Vec<(u32, u32, u32)>,
 }
@@ -246,7 +247,7 @@ impl Picker {
             buckets: vec![Vec::new()],
             downloading: Vec::new(),
             have_count: 0,
-            rng: seed,
+            rng: Rng::new(seed),
             scratch_pieces: Vec::new(),
             scratch_endgame: Vec::new(),
         };
@@ -622,7 +623,7 @@ impl Picker {
             }
             // The bucket is in random order already; a random start as well keeps the
             // choice uniform while pieces leave from the front.
-            let start = self.below(len);
+            let start = self.rng.below(len);
             for k in 0..len {
                 let p = self.buckets[b][(start + k) % len];
                 if has(p) {
@@ -733,7 +734,7 @@ impl Picker {
             self.buckets.resize_with(b + 1, Vec::new);
         }
         let len = self.buckets[b].len() + 1;
-        let pos = self.below(len);
+        let pos = self.rng.below(len);
         let bucket = &mut self.buckets[b];
         bucket.push(p);
         bucket.swap(pos, len - 1);
@@ -754,16 +755,6 @@ impl Picker {
         if let Some(&moved) = bucket.get(pos as usize) {
             self.state[moved as usize] = PieceState::Free { pos };
         }
-    }
-
-    /// A uniform value in `0..n` (`n > 0`) from a splitmix64 sequence.
-    fn below(&mut self, n: usize) -> usize {
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        ((u128::from(z) * n as u128) >> 64) as usize
     }
 }
 

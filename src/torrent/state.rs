@@ -195,6 +195,12 @@ impl Torrent {
         self.have.is_all_set()
     }
 
+    /// Whether its `have` is what the disk holds, so a resume record can be written:
+    /// not while checking (it fills in), fetching metadata or failed.
+    pub fn has_record(&self) -> bool {
+        matches!(self.state, TorrentState::Active | TorrentState::Paused)
+    }
+
     /// Whether it serves, downloads and announces (see [`TorrentState::Active`]).
     pub fn is_active(&self) -> bool {
         self.state == TorrentState::Active

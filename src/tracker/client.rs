@@ -84,6 +84,7 @@ use crate::config::{
     TRACKER_MAX_URLS, TRACKER_REANNOUNCE_MAX_SECS, TRACKER_REANNOUNCE_MIN_SECS,
     TRACKER_STOP_TIMEOUT_SECS,
 };
+use crate::rng::Rng;
 use crate::tracker::{AnnounceRequest, AnnounceResponse, Event};
 use crate::types::{InfoHash, PeerId};
 use crate::wire::udp_tracker::UdpResponse;
@@ -314,27 +315,13 @@ enum Completion {
 /// while an attempt in `Phase` is borrowed.
 #[derive(Debug)]
 struct Ids {
-    rng: u64,
+    rng: Rng,
     next_request: u64,
 }
 
 impl Ids {
-    /// The next value of a splitmix64 sequence.
-    fn next_u64(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A uniform value in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
-    }
-
     fn transaction_id(&mut self) -> u32 {
-        (self.next_u64() >> 32) as u32
+        (self.rng.next_u64() >> 32) as u32
     }
 
     fn request_id(&mut self) -> RequestId {
@@ -384,7 +371,7 @@ impl TrackerClient {
             failed_rounds: 0,
             completion: Completion::NotYet,
             ids: Ids {
-                rng: seed,
+                rng: Rng::new(seed),
                 next_request: 0,
             },
             events: VecDeque::new(),
@@ -436,7 +423,7 @@ impl TrackerClient {
             }
             // BEP 12: "the list of trackers in each tier should be shuffled".
             for i in (1..kept.len()).rev() {
-                let j = self.ids.below(i + 1);
+                let j = self.ids.rng.below(i + 1);
                 kept.swap(i, j);
             }
             if !kept.is_empty() {

@@ -99,7 +99,8 @@ pub use conn_id::ConnectionIds;
 pub use front::TrackerService;
 pub use stats::{Counters, Gauges};
 
-use swarm::{Cursor, Peer, Rng, Slot, Swarm, Tally};
+use crate::rng::Rng;
+use swarm::{Cursor, Peer, Slot, Swarm, Tally};
 
 /// How the tracker behaves; every default is a constant in `config`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -287,7 +288,7 @@ impl TrackerServer {
             index: HashMap::new(),
             peers: 0,
             seeders: 0,
-            rng: Rng(seed),
+            rng: Rng::new(seed),
             picked: HashSet::new(),
             sweep: None,
             next_sweep_at: None,

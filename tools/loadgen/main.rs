@@ -12,6 +12,7 @@
 //! `report` (counters and output), `close` (connection error kinds), `run` (the loop).
 //! Exit codes: 0 success, 1 a piece failed `--verify` or no connection completed a
 //! handshake, 2 bad input.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod close;
 mod framer;

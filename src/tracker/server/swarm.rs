@@ -14,6 +14,7 @@ use std::mem::size_of;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::rng::Rng;
 use crate::tracker::{PeerEntry, ScrapeStats};
 use crate::types::{InfoHash, PeerId};
 
@@ -323,26 +324,4 @@ pub(super) fn map_bytes(capacity: usize, entry: usize) -> usize {
 /// A count as the `u32` the wire carries, saturating (limits keep it far below).
 pub(super) fn count_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
-}
-
-/// splitmix64: a small, fast generator seeded by the caller, so a run replays exactly.
-/// Samples need to be uniform, not secret.
-#[derive(Clone, Debug)]
-pub(super) struct Rng(pub u64);
-
-impl Rng {
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A value in `0..n` (`n > 0`), by multiply-and-shift; the bias is below 2^-32 for
-    /// any `n` a swarm reaches.
-    pub fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
-    }
 }
