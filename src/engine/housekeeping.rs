@@ -9,11 +9,13 @@ use std::time::Instant;
 
 use super::Engine;
 use crate::bitfield::Bitfield;
+use crate::peer::close::CloseReason;
 use crate::progress::human_bytes;
 use crate::resume;
 use crate::torrent::state::TorrentState;
 use crate::types::TorrentId;
 use crate::workers::Job;
+use std::time::Duration;
 
 /// Resume records being written on the workers.
 #[derive(Debug, Default)]
@@ -28,6 +30,27 @@ impl ResumeSaves {
     /// Whether any save is under way.
     pub(crate) fn busy(&self) -> bool {
         !self.in_flight.is_empty()
+    }
+}
+
+/// Wait before connecting again to a configured peer whose working connection dropped.
+pub(crate) const RECONNECT_DELAY: Duration = Duration::from_secs(5);
+
+/// Longest wait between attempts to reach a configured peer that keeps failing.
+pub(crate) const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(300);
+
+/// When to try a kept peer again after a connection to it closed: soon after a working
+/// connection dropped, with exponential backoff after failed attempts, and not while
+/// both sides are seeds (checked again every `MAX_RECONNECT_DELAY`).
+pub(crate) fn reconnect_delay(reason: CloseReason, was_active: bool, failures: u32) -> Duration {
+    match reason {
+        CloseReason::BothSeeding | CloseReason::Duplicate | CloseReason::Banned => {
+            MAX_RECONNECT_DELAY
+        }
+        _ if was_active => RECONNECT_DELAY,
+        _ => RECONNECT_DELAY
+            .saturating_mul(1 << failures.min(6))
+            .min(MAX_RECONNECT_DELAY),
     }
 }
 
@@ -208,7 +231,10 @@ impl Engine {
                 .collect();
             for (i, addr) in due {
                 let ok = self.dial(addr, tkey, now);
-                self.torrents[tkey].peer_list.on_kept_dialled(i, ok, now);
+                let backoff = |n| reconnect_delay(CloseReason::ConnectFailed, false, n);
+                self.torrents[tkey]
+                    .peer_list
+                    .on_kept_dialled(i, ok, now, backoff);
             }
         }
     }
@@ -218,8 +244,8 @@ impl Engine {
     /// written. One save per torrent is under way at a time (two would share a temporary
     /// file); one asked for meanwhile with `force` follows when it completes. The record
     /// counts as up to date only once a completion says it was written
-    /// ([`Engine::on_resume_saved`]). None is queued while shutting down: the run's end
-    /// writes every record ([`Engine::save_resume_now`]).
+    /// (`Engine::on_resume_saved`). None is queued while shutting down: the run's end
+    /// writes every record (`Engine::save_resume_now`).
     pub fn save_resume(&mut self, force: bool) {
         if self.shutting_down || self.config.state_dir.is_none() {
             return;
@@ -469,5 +495,29 @@ mod tests {
         e.begin_shutdown();
         e.save_resume(true);
         assert!(next_save(&mut e).is_none(), "the end of the run writes it");
+    }
+
+    #[test]
+    fn reconnect_backoff() {
+        assert_eq!(
+            reconnect_delay(CloseReason::PeerClosed, true, 0),
+            RECONNECT_DELAY
+        );
+        assert_eq!(
+            reconnect_delay(CloseReason::ConnectFailed, false, 1),
+            RECONNECT_DELAY * 2
+        );
+        assert_eq!(
+            reconnect_delay(CloseReason::ConnectFailed, false, 3),
+            RECONNECT_DELAY * 8
+        );
+        assert_eq!(
+            reconnect_delay(CloseReason::ConnectFailed, false, 30),
+            MAX_RECONNECT_DELAY
+        );
+        assert_eq!(
+            reconnect_delay(CloseReason::BothSeeding, true, 0),
+            MAX_RECONNECT_DELAY
+        );
     }
 }

@@ -448,7 +448,7 @@ impl Engine {
 
     /// Whether an incoming connection from `addr` may be taken: not while shutting
     /// down, not from a banned address, and at `--max-peers` only if an idle incoming
-    /// peer can be evicted (see [`Engine::evict_useless`]). Counts a refusal.
+    /// peer can be evicted (see `Engine::evict_useless`). Counts a refusal.
     pub fn admit(&mut self, addr: SocketAddr, now: Instant) -> bool {
         let full = self.conns.len() >= self.config.max_peers;
         if self.shutting_down || self.is_banned(addr.ip()) || (full && !self.evict_useless(now)) {
@@ -562,7 +562,8 @@ impl Engine {
             *self.close_counts.entry(reason).or_default() += 1;
             log::debug!("closed {} ({reason})", conn.addr);
             if let Some(t) = conn.torrent.and_then(|t| self.torrents.get_mut(t)) {
-                t.peer_list.on_closed(conn.addr, reason, was_active, now);
+                let backoff = |n| housekeeping::reconnect_delay(reason, was_active, n);
+                t.peer_list.on_closed(conn.addr, was_active, now, backoff);
             }
         }
     }

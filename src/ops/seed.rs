@@ -18,7 +18,7 @@ use crate::tracker::server::TrackerConfig;
 pub struct NewTorrent {
     /// The torrent's contents; `path` and `threads` are set by the command.
     pub create: CreateOptions,
-    /// Where to write the torrent [default: `./<name>.torrent`].
+    /// Where to write the torrent (default: `./<name>.torrent`).
     pub output: Option<PathBuf>,
     /// Overwrite an existing output file.
     pub force: bool,

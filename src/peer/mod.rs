@@ -1,8 +1,9 @@
-//! One peer connection: its byte buffers (`conn`), its protocol state (`session`) and
-//! why it ended (`close`).
+//! One peer connection: its state and byte buffers without the socket (`conn`), its
+//! protocol state (`session`), what each message does (`protocol`, sans-io), the BEP 10
+//! extension registry (`ext`) and why it ended (`close`).
 //!
-//! Depends on `wire`, `types`, `config` and `bytes`; never on sockets or the clock (the
-//! reactor passes `now`).
+//! Depends on `wire`, `torrent` (picker, piece assembly, bans), `types`, `config` and
+//! `bytes`; never on sockets or the clock (the caller passes `now`).
 
 pub mod close;
 pub mod conn;

@@ -1,8 +1,9 @@
 //! Torrent-level state that is pure data: the safe on-disk paths, the piece-to-file
-//! mapping, the piece picker and the choker. The peer list joins them with the peer
-//! engine.
+//! mapping, the piece picker, the choker, piece assembly, the peer list, bans, and the
+//! per-torrent state with its lifecycle.
 //!
-//! Depends on `wire`, `types` and `config`; never on sockets or threads.
+//! Depends on `wire`, `types`, `config`, `rate` and the tracker client core (a torrent
+//! holds its own); never on `peer`, sockets or threads.
 
 pub mod assembly;
 pub mod ban;

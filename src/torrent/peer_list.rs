@@ -4,8 +4,8 @@
 //! peer exchange and local discovery add theirs with their own [`PeerSource`]), each
 //! dialled once and not again within [`REDIAL_AFTER`].
 //!
-//! Depends on `peer::close` (close reasons set the backoff) and `config`. Plain data,
-//! `now` passed in. Invariants, checked by [`PeerList::check_invariants`]:
+//! Depends on nothing but std: the caller says how long a kept peer waits after a
+//! close (the engine's backoff). Plain data, `now` passed in. Invariants, checked by [`PeerList::check_invariants`]:
 //! - at most [`MAX_CANDIDATES`] learned peers wait to be tried, each address once;
 //! - a kept peer is listed once, and `failures` counts the attempts in a row that
 //!   ended before a handshake.
@@ -14,19 +14,11 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::peer::close::CloseReason;
-
 /// Most learned peers kept waiting to be tried; older ones are dropped first.
 pub const MAX_CANDIDATES: usize = 1000;
 
 /// A learned peer dialled once is not dialled again within this.
 pub const REDIAL_AFTER: Duration = Duration::from_secs(120);
-
-/// Wait before connecting again to a kept peer whose working connection dropped.
-pub const RECONNECT_DELAY: Duration = Duration::from_secs(5);
-
-/// Longest wait between attempts to reach a kept peer that keeps failing.
-pub const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(300);
 
 /// Where the engine heard of a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,21 +35,6 @@ pub enum PeerSource {
     Lsd,
     /// It connected to us.
     Incoming,
-}
-
-/// When to try a kept peer again after a connection to it closed: soon after a working
-/// connection dropped, with exponential backoff after failed attempts, and not while
-/// both sides are seeds (checked again every [`MAX_RECONNECT_DELAY`]).
-pub fn reconnect_delay(reason: CloseReason, was_active: bool, failures: u32) -> Duration {
-    match reason {
-        CloseReason::BothSeeding | CloseReason::Duplicate | CloseReason::Banned => {
-            MAX_RECONNECT_DELAY
-        }
-        _ if was_active => RECONNECT_DELAY,
-        _ => RECONNECT_DELAY
-            .saturating_mul(1 << failures.min(6))
-            .min(MAX_RECONNECT_DELAY),
-    }
 }
 
 /// A peer to keep connected to.
@@ -137,16 +114,22 @@ impl PeerList {
             .collect()
     }
 
-    /// Kept peer `index` was dialled: `ok` when the connect started (else it backs off
-    /// as a failed attempt).
-    pub fn on_kept_dialled(&mut self, index: usize, ok: bool, now: Instant) {
+    /// Kept peer `index` was dialled: `ok` when the connect started; else it counts as
+    /// a failed attempt and waits `backoff(failures in a row)`.
+    pub fn on_kept_dialled(
+        &mut self,
+        index: usize,
+        ok: bool,
+        now: Instant,
+        backoff: impl FnOnce(u32) -> Duration,
+    ) {
         let Some(k) = self.kept.get_mut(index) else {
             return;
         };
         k.connected = ok;
         if !ok {
             k.failures += 1;
-            k.retry_at = now + reconnect_delay(CloseReason::ConnectFailed, false, k.failures);
+            k.retry_at = now + backoff(k.failures);
         }
     }
 
@@ -176,19 +159,19 @@ impl PeerList {
         None
     }
 
-    /// A connection to `addr` closed for `reason` (`was_active`: after its handshake):
-    /// a kept peer is redialled after [`reconnect_delay`].
+    /// A connection to `addr` closed (`was_active`: after its handshake, which clears
+    /// the failures in a row): a kept peer is redialled after `backoff(failures)`.
     pub fn on_closed(
         &mut self,
         addr: SocketAddr,
-        reason: CloseReason,
         was_active: bool,
         now: Instant,
+        backoff: impl Fn(u32) -> Duration,
     ) {
         for k in self.kept.iter_mut().filter(|k| k.addr == addr) {
             k.failures = if was_active { 0 } else { k.failures + 1 };
             k.connected = false;
-            k.retry_at = now + reconnect_delay(reason, was_active, k.failures);
+            k.retry_at = now + backoff(k.failures);
         }
     }
 
@@ -254,30 +237,6 @@ mod tests {
     }
 
     #[test]
-    fn reconnect_backoff() {
-        assert_eq!(
-            reconnect_delay(CloseReason::PeerClosed, true, 0),
-            RECONNECT_DELAY
-        );
-        assert_eq!(
-            reconnect_delay(CloseReason::ConnectFailed, false, 1),
-            RECONNECT_DELAY * 2
-        );
-        assert_eq!(
-            reconnect_delay(CloseReason::ConnectFailed, false, 3),
-            RECONNECT_DELAY * 8
-        );
-        assert_eq!(
-            reconnect_delay(CloseReason::ConnectFailed, false, 30),
-            MAX_RECONNECT_DELAY
-        );
-        assert_eq!(
-            reconnect_delay(CloseReason::BothSeeding, true, 0),
-            MAX_RECONNECT_DELAY
-        );
-    }
-
-    #[test]
     fn learned_peers_are_bounded_deduplicated_and_dialled_once_a_while() {
         let mut l = PeerList::default();
         let t0 = Instant::now();
@@ -310,6 +269,13 @@ mod tests {
         assert_eq!(l.next_candidate(t0, |_| false), Some(addr(1010)));
     }
 
+    const RECONNECT_DELAY: Duration = Duration::from_secs(5);
+
+    /// 5 s, doubling per failure in a row.
+    fn backoff(failures: u32) -> Duration {
+        RECONNECT_DELAY * (1 << failures.min(6))
+    }
+
     #[test]
     fn kept_peers_back_off_and_reset() {
         let mut l = PeerList::default();
@@ -319,15 +285,15 @@ mod tests {
         l.keep(addr(2), t0);
         l.check_invariants();
         assert_eq!(l.kept_due(t0), [(0, addr(1)), (1, addr(2))]);
-        l.on_kept_dialled(0, true, t0);
-        l.on_kept_dialled(1, false, t0);
+        l.on_kept_dialled(0, true, t0, backoff);
+        l.on_kept_dialled(1, false, t0, backoff);
         assert!(l.kept_due(t0).is_empty());
         assert_eq!(l.kept_due(t0 + RECONNECT_DELAY * 2), [(1, addr(2))]);
         // The working connection drops: redialled soon, failures cleared.
-        l.on_closed(addr(1), CloseReason::PeerClosed, true, t0);
+        l.on_closed(addr(1), true, t0, |_| RECONNECT_DELAY);
         assert_eq!(l.kept_due(t0 + RECONNECT_DELAY), [(0, addr(1))]);
         // Its next attempt fails before the handshake: it backs off.
-        l.on_closed(addr(1), CloseReason::ConnectFailed, false, t0);
+        l.on_closed(addr(1), false, t0, backoff);
         let c = l.counts(|a| a == addr(2));
         assert_eq!((c.known, c.banned, c.refused, c.waiting), (2, 1, 1, 0));
         l.retry_kept_now(t0);
