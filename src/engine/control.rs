@@ -65,6 +65,12 @@ pub struct TorrentView {
     pub peers: usize,
     /// Pieces that failed their hash check.
     pub hash_failures: u32,
+    /// Pieces in all.
+    pub pieces: u32,
+    /// It completed in this run (it was not complete when added).
+    pub completed_in_run: bool,
+    /// Why nothing moves, when it is active, incomplete and without peers.
+    pub stalled: Option<String>,
 }
 
 /// The whole engine as a front shows it.
@@ -229,13 +235,14 @@ impl Engine {
 
     /// Torrent `id` as a front shows it.
     pub fn torrent(&self, id: TorrentId) -> Option<TorrentView> {
-        self.torrents.get(self.torrent_slot(id)?).map(view)
+        let slot = self.torrent_slot(id)?;
+        Some(self.view(slot))
     }
 
     /// Every torrent and the engine's totals.
     pub fn snapshot(&self) -> EngineSnapshot {
         EngineSnapshot {
-            torrents: self.torrents.iter().map(|(_, t)| view(t)).collect(),
+            torrents: self.torrents.iter().map(|(k, _)| self.view(k)).collect(),
             connections: self.conns.len(),
             jobs_waiting: self.jobs.len(),
         }
@@ -262,6 +269,15 @@ impl Engine {
     }
 }
 
+impl Engine {
+    fn view(&self, slot: usize) -> TorrentView {
+        let t = &self.torrents[slot];
+        let mut v = view(t);
+        v.stalled = self.stall_reason(slot);
+        v
+    }
+}
+
 fn view(t: &Torrent) -> TorrentView {
     TorrentView {
         id: t.id,
@@ -276,5 +292,8 @@ fn view(t: &Torrent) -> TorrentView {
         uploaded: t.up.total(),
         peers: t.peers.len(),
         hash_failures: t.hash_failures,
+        pieces: t.storage.layout.piece_count(),
+        completed_in_run: t.completed_at.is_some(),
+        stalled: None,
     }
 }

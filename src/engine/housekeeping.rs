@@ -10,9 +10,7 @@ use std::time::Instant;
 use super::Engine;
 use crate::bitfield::Bitfield;
 use crate::peer::close::CloseReason;
-use crate::progress::human_bytes;
 use crate::resume;
-use crate::torrent::state::TorrentState;
 use crate::types::TorrentId;
 use crate::workers::Job;
 use std::time::Duration;
@@ -330,44 +328,6 @@ impl Engine {
                 Ok(()) => t.resume_dirty = false,
                 Err(e) => log::warn!("cannot write resume record in {}: {e}", dir.display()),
             }
-        }
-    }
-
-    /// Prints a progress line per torrent that is still moving.
-    pub fn print_progress(&self, now: Instant) {
-        for (key, t) in self.torrents.iter() {
-            if let TorrentState::Checking { done, .. } = t.state {
-                let pct = f64::from(done) * 100.0 / f64::from(t.storage.layout.piece_count());
-                let line = format!("{}: checking {pct:.1}%", t.name());
-                crate::progress::transfer_line(pct, &line, now);
-                continue;
-            }
-            if !t.is_active() {
-                continue;
-            }
-            if t.complete() && t.up.per_second() == 0 && t.completed_at.is_some() {
-                continue;
-            }
-            let total = t.storage.layout.total_length;
-            let done = t.bytes_done();
-            let down = t.down.per_second();
-            let eta = if down > 0 && done < total {
-                format!("{}s", (total - done) / down)
-            } else {
-                "-".into()
-            };
-            let pct = done as f64 * 100.0 / total as f64;
-            let peers = self
-                .stall_reason(key)
-                .unwrap_or_else(|| format!("peers {}", t.peers.len()));
-            let line = format!(
-                "{}: {pct:.1}% down {}/s up {}/s eta {} {peers}",
-                t.name(),
-                human_bytes(down),
-                human_bytes(t.up.per_second()),
-                eta,
-            );
-            crate::progress::transfer_line(pct, &line, now);
         }
     }
 }

@@ -6,8 +6,9 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use crate::engine::EngineSnapshot;
 use crate::error::{Error, Result};
 use crate::ops::verify::resolve_root;
 use crate::ops::{load_torrent, thread_count};
@@ -15,6 +16,7 @@ use crate::progress::human_bytes;
 use crate::reactor::{EngineConfig, Reactor, TorrentSpec, TorrentSummary, UploadMode};
 use crate::resume;
 use crate::torrent::paths::sanitize;
+use crate::torrent::state::TorrentState;
 use crate::torrent::storage::{Layout, Storage};
 use crate::wire::metainfo::Metainfo;
 
@@ -217,7 +219,8 @@ pub fn prepare_meta(
 
 /// Runs the engine and prints the summary lines.
 pub fn run(config: EngineConfig, specs: Vec<TorrentSpec>) -> Result<Vec<TorrentSummary>> {
-    let reactor = Reactor::new(config, specs)?;
+    let mut reactor = Reactor::new(config, specs)?;
+    reactor.on_progress(Box::new(show_progress));
     let summaries = reactor.run()?;
     crate::progress::end_transfer_lines();
     if let Some(why) = summaries.iter().find_map(|s| s.failed.clone()) {
@@ -246,6 +249,40 @@ pub fn run(config: EngineConfig, specs: Vec<TorrentSpec>) -> Result<Vec<TorrentS
         }
     }
     Ok(summaries)
+}
+
+/// A progress line per torrent that is still moving (or checking its data).
+fn show_progress(snapshot: &EngineSnapshot, now: Instant) {
+    for t in &snapshot.torrents {
+        if let TorrentState::Checking { done, .. } = t.state {
+            let pct = f64::from(done) * 100.0 / f64::from(t.pieces.max(1));
+            let line = format!("{}: checking {pct:.1}%", t.name);
+            crate::progress::transfer_line(pct, &line, now);
+            continue;
+        }
+        if t.state != TorrentState::Active
+            || (t.bytes_done == t.total_bytes && t.up_rate == 0 && t.completed_in_run)
+        {
+            continue;
+        }
+        let eta = if t.down_rate > 0 && t.bytes_done < t.total_bytes {
+            format!("{}s", (t.total_bytes - t.bytes_done) / t.down_rate)
+        } else {
+            "-".into()
+        };
+        let pct = t.bytes_done as f64 * 100.0 / t.total_bytes as f64;
+        let peers = t
+            .stalled
+            .clone()
+            .unwrap_or_else(|| format!("peers {}", t.peers));
+        let line = format!(
+            "{}: {pct:.1}% down {}/s up {}/s eta {eta} {peers}",
+            t.name,
+            human_bytes(t.down_rate),
+            human_bytes(t.up_rate),
+        );
+        crate::progress::transfer_line(pct, &line, now);
+    }
 }
 
 /// The state directory from the option, or the default one.

@@ -36,7 +36,7 @@ use mio::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-use crate::engine::{Engine, RECHOKE_INTERVAL, RESUME_INTERVAL};
+use crate::engine::{Engine, EngineSnapshot, RECHOKE_INTERVAL, RESUME_INTERVAL};
 pub use crate::engine::{
     EngineConfig, TorrentSpec, TorrentSummary, TrackerServerSetup, UploadMode,
 };
@@ -100,7 +100,12 @@ pub struct Reactor {
     /// The `listening on` lines are still to be printed: they wait until no torrent is
     /// checking its data, so a peer that reads them finds every torrent running.
     listening_unannounced: bool,
+    /// Shown what every torrent does, at the progress interval (the CLI renders it).
+    progress: Option<ProgressFn>,
 }
+
+/// What the reactor hands the engine's snapshot to, at the progress interval.
+pub type ProgressFn = Box<dyn FnMut(&EngineSnapshot, Instant)>;
 
 /// Periodic work, kept in the reactor's deadline heap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,6 +247,7 @@ impl Reactor {
             tracker_io: Default::default(),
             stop_deadline: None,
             listening_unannounced: announce_listen,
+            progress: None,
             engine,
         };
         reactor.announce_listening();
@@ -278,6 +284,11 @@ impl Reactor {
         for bound in self.listen_addrs() {
             println!("listening on {bound}");
         }
+    }
+
+    /// Hands `show` the engine's snapshot at every progress interval.
+    pub fn on_progress(&mut self, show: ProgressFn) {
+        self.progress = Some(show);
     }
 
     /// Local addresses the listeners are bound to.
@@ -609,7 +620,9 @@ impl Reactor {
                 RESUME_INTERVAL
             }
             Tick::Progress => {
-                self.engine.print_progress(now);
+                if let Some(show) = self.progress.as_mut() {
+                    show(&self.engine.snapshot(), now);
+                }
                 crate::progress::transfer_interval()
             }
             Tick::Refill => {
