@@ -184,3 +184,57 @@ pub const BAN_ENDPOINTS_PER_ADDRESS: u32 = 8;
 /// Most endpoints with strikes remembered per torrent; past it the oldest strikes are
 /// forgotten (bans are kept), so a flood of new endpoints cannot grow the table.
 pub const BAN_MAX_STRUCK: usize = 4096;
+
+/// The engine's and the reactor's runtime bounds, timeouts and intervals, each with its
+/// default here. A run takes them from its `EngineConfig` (`Limits::default()` for the
+/// commands today; the daemon's config file will set them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// A connect that has not completed by then is abandoned.
+    pub connect_timeout: std::time::Duration,
+    /// A handshake that has not completed by then closes the connection.
+    pub handshake_timeout: std::time::Duration,
+    /// An incoming peer connected this long with neither side interested may be closed
+    /// to make room for a new one at `--max-peers` (long enough for a new peer to send
+    /// its bitfield and `interested`).
+    pub evict_after: std::time::Duration,
+    /// How often unchoke slots are reassigned.
+    pub rechoke_interval: std::time::Duration,
+    /// How often a changed resume record is written while running.
+    pub resume_interval: std::time::Duration,
+    /// Bytes of piece cache per torrent for serving uploads (buffered mode).
+    pub piece_cache_bytes: usize,
+    /// A torrent dials learned peers while it has fewer connections than this.
+    pub peers_per_torrent: usize,
+    /// Learned peers dialled per torrent per second at most.
+    pub dials_per_second: usize,
+    /// Hash jobs out per checking torrent, per worker thread.
+    pub checks_per_worker: u32,
+    /// Requests stop while a torrent has more bytes than this handed out to verify
+    /// and write ([`MAX_UNHASHED_BYTES_PER_TORRENT`]).
+    pub max_unhashed_bytes: u64,
+    /// Bytes read from one peer connection per wake before others get their turn.
+    pub read_budget: usize,
+    /// Jobs queued to the worker pool per worker thread.
+    pub jobs_per_worker: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        use std::time::Duration;
+        Limits {
+            connect_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(20),
+            evict_after: Duration::from_secs(10),
+            rechoke_interval: Duration::from_secs(RECHOKE_INTERVAL_SECS),
+            resume_interval: Duration::from_secs(10),
+            piece_cache_bytes: 32 << 20,
+            peers_per_torrent: 60,
+            dials_per_second: 10,
+            checks_per_worker: 2,
+            max_unhashed_bytes: MAX_UNHASHED_BYTES_PER_TORRENT,
+            read_budget: 1 << 20,
+            jobs_per_worker: 8,
+        }
+    }
+}

@@ -19,9 +19,6 @@ use crate::torrent::state::{Torrent, TorrentState};
 use crate::types::{PieceIndex, TorrentId};
 use crate::workers::Job;
 
-/// Hash jobs out per checking torrent, per worker thread.
-const CHECKS_PER_WORKER: u32 = 2;
-
 impl Engine {
     /// Whether no torrent is still checking its data.
     pub fn all_checked(&self) -> bool {
@@ -34,7 +31,7 @@ impl Engine {
     /// Hands more of checking torrent `tkey`'s pieces to the workers, keeping a few
     /// out per worker thread.
     pub(crate) fn pump_check(&mut self, tkey: usize) {
-        let in_flight = CHECKS_PER_WORKER * self.config.workers.max(1) as u32;
+        let in_flight = self.config.limits.checks_per_worker * self.config.workers.max(1) as u32;
         let Some(t) = self.torrents.get_mut(tkey) else {
             return;
         };

@@ -10,7 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{Engine, PIECE_CACHE_BYTES, TorrentSpec, new_picker};
+use super::{Engine, TorrentSpec, new_picker};
 use crate::bitfield::Bitfield;
 use crate::peer::close::CloseReason;
 use crate::torrent::choker::Choker;
@@ -121,7 +121,7 @@ impl Engine {
             assembly: Default::default(),
             cache: Default::default(),
             cache_bytes: 0,
-            cache_cap: PIECE_CACHE_BYTES,
+            cache_cap: self.config.limits.piece_cache_bytes,
             cache_clock: 0,
             reads: Default::default(),
             warm: Default::default(),

@@ -52,11 +52,6 @@ pub(crate) fn reconnect_delay(reason: CloseReason, was_active: bool, failures: u
     }
 }
 
-/// A torrent dials learned peers while it has fewer connections than this.
-const PEERS_PER_TORRENT: usize = 60;
-/// Learned peers dialled per torrent per second at most.
-const DIALS_PER_SECOND: usize = 10;
-
 impl Engine {
     /// Reassigns unchoke slots in every torrent.
     pub fn rechoke_all(&mut self, now: Instant) {
@@ -162,17 +157,17 @@ impl Engine {
     }
 
     /// Dials peers learned from trackers while a torrent has fewer connections than
-    /// `PEERS_PER_TORRENT`, a few per second, never an address dialled in the last
+    /// `Limits::peers_per_torrent`, a few per second, never an address dialled in the last
     /// `REDIAL_AFTER`, never one we are already connected to.
     pub(crate) fn dial_candidates(&mut self, now: Instant) {
         let keys: Vec<usize> = self.torrents.iter().map(|(k, _)| k).collect();
         for tkey in keys {
-            let mut budget = DIALS_PER_SECOND;
+            let mut budget = self.config.limits.dials_per_second;
             loop {
                 let t = &mut self.torrents[tkey];
                 if budget == 0
                     || !t.is_active()
-                    || t.peers.len() >= PEERS_PER_TORRENT
+                    || t.peers.len() >= self.config.limits.peers_per_torrent
                     || (t.complete() && self.config.exit_when_complete)
                 {
                     break;
@@ -375,6 +370,7 @@ mod tests {
             upload_mode: UploadMode::Buffered,
             stats: false,
             stall_timeout: None,
+            limits: crate::config::Limits::default(),
         };
         let mut n = 0;
         let random = move || {

@@ -61,22 +61,6 @@ pub use control::{AddError, EngineSnapshot, TorrentView};
 pub use serve::UploadMode;
 pub(crate) use serve::high_water;
 
-/// A connect that has not completed by then is abandoned.
-pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// A handshake that has not completed by then closes the connection.
-pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
-/// An incoming peer connected this long with neither side interested may be closed to
-/// make room for a new one at `--max-peers` (long enough for a new peer to send its
-/// bitfield and `interested`).
-pub(crate) const EVICT_AFTER: Duration = Duration::from_secs(10);
-/// How often unchoke slots are reassigned.
-pub(crate) const RECHOKE_INTERVAL: Duration =
-    Duration::from_secs(crate::config::RECHOKE_INTERVAL_SECS);
-/// How often a changed resume record is written while running.
-pub(crate) const RESUME_INTERVAL: Duration = Duration::from_secs(10);
-/// Bytes of piece cache per torrent for serving uploads.
-pub(crate) const PIECE_CACHE_BYTES: usize = 32 << 20;
-
 /// A tracker server to run beside the engine on the reactor, with its sockets already
 /// bound (so a torrent can name their ports before the engine starts). The reactor
 /// takes it out of the [`EngineConfig`].
@@ -126,6 +110,8 @@ pub struct EngineConfig {
     /// Give up (stop, the torrent incomplete) when an incomplete torrent has received
     /// no payload for this long (`download --timeout`).
     pub stall_timeout: Option<Duration>,
+    /// Bounds, timeouts and intervals.
+    pub limits: crate::config::Limits,
 }
 
 /// A torrent to run, with what is already verified on disk.
@@ -462,14 +448,15 @@ impl Engine {
     }
 
     /// At `--max-peers`, closes the longest-connected incoming peer that has been
-    /// connected for [`EVICT_AFTER`] with neither side interested (it uses a slot and
+    /// connected for `Limits::evict_after` with neither side interested (it uses a slot and
     /// exchanges nothing: an idle flood, a seed beside our seed), so a new peer can be
     /// taken. False when no connection qualifies. O(connections), only when full.
     fn evict_useless(&mut self, now: Instant) -> bool {
+        let evict_after = self.config.limits.evict_after;
         let victim = self
             .conns
             .iter()
-            .filter(|(_, c)| !c.outgoing && now.duration_since(c.started_at) >= EVICT_AFTER)
+            .filter(|(_, c)| !c.outgoing && now.duration_since(c.started_at) >= evict_after)
             .filter(|(_, c)| {
                 c.session()
                     .is_some_and(|s| !s.peer_interested && !s.am_interested)

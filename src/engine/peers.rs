@@ -8,8 +8,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{CONNECT_TIMEOUT, Engine, HANDSHAKE_TIMEOUT};
-use crate::config::MAX_UNHASHED_BYTES_PER_TORRENT;
+use super::Engine;
 use crate::peer::close::CloseReason;
 use crate::peer::conn::ReadPass;
 use crate::peer::conn::{ConnState, Connection};
@@ -249,7 +248,7 @@ impl Engine {
 
     /// Sends requests until the peer's pipeline is full; none while the torrent's
     /// pieces waiting to be verified and written are past
-    /// [`MAX_UNHASHED_BYTES_PER_TORRENT`] (a completion resumes them, see
+    /// `Limits::max_unhashed_bytes` (a completion resumes them, see
     /// [`Engine::on_completion`]).
     pub(crate) fn fill_requests(&mut self, key: usize, now: Instant) {
         let Some(conn) = self.conns.get_mut(key) else {
@@ -258,7 +257,7 @@ impl Engine {
         let Some(t) = conn.torrent.and_then(|t| self.torrents.get_mut(t)) else {
             return;
         };
-        if t.assembly.unhashed_bytes() > MAX_UNHASHED_BYTES_PER_TORRENT {
+        if t.assembly.unhashed_bytes() > self.config.limits.max_unhashed_bytes {
             return;
         }
         let ConnState::Active(s) = &mut conn.state else {
@@ -345,12 +344,12 @@ impl Engine {
             return;
         };
         let t = &mut self.torrents[tkey];
-        let was_over = t.assembly.unhashed_bytes() > MAX_UNHASHED_BYTES_PER_TORRENT;
+        let was_over = t.assembly.unhashed_bytes() > self.config.limits.max_unhashed_bytes;
         let sources = t.assembly.finish(piece);
         // Back under the cap after a verified piece: the peers whose requests stopped
         // ask again (after a failed one every peer asks anyway, below).
         let resume_requests = was_over
-            && t.assembly.unhashed_bytes() <= MAX_UNHASHED_BYTES_PER_TORRENT
+            && t.assembly.unhashed_bytes() <= self.config.limits.max_unhashed_bytes
             && matches!(result, Ok(true));
         match result {
             Ok(true) => {
@@ -504,14 +503,18 @@ impl Engine {
 
     /// Per-second housekeeping for one connection.
     pub(crate) fn peer_tick(&mut self, key: usize, now: Instant) {
+        let (connect_timeout, handshake_timeout) = (
+            self.config.limits.connect_timeout,
+            self.config.limits.handshake_timeout,
+        );
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
         match &mut conn.state {
-            ConnState::Connecting if now.duration_since(conn.started_at) >= CONNECT_TIMEOUT => {
+            ConnState::Connecting if now.duration_since(conn.started_at) >= connect_timeout => {
                 self.close(key, CloseReason::ConnectFailed)
             }
-            ConnState::Handshaking if now.duration_since(conn.started_at) >= HANDSHAKE_TIMEOUT => {
+            ConnState::Handshaking if now.duration_since(conn.started_at) >= handshake_timeout => {
                 self.close(key, CloseReason::HandshakeTimeout)
             }
             ConnState::Active(s) => {

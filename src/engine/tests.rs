@@ -65,6 +65,7 @@ fn config() -> EngineConfig {
         upload_mode: UploadMode::default(),
         stats: false,
         stall_timeout: None,
+        limits: crate::config::Limits::default(),
     }
 }
 

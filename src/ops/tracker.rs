@@ -56,6 +56,7 @@ pub fn run(opts: TrackerOptions) -> Result<()> {
         upload_mode: UploadMode::default(),
         stats: false,
         stall_timeout: None,
+        limits: crate::config::Limits::default(),
     };
     transfer::run(config, Vec::new())?;
     Ok(())

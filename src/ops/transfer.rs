@@ -85,6 +85,7 @@ impl EngineOptions {
             upload_mode: self.upload_mode,
             stats: self.stats,
             stall_timeout: None,
+            limits: crate::config::Limits::default(),
         })
     }
 }

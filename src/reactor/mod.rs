@@ -36,7 +36,7 @@ use mio::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-use crate::engine::{Engine, EngineSnapshot, RECHOKE_INTERVAL, RESUME_INTERVAL};
+use crate::engine::{Engine, EngineSnapshot};
 pub use crate::engine::{
     EngineConfig, TorrentSpec, TorrentSummary, TrackerServerSetup, UploadMode,
 };
@@ -58,10 +58,6 @@ const LISTENER_BASE: usize = 2;
 const HTTP_LISTEN_BASE: usize = 1000;
 const CONN_BASE: usize = 1 << 20;
 
-/// Bytes read from one connection per wake before others get their turn.
-const READ_BUDGET: usize = 1 << 20;
-/// Jobs queued to the worker pool per worker thread.
-const JOBS_PER_WORKER: usize = 8;
 /// The socket of one peer connection, under the slot of its [`Connection`] in the
 /// engine.
 #[derive(Debug)]
@@ -137,7 +133,7 @@ impl Reactor {
         let waker = Arc::new(Waker::new(poll.registry(), WAKE).map_err(|e| setup_err("waker", e))?);
         let pool = WorkerPool::new(
             config.workers,
-            config.workers * JOBS_PER_WORKER,
+            config.workers * config.limits.jobs_per_worker,
             waker.clone(),
         )
         .map_err(|e| setup_err("cannot start worker threads", e))?;
@@ -260,10 +256,12 @@ impl Reactor {
             }
         }
         reactor.timers.schedule(now, Tick::Second);
-        reactor
-            .timers
-            .schedule(now + RECHOKE_INTERVAL, Tick::Rechoke);
-        reactor.timers.schedule(now + RESUME_INTERVAL, Tick::Resume);
+        reactor.timers.schedule(
+            now + reactor.engine.config.limits.rechoke_interval,
+            Tick::Rechoke,
+        );
+        let resume_at = now + reactor.engine.config.limits.resume_interval;
+        reactor.timers.schedule(resume_at, Tick::Resume);
         reactor.timers.schedule(now, Tick::Progress);
         if reactor.engine.has_limits() {
             reactor.timers.schedule(now + REFILL_INTERVAL, Tick::Refill);
@@ -572,10 +570,14 @@ impl Reactor {
             return;
         }
         let max = conn.max_frame as usize + 4;
-        let pass = match conn.recv.read_from(&mut sock.stream, READ_BUDGET, max) {
-            Ok(p) => p,
-            Err(_) => return self.engine.close(key, CloseReason::SocketError),
-        };
+        let pass =
+            match conn
+                .recv
+                .read_from(&mut sock.stream, self.engine.config.limits.read_budget, max)
+            {
+                Ok(p) => p,
+                Err(_) => return self.engine.close(key, CloseReason::SocketError),
+            };
         sock.read_pending = !pass.drained && !pass.eof;
         let (pending, id) = (sock.read_pending, conn.id);
         self.engine.on_input(key, pass, now);
@@ -613,11 +615,11 @@ impl Reactor {
             }
             Tick::Rechoke => {
                 self.engine.rechoke_all(now);
-                RECHOKE_INTERVAL
+                self.engine.config.limits.rechoke_interval
             }
             Tick::Resume => {
                 self.engine.save_resume(false);
-                RESUME_INTERVAL
+                self.engine.config.limits.resume_interval
             }
             Tick::Progress => {
                 if let Some(show) = self.progress.as_mut() {
