@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use super::{Engine, new_picker, new_tracker};
+use super::{Engine, EngineEvent, new_picker, new_tracker};
 use crate::disk::ReadError;
 use crate::peer::close::CloseReason;
 use crate::peer::conn::ConnState;
@@ -101,10 +101,13 @@ impl Engine {
             return;
         }
         if t.require_data && verified < pieces {
-            eprintln!(
-                "hivebt: warning: {}: only {verified} of {pieces} pieces verify; seeding those",
-                t.name()
-            );
+            self.events.push_back(EngineEvent::Warning {
+                torrent: Some(t.id),
+                message: format!(
+                    "{}: only {verified} of {pieces} pieces verify; seeding those",
+                    t.name()
+                ),
+            });
         }
         match new_picker(&t.storage, &t.have, seed) {
             Ok(picker) => t.picker = picker,

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use super::{Engine, TorrentSpec, new_picker};
 use crate::bitfield::Bitfield;
+use crate::limit::TokenBucket;
 use crate::peer::close::CloseReason;
 use crate::torrent::choker::Choker;
 use crate::torrent::state::{Torrent, TorrentState};
@@ -231,6 +232,34 @@ impl Engine {
         t.state = TorrentState::Checking { next: 0, done: 0 };
         self.pump_check(slot);
         true
+    }
+
+    /// Sets the total upload and download limits, in bytes per second (`None` or 0:
+    /// unlimited). Connections held back by the old limits go on at once.
+    pub fn set_rate_limits(&mut self, up: Option<u64>, down: Option<u64>, now: Instant) {
+        let (up, down) = (up.filter(|&r| r > 0), down.filter(|&r| r > 0));
+        self.config.max_upload_rate = up;
+        self.config.max_download_rate = down;
+        self.up_limit = up.map(|r| TokenBucket::new(r, now));
+        self.down_limit = down.map(|r| TokenBucket::new(r, now));
+        self.limits_changed = true;
+        let (up_held, down_held) = (
+            std::mem::take(&mut self.throttled_up),
+            std::mem::take(&mut self.throttled_down),
+        );
+        for key in self.live_all(up_held) {
+            self.serve_requests(key, now);
+        }
+        for key in self.live_all(down_held) {
+            self.fill_requests(key, now);
+            self.want_write(key, now);
+        }
+    }
+
+    /// Whether the rate limits changed since the last call (the reactor then makes
+    /// sure their refill timer runs).
+    pub fn take_limits_changed(&mut self) -> bool {
+        std::mem::take(&mut self.limits_changed)
     }
 
     /// Torrent `id` as a front shows it.

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
-use super::Engine;
+use super::{Engine, EngineEvent};
 use crate::bitfield::Bitfield;
 use crate::peer::close::CloseReason;
 use crate::resume;
@@ -114,11 +114,14 @@ impl Engine {
         let why = self
             .stall_reason(key)
             .unwrap_or_else(|| format!("{} peers, none sending", t.peers.len()));
-        eprintln!(
-            "hivebt: error: {}: no progress for {} s: {why}; giving up (--timeout)",
+        let message = format!(
+            "{}: no progress for {} s: {why}; giving up (--timeout)",
             t.name(),
             limit.as_secs()
         );
+        let torrent = Some(t.id);
+        self.events
+            .push_back(EngineEvent::Error { torrent, message });
         self.shutdown_wanted = true;
     }
 

@@ -33,6 +33,7 @@ mod peers;
 mod serve;
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,10 +50,11 @@ use crate::peer::ext::Registry;
 use crate::peer::session::PeerSession;
 use crate::rng::Rng;
 use crate::stats::EngineStats;
+use crate::torrent::peer_list::PeerSource;
 use crate::torrent::picker::Picker;
 use crate::torrent::state::{Torrent, TorrentState};
 use crate::torrent::storage::Storage;
-use crate::tracker::client::{AnnounceParams, TrackerClient};
+use crate::tracker::client::{AnnounceParams, ClientEvent, TrackerClient};
 use crate::tracker::server::TrackerConfig;
 use crate::types::{ConnKey, InfoHash, PeerId, PieceIndex, TorrentId};
 use crate::wire::metainfo::Metainfo;
@@ -154,6 +156,35 @@ pub struct TorrentSummary {
     pub failed: Option<String>,
 }
 
+/// What the engine tells whoever runs it, beyond its snapshots: the CLI prints these as
+/// `hivebt: warning: ...` and `hivebt: error: ...`; the daemon will log and keep them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineEvent {
+    /// Something an operator should see; the torrent goes on.
+    Warning {
+        /// The torrent it is about, if one.
+        torrent: Option<TorrentId>,
+        /// What happened, naming the torrent.
+        message: String,
+    },
+    /// The torrent, or the run, stops because of it.
+    Error {
+        /// The torrent it is about, if one.
+        torrent: Option<TorrentId>,
+        /// What happened, naming the torrent.
+        message: String,
+    },
+}
+
+impl fmt::Display for EngineEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineEvent::Warning { message, .. } => write!(f, "warning: {message}"),
+            EngineEvent::Error { message, .. } => write!(f, "error: {message}"),
+        }
+    }
+}
+
 /// A peer the engine wants dialled: the reactor connects a socket for connection
 /// `key`, already in the engine as `Connecting`, or closes it as `connect_failed`.
 #[derive(Debug, Clone, Copy)]
@@ -232,6 +263,10 @@ pub struct Engine {
     removed: Vec<TorrentId>,
     /// Jobs for the worker pool, oldest first.
     jobs: VecDeque<Job>,
+    /// Events for whoever runs the engine, oldest first.
+    events: VecDeque<EngineEvent>,
+    /// The rate limits changed since the reactor last asked.
+    limits_changed: bool,
     /// Generation counter for connection and torrent slots.
     next_gen: u32,
     pub(crate) shutting_down: bool,
@@ -282,6 +317,8 @@ impl Engine {
             tracker_changed: Vec::new(),
             removed: Vec::new(),
             jobs: VecDeque::new(),
+            events: VecDeque::new(),
+            limits_changed: false,
             next_gen: 0,
             shutting_down: false,
             shutdown_wanted: false,
@@ -317,6 +354,52 @@ impl Engine {
         self.torrents
             .get_mut(id.slot as usize)
             .filter(|t| t.id == id)
+    }
+
+    /// Torrent `id`'s tracker client, its progress brought up to date, for the reactor
+    /// to drive (timeouts, datagrams and requests to send).
+    pub(crate) fn tracker_client(&mut self, id: TorrentId) -> Option<&mut TrackerClient> {
+        let t = self.torrent_mut(id)?;
+        let left = t.storage.layout.total_length - t.bytes_done();
+        let (up, down) = (t.up.total(), t.down.total());
+        let client = t.tracker.as_mut()?;
+        client.set_progress(up, down, left);
+        Some(client)
+    }
+
+    /// What torrent `id`'s tracker client reported: the peers it learned go to its
+    /// peer list and are dialled (a few per second), the rest is logged.
+    pub(crate) fn on_tracker_events(
+        &mut self,
+        id: TorrentId,
+        events: Vec<ClientEvent>,
+        now: Instant,
+    ) {
+        let Some(t) = self.torrent_mut(id) else {
+            return;
+        };
+        let mut got_peers = false;
+        for e in events {
+            match e {
+                ClientEvent::Peers(addrs) => {
+                    got_peers = true;
+                    log::debug!("tracker gave {} peers", addrs.len());
+                    let bans = &t.bans;
+                    t.peer_list
+                        .learn(addrs, PeerSource::Tracker, |a| bans.endpoint_banned(a));
+                }
+                ClientEvent::Warning { url, message } => log::warn!("tracker {url}: {message}"),
+                ClientEvent::Error { url, message } => log::warn!("tracker {url}: {message}"),
+                ClientEvent::Swarm {
+                    url,
+                    complete,
+                    incomplete,
+                } => log::debug!("tracker {url}: {complete:?} seeds, {incomplete:?} leechers"),
+            }
+        }
+        if got_peers && !self.shutting_down {
+            self.dial_candidates(now);
+        }
     }
 
     /// Whether rate limits are set (the reactor then refills them on a timer).
@@ -364,6 +447,11 @@ impl Engine {
     /// Whether any connection waits to be written.
     pub fn has_dirty(&self) -> bool {
         !self.dirty.is_empty()
+    }
+
+    /// The oldest event not taken yet.
+    pub fn poll_event(&mut self) -> Option<EngineEvent> {
+        self.events.pop_front()
     }
 
     /// Peers to dial.

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::Engine;
+use super::{Engine, EngineEvent};
 use crate::peer::close::CloseReason;
 use crate::peer::conn::ReadPass;
 use crate::peer::conn::{ConnState, Connection};
@@ -407,11 +407,14 @@ impl Engine {
                 // record written at shutdown, so a run after space is freed goes on.
                 t.picker.on_piece_failed(piece);
                 if !self.shutting_down {
-                    eprintln!(
-                        "hivebt: error: {}: piece {}: {e}; stopping (verified pieces are kept)",
-                        t.name(),
-                        piece.0
-                    );
+                    self.events.push_back(EngineEvent::Error {
+                        torrent: Some(t.id),
+                        message: format!(
+                            "{}: piece {}: {e}; stopping (verified pieces are kept)",
+                            t.name(),
+                            piece.0
+                        ),
+                    });
                 }
                 self.shutdown_wanted = true;
             }

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::Engine;
+use super::{Engine, EngineEvent};
 use crate::peer::close::CloseReason;
 use crate::peer::conn::ConnState;
 use crate::torrent::storage::Storage;
@@ -302,14 +302,16 @@ impl Engine {
             Err(e) => {
                 let path = t.storage.file_path(e.file());
                 // Once per piece: it leaves `have`, so it is not read for upload again.
-                eprintln!(
-                    "hivebt: warning: {}: cannot read piece {} for upload ({}: {}); no \
-                     longer offering it",
-                    t.name(),
-                    piece.0,
-                    path.display(),
-                    e
-                );
+                self.events.push_back(EngineEvent::Warning {
+                    torrent: Some(t.id),
+                    message: format!(
+                        "{}: cannot read piece {} for upload ({}: {}); no longer offering it",
+                        t.name(),
+                        piece.0,
+                        path.display(),
+                        e
+                    ),
+                });
                 // Data we claimed is gone: stop advertising it until rechecked, answer
                 // the requests for it with BEP 6 rejects (peers without the fast
                 // extension just never get them) and go on serving the rest.

@@ -339,3 +339,16 @@ fn recheck_forgets_and_hashes_again() {
     assert_eq!(snap.torrents[0], v);
     assert_eq!((snap.connections, snap.jobs_waiting), (0, 0));
 }
+
+#[test]
+fn rate_limits_change_at_runtime() {
+    let mut e = engine(vec![active_spec(2, &[0, 1])]);
+    let now = Instant::now();
+    assert!(!e.has_limits());
+    e.set_rate_limits(Some(1 << 20), None, now);
+    assert!(e.has_limits());
+    assert!(e.take_limits_changed());
+    assert!(!e.take_limits_changed(), "reported once");
+    e.set_rate_limits(Some(0), None, now);
+    assert!(!e.has_limits(), "0 is unlimited");
+}

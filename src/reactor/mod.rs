@@ -36,7 +36,7 @@ use mio::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-use crate::engine::{Engine, EngineSnapshot};
+use crate::engine::{Engine, EngineEvent, EngineSnapshot};
 pub use crate::engine::{
     EngineConfig, TorrentSpec, TorrentSummary, TrackerServerSetup, UploadMode,
 };
@@ -98,7 +98,14 @@ pub struct Reactor {
     listening_unannounced: bool,
     /// Shown what every torrent does, at the progress interval (the CLI renders it).
     progress: Option<ProgressFn>,
+    /// Shown the engine's events; without one they go to stderr as `hivebt: ...`.
+    events: Option<EventFn>,
+    /// The rate-limit refill timer runs (from the first limit on, it keeps running).
+    refill_armed: bool,
 }
+
+/// What the reactor hands the engine's events to.
+pub type EventFn = Box<dyn FnMut(&EngineEvent)>;
 
 /// What the reactor hands the engine's snapshot to, at the progress interval.
 pub type ProgressFn = Box<dyn FnMut(&EngineSnapshot, Instant)>;
@@ -244,6 +251,8 @@ impl Reactor {
             stop_deadline: None,
             listening_unannounced: announce_listen,
             progress: None,
+            events: None,
+            refill_armed: false,
             engine,
         };
         reactor.announce_listening();
@@ -265,6 +274,7 @@ impl Reactor {
         reactor.timers.schedule(now, Tick::Progress);
         if reactor.engine.has_limits() {
             reactor.timers.schedule(now + REFILL_INTERVAL, Tick::Refill);
+            reactor.refill_armed = true;
         }
         let ids: Vec<TorrentId> = reactor.engine.torrents.iter().map(|(_, t)| t.id).collect();
         for id in ids {
@@ -282,6 +292,11 @@ impl Reactor {
         for bound in self.listen_addrs() {
             println!("listening on {bound}");
         }
+    }
+
+    /// Hands `show` every event of the engine instead of printing it.
+    pub fn on_event(&mut self, show: EventFn) {
+        self.events = Some(show);
     }
 
     /// Hands `show` the engine's snapshot at every progress interval.
@@ -517,6 +532,16 @@ impl Reactor {
         }
         for id in self.engine.take_tracker_changes() {
             self.arm_tracker(id, now);
+        }
+        while let Some(event) = self.engine.poll_event() {
+            match self.events.as_mut() {
+                Some(show) => show(&event),
+                None => eprintln!("hivebt: {event}"),
+            }
+        }
+        if self.engine.take_limits_changed() && self.engine.has_limits() && !self.refill_armed {
+            self.timers.schedule(now + REFILL_INTERVAL, Tick::Refill);
+            self.refill_armed = true;
         }
         self.announce_listening();
         if self.engine.take_shutdown_wanted() {

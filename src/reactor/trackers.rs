@@ -14,7 +14,6 @@ use mio::net::UdpSocket;
 use super::http_fetch::FetchOwner;
 use super::{Reactor, Tick};
 use crate::timer::TimerId;
-use crate::torrent::peer_list::PeerSource;
 use crate::tracker::client::exchanges::UdpExchanges;
 use crate::tracker::client::{ClientEvent, Outgoing, RequestId, RequestKind};
 use crate::types::TorrentId;
@@ -59,48 +58,15 @@ fn udp_host_port(url: &str) -> Option<(String, u16)> {
 impl Reactor {
     /// Lets torrent `tid`'s tracker client act: progress, timeouts, requests, events.
     pub(super) fn pump_tracker(&mut self, tid: TorrentId, now: Instant) {
-        let Some(t) = self.engine.torrent_mut(tid) else {
+        let Some(client) = self.engine.tracker_client(tid) else {
             return;
         };
-        let left = t.storage.layout.total_length - t.bytes_done();
-        let (up, down) = (t.up.total(), t.down.total());
-        let Some(client) = t.tracker.as_mut() else {
-            return;
-        };
-        client.set_progress(up, down, left);
         client.handle_timeout(now);
-        let mut outgoing = Vec::new();
-        while let Some(o) = client.poll_transmit(now) {
-            outgoing.push(o);
-        }
-        let mut events = Vec::new();
-        while let Some(e) = client.poll_event() {
-            events.push(e);
-        }
-        let mut got_peers = false;
-        for e in events {
-            match e {
-                ClientEvent::Peers(addrs) => {
-                    got_peers = true;
-                    log::debug!("tracker gave {} peers", addrs.len());
-                    let bans = &t.bans;
-                    t.peer_list
-                        .learn(addrs, PeerSource::Tracker, |a| bans.endpoint_banned(a));
-                }
-                ClientEvent::Warning { url, message } => log::warn!("tracker {url}: {message}"),
-                ClientEvent::Error { url, message } => log::warn!("tracker {url}: {message}"),
-                ClientEvent::Swarm {
-                    url,
-                    complete,
-                    incomplete,
-                } => log::debug!("tracker {url}: {complete:?} seeds, {incomplete:?} leechers"),
-            }
-        }
+        let outgoing: Vec<Outgoing> = std::iter::from_fn(|| client.poll_transmit(now)).collect();
+        let events: Vec<ClientEvent> = std::iter::from_fn(|| client.poll_event()).collect();
+        self.engine.on_tracker_events(tid, events, now);
         for o in outgoing {
             self.send_tracker_request(tid, o, now);
-        }
-        if got_peers && !self.engine.shutting_down {
-            self.engine.dial_candidates(now);
         }
         self.arm_tracker(tid, now);
     }
