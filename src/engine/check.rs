@@ -123,6 +123,11 @@ impl Engine {
         t.resume_dirty = true;
         self.start_tracker(tkey, now);
         self.take_in_waiting(tkey, now);
+        // Dial the kept peers now, not at the next per-second sweep: a download that
+        // checked its (empty) files first would otherwise start a second late.
+        if !self.shutting_down {
+            self.reconnect_known(now);
+        }
     }
 
     /// Starts torrent `tkey`'s tracker client, if it has trackers.

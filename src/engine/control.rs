@@ -202,6 +202,9 @@ impl Engine {
         t.progress_at = now;
         t.peer_list.retry_kept_now(now);
         self.start_tracker(slot, now);
+        if !self.shutting_down {
+            self.reconnect_known(now);
+        }
         true
     }
 

@@ -547,7 +547,7 @@ impl Engine {
             .filter(|(_, c)| !c.outgoing && now.duration_since(c.started_at) >= evict_after)
             .filter(|(_, c)| {
                 c.session()
-                    .is_some_and(|s| !s.peer_interested && !s.am_interested)
+                    .is_some_and(|s| !s.peer_interested() && !s.am_interested())
             })
             .min_by_key(|(_, c)| c.started_at)
             .map(|(k, _)| k);

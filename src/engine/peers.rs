@@ -54,7 +54,7 @@ impl Engine {
     pub fn on_input(&mut self, key: usize, pass: ReadPass, now: Instant) {
         if pass.bytes > 0 {
             if let Some(s) = self.conns.get_mut(key).and_then(|c| c.session_mut()) {
-                s.last_recv_at = now;
+                s.on_received(now);
             }
         }
         self.process_input(key, now);
@@ -86,9 +86,9 @@ impl Engine {
         };
         let Some(s) = conn.session_mut() else { return };
         if written > 0 {
-            s.last_send_at = now;
+            s.on_sent(now);
         }
-        let rate = s.up.per_second();
+        let rate = s.up_rate();
         if conn.send.queued() < super::high_water(rate) / 2 {
             self.serve_requests(key, now);
         }
@@ -135,7 +135,7 @@ impl Engine {
                         Ok(Some(m)) => m,
                         Ok(None) => return,
                         Err(e) => {
-                            log::debug!("{}: {e}", s.addr);
+                            log::debug!("{}: {e}", s.addr());
                             return self.close(key, CloseReason::ProtocolViolation);
                         }
                     };
@@ -171,7 +171,7 @@ impl Engine {
         let duplicate = self.torrents[tkey]
             .peers
             .iter()
-            .any(|&k| self.active(k).is_some_and(|s| s.peer_id == hs.peer_id));
+            .any(|&k| self.active(k).is_some_and(|s| s.peer_id() == hs.peer_id));
         if duplicate {
             return self.close(key, CloseReason::Duplicate);
         }
@@ -186,8 +186,10 @@ impl Engine {
         let conn = &mut self.conns[key];
         let pieces = t.storage.layout.piece_count();
         let mut s = PeerSession::new(PeerKey(key as u32), conn.addr, hs.peer_id, pieces, now);
-        s.fast = hs.has(ReservedBit::FAST_EXTENSION);
-        s.extended = hs.has(ReservedBit::EXTENSION_PROTOCOL);
+        s.set_capabilities(
+            hs.has(ReservedBit::FAST_EXTENSION),
+            hs.has(ReservedBit::EXTENSION_PROTOCOL),
+        );
         conn.max_frame = peer::max_frame_for(pieces);
         let greeting = Greeting {
             extensions: &self.extensions,
@@ -435,7 +437,7 @@ impl Engine {
             for key in self.live_all(peers) {
                 let covered = self.conns.get(key).is_some_and(|c| {
                     let id = match &c.state {
-                        ConnState::Active(s) => Some(s.peer_id),
+                        ConnState::Active(s) => Some(s.peer_id()),
                         _ => None,
                     };
                     ban.covers(c.addr, id)
@@ -451,7 +453,7 @@ impl Engine {
         let unchoked = self.torrents[tkey]
             .peers
             .iter()
-            .filter(|&&k| self.active(k).is_some_and(|s| !s.am_choking))
+            .filter(|&&k| self.active(k).is_some_and(|s| !s.am_choking()))
             .count();
         if unchoked < self.config.upload_slots {
             self.set_choke(key, false, now);
@@ -483,12 +485,12 @@ impl Engine {
             .filter_map(|&key| match &self.conns.get(key.slot as usize)?.state {
                 ConnState::Active(s) => Some(PeerView {
                     key,
-                    interested: s.peer_interested,
-                    choked_by_us: s.am_choking,
-                    upload_rate: s.up.per_second(),
-                    download_rate: s.down.per_second(),
-                    snubbed: s.snubbed,
-                    last_unchoked_at: s.unchoked_at,
+                    interested: s.peer_interested(),
+                    choked_by_us: s.am_choking(),
+                    upload_rate: s.up_rate(),
+                    download_rate: s.down_rate(),
+                    snubbed: s.snubbed(),
+                    last_unchoked_at: s.unchoked_at(),
                 }),
                 _ => None,
             })

@@ -140,7 +140,7 @@ impl Engine {
         let ConnState::Active(s) = &mut conn.state else {
             return;
         };
-        let limit = high_water(s.up.per_second());
+        let limit = high_water(s.up_rate());
         // Pieces that must be read (buffered) or made resident (sendfile) before some
         // requested block of them can go out. Blocks are answered out of order: a cold
         // block stays queued while the warm ones behind it are sent (BEP 3 allows any
@@ -152,7 +152,7 @@ impl Engine {
         let mut failed = None;
         let mut i = 0;
         while conn.send.queued() < limit && cold.len() < LOOKAHEAD {
-            let Some(&block) = s.requests_in.get(i) else {
+            let Some(&block) = s.requests_in().get(i) else {
                 break;
             };
             if let Some(limit) = &mut self.up_limit {
@@ -225,11 +225,10 @@ impl Engine {
                         .queue(data.slice(start..start + block.len as usize));
                 }
             }
-            s.requests_in.remove(i);
+            s.served(i);
             if let Some(limit) = &mut self.up_limit {
                 limit.spend(u64::from(block.len));
             }
-            s.up.add(u64::from(block.len));
             t.up.add(u64::from(block.len));
         }
         if let Some((piece, file, e)) = failed {
@@ -337,16 +336,7 @@ impl Engine {
         let ConnState::Active(s) = &mut conn.state else {
             return;
         };
-        let (fast, send) = (s.fast, &mut conn.send);
-        s.requests_in.retain(|&b| {
-            if b.piece != piece {
-                return true;
-            }
-            if fast {
-                send.queue_msg(&peer::Message::Reject(b));
-            }
-            false
-        });
+        s.reject_requests_for(piece, &mut conn.send);
     }
 
     /// Forgets warm pieces older than [`WARM_FOR`] (the per-second sweep).

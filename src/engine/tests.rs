@@ -51,7 +51,7 @@ fn spec(pieces: u8, require_data: bool) -> TorrentSpec {
 fn config() -> EngineConfig {
     EngineConfig {
         listen: Vec::new(),
-        peers: Vec::new(),
+        peers: vec!["127.0.0.1:7777".parse().unwrap()],
         max_peers: 10,
         upload_slots: 4,
         workers: 1,
@@ -146,6 +146,10 @@ fn a_torrent_without_a_record_checks_then_runs() {
     );
     assert!(!blocks.is_empty() && blocks.iter().all(|b| b.piece.0 == 3));
     assert!(!e.take_shutdown_wanted());
+    // The configured peer is dialled as soon as the check ends, not at the next tick.
+    let dials = e.take_dials();
+    assert_eq!(dials.len(), 1);
+    assert_eq!(dials[0].addr, "127.0.0.1:7777".parse().unwrap());
 }
 
 #[test]
@@ -337,7 +341,8 @@ fn recheck_forgets_and_hashes_again() {
     let snap = e.snapshot();
     assert_eq!(snap.torrents.len(), 1);
     assert_eq!(snap.torrents[0], v);
-    assert_eq!((snap.connections, snap.jobs_waiting), (0, 0));
+    // The configured peer, dialled again once the check ended.
+    assert_eq!((snap.connections, snap.jobs_waiting), (1, 0));
 }
 
 #[test]

@@ -507,6 +507,21 @@ impl PeerSession {
         Ok(())
     }
 
+    /// Drops its queued requests for `piece` (we can no longer serve it), rejecting
+    /// each when it speaks the fast extension (BEP 6).
+    pub fn reject_requests_for(&mut self, piece: PieceIndex, out: &mut SendQueue) {
+        let fast = self.fast;
+        self.requests_in.retain(|&b| {
+            if b.piece != piece {
+                return true;
+            }
+            if fast {
+                out.queue_msg(&Message::Reject(b));
+            }
+            false
+        });
+    }
+
     /// The connection is going away: its requests and pieces leave the picker.
     pub fn detach(&mut self, picker: &mut Picker) {
         for (block, _) in self.requests_out.drain(..) {

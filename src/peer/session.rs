@@ -47,58 +47,58 @@ pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub struct PeerSession {
     /// Its key in the torrent's picker (the connection's slot).
-    pub key: PeerKey,
+    pub(super) key: PeerKey,
     /// The peer's address.
-    pub addr: SocketAddr,
+    pub(super) addr: SocketAddr,
     /// The peer's id from its handshake.
-    pub peer_id: PeerId,
+    pub(super) peer_id: PeerId,
     /// It supports the fast extension (BEP 6).
-    pub fast: bool,
+    pub(super) fast: bool,
     /// It supports the extension protocol (BEP 10).
-    pub extended: bool,
+    pub(super) extended: bool,
     /// How many requests it accepts queued (its `reqq`), if it said.
-    pub peer_reqq: Option<u32>,
+    pub(super) peer_reqq: Option<u32>,
     /// Its client name (`v`), if it said.
-    pub client: Option<String>,
+    pub(super) client: Option<String>,
     /// We choke it.
-    pub am_choking: bool,
+    pub(super) am_choking: bool,
     /// We want pieces from it.
-    pub am_interested: bool,
+    pub(super) am_interested: bool,
     /// It chokes us.
-    pub peer_choking: bool,
+    pub(super) peer_choking: bool,
     /// It wants pieces from us.
-    pub peer_interested: bool,
+    pub(super) peer_interested: bool,
     /// Pieces it has.
-    pub have: Bitfield,
+    pub(super) have: Bitfield,
     /// Its bitfield, have_all or have_none arrived (after it, only a bitfield that
     /// adds pieces may come again).
-    pub got_bitfield: bool,
+    pub(super) got_bitfield: bool,
     /// Our requests to it, oldest first, with when they were sent.
-    pub requests_out: VecDeque<(BlockRef, Instant)>,
+    pub(super) requests_out: VecDeque<(BlockRef, Instant)>,
     /// Its requests to us not yet answered, oldest first.
-    pub requests_in: VecDeque<BlockRef>,
+    pub(super) requests_in: VecDeque<BlockRef>,
     /// Bytes of block payload received from it.
-    pub down: Rate,
+    pub(super) down: Rate,
     /// Bytes of block payload sent to it.
-    pub up: Rate,
+    pub(super) up: Rate,
     /// When it last sent anything.
-    pub last_recv_at: Instant,
+    pub(super) last_recv_at: Instant,
     /// When we last sent anything.
-    pub last_send_at: Instant,
+    pub(super) last_send_at: Instant,
     /// When it last sent a block we asked for (or when we started asking).
-    pub last_block_at: Instant,
+    pub(super) last_block_at: Instant,
     /// No block for `SNUB_TIMEOUT` despite requests: not trusted with many requests.
-    pub snubbed: bool,
+    pub(super) snubbed: bool,
     /// When we last unchoked it, for the choker's round robin.
-    pub unchoked_at: Option<Instant>,
+    pub(super) unchoked_at: Option<Instant>,
     /// Pieces it rejected a request for while unchoking us (BEP 6): it claims them but
     /// cannot serve them (its copy is gone, say), so they are not asked of it again
     /// until it sends `have` for them. Allocated on the first such reject.
-    pub refused: Option<Box<Bitfield>>,
+    pub(super) refused: Option<Box<Bitfield>>,
     /// The ids it wants our extended messages under (BEP 10).
-    pub extensions: PeerExtensions,
+    pub(super) extensions: PeerExtensions,
     /// What it asks of the reactor, pulled with `poll_effect`.
-    pub(crate) effects: VecDeque<PeerEffect>,
+    pub(super) effects: VecDeque<PeerEffect>,
 }
 
 impl PeerSession {
@@ -138,6 +138,91 @@ impl PeerSession {
             extensions: PeerExtensions::default(),
             effects: VecDeque::new(),
         }
+    }
+
+    /// Records what its handshake said it supports: the fast extension (BEP 6) and the
+    /// extension protocol (BEP 10).
+    pub fn set_capabilities(&mut self, fast: bool, extended: bool) {
+        self.fast = fast;
+        self.extended = extended;
+    }
+
+    /// The peer's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The peer's id from its handshake.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// Whether it speaks the fast extension (BEP 6).
+    pub fn fast(&self) -> bool {
+        self.fast
+    }
+
+    /// Whether we choke it.
+    pub fn am_choking(&self) -> bool {
+        self.am_choking
+    }
+
+    /// Whether we want pieces from it.
+    pub fn am_interested(&self) -> bool {
+        self.am_interested
+    }
+
+    /// Whether it wants pieces from us.
+    pub fn peer_interested(&self) -> bool {
+        self.peer_interested
+    }
+
+    /// Whether it is snubbed (no block for a while despite requests).
+    pub fn snubbed(&self) -> bool {
+        self.snubbed
+    }
+
+    /// When we last unchoked it.
+    pub fn unchoked_at(&self) -> Option<Instant> {
+        self.unchoked_at
+    }
+
+    /// The pieces it has.
+    pub fn have(&self) -> &Bitfield {
+        &self.have
+    }
+
+    /// Block payload per second received from it, over the last seconds.
+    pub fn down_rate(&self) -> u64 {
+        self.down.per_second()
+    }
+
+    /// Block payload per second sent to it, over the last seconds.
+    pub fn up_rate(&self) -> u64 {
+        self.up.per_second()
+    }
+
+    /// Its requests to us not answered yet, oldest first.
+    pub fn requests_in(&self) -> &VecDeque<BlockRef> {
+        &self.requests_in
+    }
+
+    /// Its queued request at `index` was answered with the block: it leaves the queue
+    /// and counts as uploaded.
+    pub fn served(&mut self, index: usize) -> Option<BlockRef> {
+        let block = self.requests_in.remove(index)?;
+        self.up.add(u64::from(block.len));
+        Some(block)
+    }
+
+    /// Something arrived from it at `now`.
+    pub fn on_received(&mut self, now: Instant) {
+        self.last_recv_at = now;
+    }
+
+    /// Something was written to it at `now`.
+    pub fn on_sent(&mut self, now: Instant) {
+        self.last_send_at = now;
     }
 
     /// Notes that it rejected a request for `piece` while unchoking us.
