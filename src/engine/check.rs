@@ -119,7 +119,7 @@ impl Engine {
             }
         }
         t.state = TorrentState::Active;
-        t.progress_at = now;
+        t.stats.progress_at = now;
         t.resume_dirty = true;
         self.start_tracker(tkey, now);
         self.take_in_waiting(tkey, now);

@@ -14,8 +14,9 @@ use super::{Engine, TorrentSpec, new_picker};
 use crate::bitfield::Bitfield;
 use crate::limit::TokenBucket;
 use crate::peer::close::CloseReason;
+use crate::torrent::cache::UploadCache;
 use crate::torrent::choker::Choker;
-use crate::torrent::state::{Torrent, TorrentState};
+use crate::torrent::state::{Torrent, TorrentState, TorrentStats};
 use crate::torrent::storage::Storage;
 use crate::types::{InfoHash, TorrentId};
 
@@ -120,24 +121,14 @@ impl Engine {
             have,
             picker,
             assembly: Default::default(),
-            cache: Default::default(),
-            cache_bytes: 0,
-            cache_cap: self.config.limits.piece_cache_bytes,
-            cache_clock: 0,
+            cache: UploadCache::new(self.config.limits.piece_cache_bytes),
             reads: Default::default(),
             warm: Default::default(),
             peers: Vec::new(),
             bans: Default::default(),
-            down: Default::default(),
-            up: Default::default(),
-            hash_failures: 0,
+            stats: TorrentStats::new(now),
             suspects: Default::default(),
             resume_dirty: false,
-            started_at: now,
-            progress_at: now,
-            progress_bytes: 0,
-            completed_at: None,
-            peers_used: Default::default(),
             choker: Choker::new(),
             tracker: None,
             peer_list: Default::default(),
@@ -199,7 +190,7 @@ impl Engine {
         }
         let t = &mut self.torrents[slot];
         t.state = TorrentState::Active;
-        t.progress_at = now;
+        t.stats.progress_at = now;
         t.peer_list.retry_kept_now(now);
         self.start_tracker(slot, now);
         if !self.shutting_down {
@@ -230,7 +221,6 @@ impl Engine {
         t.have = Bitfield::new(pieces);
         t.bytes_have = 0;
         t.cache.clear();
-        t.cache_bytes = 0;
         t.warm.clear();
         t.state = TorrentState::Checking { next: 0, done: 0 };
         self.pump_check(slot);
@@ -318,14 +308,14 @@ fn view(t: &Torrent) -> TorrentView {
         state: t.state.clone(),
         bytes_done: t.bytes_done(),
         total_bytes: t.storage.layout.total_length,
-        down_rate: t.down.per_second(),
-        up_rate: t.up.per_second(),
-        downloaded: t.down.total(),
-        uploaded: t.up.total(),
+        down_rate: t.stats.down.per_second(),
+        up_rate: t.stats.up.per_second(),
+        downloaded: t.stats.down.total(),
+        uploaded: t.stats.up.total(),
         peers: t.peers.len(),
-        hash_failures: t.hash_failures,
+        hash_failures: t.stats.hash_failures,
         pieces: t.storage.layout.piece_count(),
-        completed_in_run: t.completed_at.is_some(),
+        completed_in_run: t.stats.completed_at.is_some(),
         stalled: None,
     }
 }

@@ -69,8 +69,8 @@ impl Engine {
             self.peer_tick(key, now);
         }
         for (_, t) in self.torrents.iter_mut() {
-            t.down.tick();
-            t.up.tick();
+            t.stats.down.tick();
+            t.stats.up.tick();
         }
         self.expire_warm(now);
         if !self.shutting_down {
@@ -95,13 +95,13 @@ impl Engine {
     fn check_stalls(&mut self, now: Instant) {
         let mut stalled = None;
         for (key, t) in self.torrents.iter_mut() {
-            let bytes = t.down.total();
+            let bytes = t.stats.down.total();
             // The clock starts when the torrent can download.
-            if bytes != t.progress_bytes || t.complete() || !t.is_active() {
-                t.progress_bytes = bytes;
-                t.progress_at = now;
+            if bytes != t.stats.progress_bytes || t.complete() || !t.is_active() {
+                t.stats.progress_bytes = bytes;
+                t.stats.progress_at = now;
             } else if let Some(limit) = self.config.stall_timeout {
-                if now.duration_since(t.progress_at) >= limit && stalled.is_none() {
+                if now.duration_since(t.stats.progress_at) >= limit && stalled.is_none() {
                     stalled = Some((key, limit));
                 }
             }

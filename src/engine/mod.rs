@@ -361,7 +361,7 @@ impl Engine {
     pub(crate) fn tracker_client(&mut self, id: TorrentId) -> Option<&mut TrackerClient> {
         let t = self.torrent_mut(id)?;
         let left = t.storage.layout.total_length - t.bytes_done();
-        let (up, down) = (t.up.total(), t.down.total());
+        let (up, down) = (t.stats.up.total(), t.stats.down.total());
         let client = t.tracker.as_mut()?;
         client.set_progress(up, down, left);
         Some(client)
@@ -685,14 +685,15 @@ impl Engine {
                 name: t.name(),
                 info_hash: t.meta.info_hash,
                 complete: t.complete(),
-                downloaded: t.down.total(),
-                uploaded: t.up.total(),
-                hash_failures: t.hash_failures,
-                peers_used: t.peers_used.len(),
+                downloaded: t.stats.down.total(),
+                uploaded: t.stats.up.total(),
+                hash_failures: t.stats.hash_failures,
+                peers_used: t.stats.peers_used.len(),
                 seconds: t
+                    .stats
                     .completed_at
                     .unwrap_or(now)
-                    .duration_since(t.started_at)
+                    .duration_since(t.stats.started_at)
                     .as_secs_f64(),
             })
             .collect()

@@ -31,8 +31,8 @@ fn torrent_ctx<'a>(t: &'a mut Torrent, extensions: &'a Registry) -> TorrentCtx<'
         have: &t.have,
         picker: &mut t.picker,
         assembly: &mut t.assembly,
-        down: &mut t.down,
-        peers_used: &mut t.peers_used,
+        down: &mut t.stats.down,
+        peers_used: &mut t.stats.peers_used,
         extensions,
     }
 }
@@ -362,8 +362,8 @@ impl Engine {
                 t.picker.on_piece_verified(piece);
                 t.resume_dirty = true;
                 let complete = t.complete();
-                if complete && t.completed_at.is_none() {
-                    t.completed_at = Some(now);
+                if complete && t.stats.completed_at.is_none() {
+                    t.stats.completed_at = Some(now);
                     if let Some(client) = t.tracker.as_mut() {
                         client.on_complete(now);
                     }
@@ -393,7 +393,7 @@ impl Engine {
                 }
             }
             Ok(false) => {
-                t.hash_failures += 1;
+                t.stats.hash_failures += 1;
                 t.picker.on_piece_failed(piece);
                 log::warn!("piece {} failed its hash check", piece.0);
                 let blamed = t.blame_failed(piece, sources, block_hashes);

@@ -212,7 +212,7 @@ impl Engine {
                     }
                 }
                 UploadMode::Buffered => {
-                    let Some(data) = t.cached(block.piece) else {
+                    let Some(data) = t.cache.get(block.piece) else {
                         if !cold.contains(&block.piece) {
                             cold.push(block.piece);
                         }
@@ -229,7 +229,7 @@ impl Engine {
             if let Some(limit) = &mut self.up_limit {
                 limit.spend(u64::from(block.len));
             }
-            t.up.add(u64::from(block.len));
+            t.stats.up.add(u64::from(block.len));
         }
         if let Some((piece, file, e)) = failed {
             log::error!("cannot open file {file} to serve it: {e}; closing the connection");
@@ -289,7 +289,7 @@ impl Engine {
         match result {
             Ok(data) => {
                 match data {
-                    Some(data) => t.cache_insert(piece, data),
+                    Some(data) => t.cache.insert(piece, data),
                     None => {
                         t.warm.insert(piece.0, now);
                     }
@@ -316,9 +316,7 @@ impl Engine {
                 // extension just never get them) and go on serving the rest.
                 t.set_have(piece, false);
                 t.warm.remove(&piece.0);
-                if let Some((b, _)) = t.cache.remove(&piece.0) {
-                    t.cache_bytes -= b.len();
-                }
+                t.cache.remove(piece);
                 for key in self.live_all(waiters) {
                     self.drop_requests_for(key, piece);
                     self.serve_requests(key, now);

@@ -7,6 +7,7 @@
 
 pub mod assembly;
 pub mod ban;
+pub mod cache;
 pub mod choker;
 pub mod paths;
 pub mod peer_list;

@@ -3,21 +3,18 @@
 //!
 //! Depends on `wire`, `torrent::{picker, storage}`, `bitfield` and `types`. Plain data
 //! owned by the reactor thread. Invariants:
-//! - a piece is in at most one of: `have` and the `assembly` (receiving or writing);
-//! - `cache_bytes` is the sum of the cached pieces' lengths and stays within
-//!   `cache_cap` after every insertion.
+//! - a piece is in at most one of: `have` and the `assembly` (receiving or writing).
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
-
 use crate::bitfield::Bitfield;
 use crate::rate::Rate;
 use crate::torrent::assembly::Assembly;
 use crate::torrent::ban::{Bans, Source};
+use crate::torrent::cache::UploadCache;
 use crate::torrent::choker::Choker;
 use crate::torrent::peer_list::PeerList;
 use crate::torrent::picker::Picker;
@@ -67,6 +64,43 @@ pub enum TorrentState {
     Failed(String),
 }
 
+/// What a torrent transferred in this session, and when.
+#[derive(Debug)]
+pub struct TorrentStats {
+    /// Payload bytes received, torrent-wide.
+    pub down: Rate,
+    /// Payload bytes sent, torrent-wide.
+    pub up: Rate,
+    /// Pieces that failed their hash check.
+    pub hash_failures: u32,
+    /// Peers that sent us at least one block.
+    pub peers_used: HashSet<SocketAddr>,
+    /// When the torrent started in this session.
+    pub started_at: Instant,
+    /// When payload last arrived (or the torrent started), for `--timeout`.
+    pub progress_at: Instant,
+    /// Payload bytes received as of `progress_at`.
+    pub progress_bytes: u64,
+    /// When the last piece was verified, if it completed in this session.
+    pub completed_at: Option<Instant>,
+}
+
+impl TorrentStats {
+    /// Nothing transferred yet, the torrent started at `now`.
+    pub fn new(now: Instant) -> TorrentStats {
+        TorrentStats {
+            down: Rate::default(),
+            up: Rate::default(),
+            hash_failures: 0,
+            peers_used: HashSet::new(),
+            started_at: now,
+            progress_at: now,
+            progress_bytes: 0,
+            completed_at: None,
+        }
+    }
+}
+
 /// One torrent in the session.
 #[derive(Debug)]
 pub struct Torrent {
@@ -90,13 +124,7 @@ pub struct Torrent {
     /// Pieces being received, and handed to workers to verify and write.
     pub assembly: Assembly,
     /// Recently read pieces, for serving blocks without a disk read each.
-    pub cache: HashMap<u32, (Bytes, u64)>,
-    /// Bytes held by `cache`.
-    pub cache_bytes: usize,
-    /// Most bytes `cache` may hold.
-    pub cache_cap: usize,
-    /// Use counter for the cache's least-recently-used eviction.
-    pub cache_clock: u64,
+    pub cache: UploadCache,
     /// Pieces being read by workers, with the connections waiting for them.
     pub reads: HashMap<u32, Vec<ConnKey>>,
     /// Pieces a worker found (or made) resident in the page cache, and when: the
@@ -106,26 +134,12 @@ pub struct Torrent {
     pub peers: Vec<ConnKey>,
     /// Strikes and bans for pieces that failed their hash check, by endpoint.
     pub bans: Bans,
-    /// Payload bytes received and sent, torrent-wide.
-    pub down: Rate,
-    /// See `down`.
-    pub up: Rate,
-    /// Pieces that failed their hash check.
-    pub hash_failures: u32,
+    /// What it transferred and when.
+    pub stats: TorrentStats,
     /// Failed pieces with mixed sources, awaiting a good copy to compare with.
     pub suspects: HashMap<u32, Suspect>,
     /// The resume record is out of date.
     pub resume_dirty: bool,
-    /// When the torrent started in this session.
-    pub started_at: Instant,
-    /// When payload last arrived (or the torrent started), for `--timeout`.
-    pub progress_at: Instant,
-    /// Payload bytes received as of `progress_at`.
-    pub progress_bytes: u64,
-    /// When the last piece was verified, if complete.
-    pub completed_at: Option<Instant>,
-    /// Peers that sent us at least one block.
-    pub peers_used: HashSet<SocketAddr>,
     /// Who we upload to, by connection slab key.
     pub choker: Choker<ConnKey>,
     /// Announces to this torrent's trackers, when it has any.
@@ -227,37 +241,6 @@ impl Torrent {
             }
         }
     }
-
-    /// A cached piece, marking it recently used.
-    pub fn cached(&mut self, piece: PieceIndex) -> Option<Bytes> {
-        self.cache_clock += 1;
-        let clock = self.cache_clock;
-        self.cache.get_mut(&piece.0).map(|(b, used)| {
-            *used = clock;
-            b.clone()
-        })
-    }
-
-    /// Caches a piece read from disk, evicting the least recently used.
-    pub fn cache_insert(&mut self, piece: PieceIndex, data: Bytes) {
-        while self.cache_bytes + data.len() > self.cache_cap && !self.cache.is_empty() {
-            let oldest = self
-                .cache
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(p, _)| *p);
-            if let Some(p) = oldest {
-                if let Some((b, _)) = self.cache.remove(&p) {
-                    self.cache_bytes -= b.len();
-                }
-            }
-        }
-        self.cache_clock += 1;
-        self.cache_bytes += data.len();
-        if let Some((old, _)) = self.cache.insert(piece.0, (data, self.cache_clock)) {
-            self.cache_bytes -= old.len();
-        }
-    }
 }
 
 #[cfg(test)]
@@ -295,24 +278,14 @@ mod tests {
             bytes_have: 0,
             picker,
             assembly: Assembly::default(),
-            cache: HashMap::new(),
-            cache_bytes: 0,
-            cache_cap: 1 << 20,
-            cache_clock: 0,
+            cache: UploadCache::new(1 << 20),
             reads: HashMap::new(),
             warm: HashMap::new(),
             peers: Vec::new(),
             bans: Bans::default(),
-            down: Rate::default(),
-            up: Rate::default(),
-            hash_failures: 0,
+            stats: TorrentStats::new(Instant::now()),
             suspects: HashMap::new(),
             resume_dirty: false,
-            started_at: Instant::now(),
-            progress_at: Instant::now(),
-            progress_bytes: 0,
-            completed_at: None,
-            peers_used: HashSet::new(),
             choker: Choker::new(),
             tracker: None,
             peer_list: PeerList::default(),
@@ -346,21 +319,5 @@ mod tests {
             t.blame_verified(PieceIndex(1), &[[1; 20], [9; 20]])
                 .is_empty()
         );
-    }
-
-    #[test]
-    fn cache_evicts_least_recently_used() {
-        let mut t = torrent();
-        t.cache_cap = 100;
-        t.cache_insert(PieceIndex(0), Bytes::from(vec![0; 60]));
-        t.cache_insert(PieceIndex(1), Bytes::from(vec![1; 40]));
-        assert!(t.cached(PieceIndex(0)).is_some());
-        t.cache_insert(PieceIndex(2), Bytes::from(vec![2; 40]));
-        assert!(
-            t.cached(PieceIndex(1)).is_none(),
-            "least recently used went first"
-        );
-        assert!(t.cached(PieceIndex(0)).is_some());
-        assert_eq!(t.cache_bytes, 100);
     }
 }
