@@ -31,6 +31,10 @@ impl Engine {
     /// Hands more of checking torrent `tkey`'s pieces to the workers, keeping a few
     /// out per worker thread.
     pub(crate) fn pump_check(&mut self, tkey: usize) {
+        // Stopping: the check ends with the run (nothing is recorded of it).
+        if self.shutting_down {
+            return;
+        }
         let in_flight = self.config.limits.checks_per_worker * self.config.workers.max(1) as u32;
         let Some(t) = self.torrents.get_mut(tkey) else {
             return;

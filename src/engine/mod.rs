@@ -578,11 +578,6 @@ impl Engine {
             .slot as usize
     }
 
-    /// Takes back a connection the reactor could not give a socket (no close counted).
-    pub fn drop_conn(&mut self, key: usize) {
-        self.conns.try_remove(key);
-    }
-
     /// Asks for a connection to `addr` for torrent `torrent`; false at `--max-peers`.
     fn dial(&mut self, addr: SocketAddr, torrent: usize, now: Instant) -> bool {
         if self.conns.len() >= self.config.max_peers {

@@ -14,7 +14,7 @@
 //! piece is cold waits for the read or prefetch while the warm blocks queued behind it
 //! go out, up to [`LOOKAHEAD`] cold pieces per pass.
 //! - **buffered**: whole pieces are read on a worker into a per-torrent cache
-//!   (`PIECE_CACHE_BYTES` in the engine) and blocks are sent as slices of them with
+//!   (`Limits::piece_cache_bytes`) and blocks are sent as slices of them with
 //!   vectored writes.
 //!
 //! Each connection keeps about half a second of its measured upload rate queued

@@ -357,3 +357,22 @@ fn rate_limits_change_at_runtime() {
     e.set_rate_limits(Some(0), None, now);
     assert!(!e.has_limits(), "0 is unlimited");
 }
+
+#[test]
+fn a_check_stops_handing_out_pieces_once_the_run_stops() {
+    let mut e = engine(vec![spec(10, false)]);
+    e.begin_shutdown();
+    assert_eq!(
+        answer_checks(&mut e, |_| true),
+        2,
+        "only the two already out"
+    );
+    assert!(matches!(
+        e.torrents[0].state,
+        TorrentState::Checking { next: 2, done: 2 }
+    ));
+    assert!(
+        !e.torrents[0].has_record(),
+        "a partial check is never recorded"
+    );
+}

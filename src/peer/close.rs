@@ -38,7 +38,7 @@ pub enum CloseReason {
     /// Too many peers on this torrent or in total.
     TooManyPeers,
     /// Closed to make room for a new peer at `--max-peers`: neither side was
-    /// interested for a while (see `Reactor::evict_useless`).
+    /// interested for a while (see `Engine::evict_useless`).
     Evicted,
     /// Both sides are seeds: nothing to exchange.
     BothSeeding,

@@ -470,7 +470,7 @@ impl Reactor {
     }
 
     /// Registers `stream` for the engine's connection `key`; if that fails the
-    /// connection is taken back.
+    /// connection is closed.
     fn insert_sock(&mut self, key: usize, mut stream: TcpStream, addr: SocketAddr) -> bool {
         let _ = stream.set_nodelay(true);
         let interest = Interest::READABLE | Interest::WRITABLE;
@@ -480,7 +480,8 @@ impl Reactor {
             .register(&mut stream, Token(CONN_BASE + key), interest)
         {
             log::warn!("cannot register {addr}: {e}");
-            self.engine.drop_conn(key);
+            // Closed like a failed socket, so a configured peer is retried with backoff.
+            self.engine.close(key, CloseReason::SocketError);
             return false;
         }
         if self.socks.len() <= key {
