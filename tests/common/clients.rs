@@ -1,4 +1,4 @@
-//! The reference clients, kept on loopback (see /work/shared/INTEROP.md):
+//! The reference clients, kept on loopback (see the project's INTEROP.md notes):
 //!
 //! - libtorrent through tests/py/lt_peer.py and lt_swarm_leecher.py (127.0.0.1, no
 //!   DHT/LSD/UPnP/NAT-PMP/uTP), run by Debian's `/usr/bin/python3`
