@@ -376,3 +376,125 @@ fn a_check_stops_handing_out_pieces_once_the_run_stops() {
         "a partial check is never recorded"
     );
 }
+
+/// Every message `conn` queued since the last call, decoded.
+fn sent(e: &mut Engine, key: usize) -> Vec<String> {
+    let mut bytes = Vec::new();
+    e.conns[key].send.write_to(&mut bytes).unwrap();
+    let mut out = Vec::new();
+    let mut rest = &bytes[..];
+    // Our handshake comes first when the peer's arrived.
+    if rest.len() >= crate::wire::peer::HANDSHAKE_LEN && rest[0] == 19 {
+        rest = &rest[crate::wire::peer::HANDSHAKE_LEN..];
+        out.push("handshake".to_string());
+    }
+    while let Some((m, used)) = crate::wire::peer::decode(rest, 1 << 20).unwrap() {
+        out.push(match m {
+            crate::wire::peer::Message::Request(b) => format!("request {}+{}", b.piece.0, b.offset),
+            other => format!("{other:?}").chars().take(12).collect(),
+        });
+        rest = &rest[used..];
+    }
+    out
+}
+
+/// Feeds `msgs` (encoded) to connection `key` as if they had just been read.
+fn feed(e: &mut Engine, key: usize, bytes: &[u8]) {
+    let pass = e.conns[key]
+        .recv
+        .read_from(&mut Arrived(bytes), 1 << 20, 1 << 21)
+        .unwrap();
+    e.on_input(key, pass, Instant::now());
+}
+
+fn encode(msgs: &[crate::wire::peer::Message<'_>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for m in msgs {
+        crate::wire::peer::encode(m, &mut out);
+    }
+    out
+}
+
+#[test]
+fn requests_stop_while_unhashed_bytes_pass_the_cap_and_resume_after() {
+    use crate::wire::peer::{Message, ReservedBit};
+    let mut cfg = config();
+    cfg.peers.clear();
+    cfg.limits.max_unhashed_bytes = 0;
+    let spec = active_spec(4, &[]);
+    let hash = spec.meta.info_hash;
+    let mut n = 0;
+    let random = move || {
+        n += 1;
+        n
+    };
+    let now = Instant::now();
+    let mut e = Engine::new(cfg, vec![spec], PeerId([7; 20]), None, random, now).unwrap();
+    let key = e.add_conn("127.0.0.1:7000".parse().unwrap(), false, None, now);
+    let mut hs = Handshake::new(hash, PeerId([1; 20]));
+    hs.set(ReservedBit::FAST_EXTENSION, true);
+    feed(&mut e, key, &hs.encode());
+    feed(&mut e, key, &encode(&[Message::HaveAll, Message::Unchoke]));
+    let first: Vec<String> = sent(&mut e, key)
+        .into_iter()
+        .filter(|m| m.starts_with("request"))
+        .collect();
+    assert_eq!(first.len(), 4, "the first pipeline: {first:?}");
+    // Both blocks of the first piece asked for arrive: it goes to be verified.
+    let piece: u32 = first[0]["request ".len()..]
+        .split('+')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a piece number");
+    let piece = PieceIndex(piece);
+    let block = vec![0u8; crate::types::BLOCK_SIZE as usize];
+    let requests = |e: &mut Engine| -> Vec<String> {
+        sent(e, key)
+            .into_iter()
+            .filter(|m| m.starts_with("request"))
+            .collect()
+    };
+    let block_msg = |i: u32| {
+        encode(&[Message::Piece {
+            piece,
+            offset: i * crate::types::BLOCK_SIZE,
+            data: &block,
+        }])
+    };
+    // Its first block: the piece is not complete, nothing waits to be hashed, so the
+    // freed slot is asked again.
+    feed(&mut e, key, &block_msg(0));
+    assert_eq!(requests(&mut e).len(), 1);
+    // Its second: the piece goes to be verified, and that is over the cap (0 bytes).
+    feed(&mut e, key, &block_msg(1));
+    let job = std::iter::from_fn(|| e.next_job())
+        .find(|j| matches!(j, Job::VerifyAndWrite { .. }))
+        .expect("the piece went to be verified");
+    let Job::VerifyAndWrite { torrent, .. } = job else {
+        unreachable!()
+    };
+    let more = requests(&mut e);
+    assert!(
+        more.is_empty(),
+        "over the cap, nothing more is asked: {more:?}"
+    );
+    // The piece is written: under the cap again, the pipeline fills.
+    let c = Completion::PieceWritten {
+        torrent,
+        piece,
+        result: Ok(true),
+        hashed: Duration::ZERO,
+        block_hashes: None,
+    };
+    let timing = JobTiming {
+        waited: Duration::ZERO,
+        ran: Duration::ZERO,
+    };
+    e.on_completion(c, timing, Instant::now());
+    let again = requests(&mut e);
+    assert_eq!(
+        again.len(),
+        1,
+        "the slot freed meanwhile is asked: {again:?}"
+    );
+}
