@@ -451,7 +451,7 @@ mod tests {
     fn no_save_is_queued_while_shutting_down() {
         let mut e = engine();
         verify(&mut e, 0);
-        e.begin_shutdown();
+        e.begin_shutdown(Instant::now());
         e.save_resume(true);
         assert!(next_save(&mut e).is_none(), "the end of the run writes it");
     }

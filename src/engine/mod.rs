@@ -270,6 +270,8 @@ pub struct Engine {
     /// Generation counter for connection and torrent slots.
     next_gen: u32,
     pub(crate) shutting_down: bool,
+    /// When stopping: the latest instant to wait for `stopped` announces.
+    stop_deadline: Option<Instant>,
     /// Something inside the engine (a fatal write, a stall, completion) asks the run to
     /// end; the reactor starts the shutdown (its trackers announce `stopped`).
     shutdown_wanted: bool,
@@ -321,6 +323,7 @@ impl Engine {
             limits_changed: false,
             next_gen: 0,
             shutting_down: false,
+            stop_deadline: None,
             shutdown_wanted: false,
             rng: Rng::new(random()),
             listen_port,
@@ -638,9 +641,36 @@ impl Engine {
         }
     }
 
-    /// Stops taking new work (no dials, no accepts).
-    pub fn begin_shutdown(&mut self) {
+    /// Stops taking new work (no dials, no accepts) and tells every tracker client we
+    /// leave; returns the torrents whose client now has a `stopped` announce to send.
+    /// Does nothing, and returns none, if the engine is stopping already.
+    pub fn begin_shutdown(&mut self, now: Instant) -> Vec<TorrentId> {
+        if self.shutting_down {
+            return Vec::new();
+        }
         self.shutting_down = true;
+        let mut announcing = Vec::new();
+        for (_, t) in self.torrents.iter_mut() {
+            if let Some(client) = t.tracker.as_mut() {
+                let deadline = client.on_stop(now);
+                self.stop_deadline = Some(self.stop_deadline.map_or(deadline, |d| d.max(deadline)));
+                announcing.push(t.id);
+            }
+        }
+        announcing
+    }
+
+    /// Whether the run may end: stopping, nothing left to write, and every `stopped`
+    /// announce answered or past its deadline. A run that is not stopping never ends.
+    pub fn finished(&self, now: Instant) -> bool {
+        if !self.shutting_down || self.writes_pending() {
+            return false;
+        }
+        let announcing = self
+            .torrents
+            .iter()
+            .any(|(_, t)| t.tracker.as_ref().is_some_and(|c| !c.is_stopped()));
+        !announcing || self.stop_deadline.is_none_or(|d| now >= d)
     }
 
     /// Whether pieces or resume records are still being written, or jobs wait for the

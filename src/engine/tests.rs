@@ -361,7 +361,7 @@ fn rate_limits_change_at_runtime() {
 #[test]
 fn a_check_stops_handing_out_pieces_once_the_run_stops() {
     let mut e = engine(vec![spec(10, false)]);
-    e.begin_shutdown();
+    e.begin_shutdown(Instant::now());
     assert_eq!(
         answer_checks(&mut e, |_| true),
         2,
@@ -497,4 +497,21 @@ fn requests_stop_while_unhashed_bytes_pass_the_cap_and_resume_after() {
         1,
         "the slot freed meanwhile is asked: {again:?}"
     );
+}
+
+#[test]
+fn the_run_ends_once_stopping_and_nothing_is_left_to_write() {
+    let mut e = engine(vec![active_spec(2, &[0, 1])]);
+    let now = Instant::now();
+    assert!(!e.finished(now), "a run that is not stopping goes on");
+    assert!(e.begin_shutdown(now).is_empty(), "no tracker to tell");
+    assert!(e.begin_shutdown(now).is_empty(), "once");
+    assert!(e.finished(now));
+    // A job still waiting for the pool holds the end back.
+    let mut e = engine(vec![spec(2, false)]);
+    e.begin_shutdown(now);
+    assert!(e.jobs_waiting() > 0);
+    assert!(!e.finished(now));
+    answer_checks(&mut e, |_| true);
+    assert!(e.finished(now));
 }

@@ -89,8 +89,6 @@ pub struct Reactor {
     http: http::HttpServers,
     http_fetches: Slab<http_fetch::HttpFetch>,
     tracker_io: trackers::TrackerIo,
-    /// When shutting down: the latest instant to wait for `stopped` announces.
-    stop_deadline: Option<Instant>,
     /// Torrents, peer connections and their protocol state.
     engine: Engine,
     /// The `listening on` lines are still to be printed: they wait until no torrent is
@@ -248,7 +246,6 @@ impl Reactor {
             http: http_servers,
             http_fetches: Slab::new(),
             tracker_io: Default::default(),
-            stop_deadline: None,
             listening_unannounced: announce_listen,
             progress: None,
             events: None,
@@ -391,22 +388,9 @@ impl Reactor {
         self.finish_run()
     }
 
-    /// True when the run should end: a signal arrived (and writes drained), or every
-    /// torrent completed in download-and-exit mode.
+    /// True when the run should end (see [`Engine::finished`]).
     fn finished(&self) -> bool {
-        if self.engine.writes_pending() {
-            return false;
-        }
-        if self.engine.shutting_down {
-            // Give `stopped` announces until their deadline.
-            let announcing = self
-                .engine
-                .torrents
-                .iter()
-                .any(|(_, t)| t.tracker.as_ref().is_some_and(|c| !c.is_stopped()));
-            return !announcing || self.stop_deadline.is_none_or(|d| Instant::now() >= d);
-        }
-        false
+        self.engine.finished(Instant::now())
     }
 
     fn finish_run(mut self) -> Result<Vec<TorrentSummary>> {
@@ -437,16 +421,7 @@ impl Reactor {
     /// Stops taking new work and tells the trackers we leave; the loop ends once
     /// pending writes finish and the `stopped` announces are answered or time out.
     fn begin_shutdown(&mut self, now: Instant) {
-        if self.engine.shutting_down {
-            return;
-        }
-        self.engine.begin_shutdown();
-        let ids: Vec<TorrentId> = self.engine.torrents.iter().map(|(_, t)| t.id).collect();
-        for id in ids {
-            if let Some(client) = self.engine.torrent_mut(id).and_then(|t| t.tracker.as_mut()) {
-                let deadline = client.on_stop(now);
-                self.stop_deadline = Some(self.stop_deadline.map_or(deadline, |d| d.max(deadline)));
-            }
+        for id in self.engine.begin_shutdown(now) {
             self.pump_tracker(id, now);
         }
     }
