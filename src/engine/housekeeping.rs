@@ -333,62 +333,15 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{EngineConfig, TorrentSpec, UploadMode};
-    use crate::torrent::paths::sanitize;
-    use crate::torrent::storage::{Layout, Storage};
-    use crate::types::{PeerId, PieceIndex};
-    use crate::wire::metainfo::Metainfo;
-    use std::sync::Arc;
+    use crate::types::PieceIndex;
 
     /// An engine with one two-piece torrent and resume records under `/nonexistent`
     /// (no job runs here: the tests play the workers' part).
     fn engine() -> Engine {
-        let mut bytes =
-            b"d4:infod6:lengthi65536e4:name1:x12:piece lengthi32768e6:pieces40:".to_vec();
-        bytes.extend([b'a'; 40]);
-        bytes.extend(b"ee");
-        let meta = Arc::new(Metainfo::from_bytes(&bytes).unwrap());
-        let files = Layout::new(&meta.info, &sanitize(&meta.info));
-        let storage = Arc::new(Storage::new(".".into(), files));
-        let have = Bitfield::new(2);
-        let spec = TorrentSpec {
-            meta,
-            storage,
-            have: Some(have),
-            require_data: false,
-        };
-        let config = EngineConfig {
-            listen: Vec::new(),
-            peers: Vec::new(),
-            max_peers: 10,
-            upload_slots: 4,
-            workers: 1,
-            state_dir: Some("/nonexistent".into()),
-            max_upload_rate: None,
-            max_download_rate: None,
-            exit_when_complete: false,
-            announce_listen: false,
-            extra_trackers: Vec::new(),
-            tracker_server: None,
-            upload_mode: UploadMode::Buffered,
-            stats: false,
-            stall_timeout: None,
-            limits: crate::config::Limits::default(),
-        };
-        let mut n = 0;
-        let random = move || {
-            n += 1;
-            n
-        };
-        Engine::new(
-            config,
-            vec![spec],
-            PeerId([1; 20]),
-            None,
-            random,
-            Instant::now(),
-        )
-        .unwrap()
+        let mut config = crate::engine::tests::config();
+        config.peers.clear();
+        config.state_dir = Some("/nonexistent".into());
+        crate::engine::tests::engine_with(config, vec![crate::engine::tests::active_spec(2, &[])])
     }
 
     /// The save job queued, if any: its torrent and the pieces it holds.

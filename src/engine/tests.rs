@@ -48,7 +48,8 @@ fn spec(pieces: u8, require_data: bool) -> TorrentSpec {
     }
 }
 
-fn config() -> EngineConfig {
+/// The configuration the tests start from: one worker, one configured peer.
+pub(super) fn config() -> EngineConfig {
     EngineConfig {
         listen: Vec::new(),
         peers: vec!["127.0.0.1:7777".parse().unwrap()],
@@ -70,13 +71,18 @@ fn config() -> EngineConfig {
 }
 
 fn engine(specs: Vec<TorrentSpec>) -> Engine {
+    engine_with(config(), specs)
+}
+
+/// An engine of `specs` under `config`, with a counter for its random numbers.
+pub(super) fn engine_with(config: EngineConfig, specs: Vec<TorrentSpec>) -> Engine {
     let mut n = 0;
     let random = move || {
         n += 1;
         n
     };
     Engine::new(
-        config(),
+        config,
         specs,
         PeerId([7; 20]),
         Some(6881),
@@ -228,7 +234,8 @@ fn a_late_completion_for_a_gone_torrent_is_ignored() {
     ));
 }
 
-fn active_spec(pieces: u8, have: &[u32]) -> TorrentSpec {
+/// A torrent of `pieces` pieces, active at once with `have` verified.
+pub(super) fn active_spec(pieces: u8, have: &[u32]) -> TorrentSpec {
     let mut s = spec(pieces, false);
     let mut bits = Bitfield::new(u32::from(pieces));
     for &p in have {
@@ -423,13 +430,8 @@ fn requests_stop_while_unhashed_bytes_pass_the_cap_and_resume_after() {
     cfg.limits.max_unhashed_bytes = 0;
     let spec = active_spec(4, &[]);
     let hash = spec.meta.info_hash;
-    let mut n = 0;
-    let random = move || {
-        n += 1;
-        n
-    };
     let now = Instant::now();
-    let mut e = Engine::new(cfg, vec![spec], PeerId([7; 20]), None, random, now).unwrap();
+    let mut e = engine_with(cfg, vec![spec]);
     let key = e.add_conn("127.0.0.1:7000".parse().unwrap(), false, None, now);
     let mut hs = Handshake::new(hash, PeerId([1; 20]));
     hs.set(ReservedBit::FAST_EXTENSION, true);
