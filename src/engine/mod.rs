@@ -436,15 +436,18 @@ impl Engine {
         }
     }
 
-    /// Connections with output to write, oldest first.
+    /// Connections with output to write, oldest first: each once, and none the
+    /// reactor wrote since it asked (see `Connection::write_wanted`).
     pub fn take_dirty(&mut self) -> Vec<usize> {
         let dirty = std::mem::take(&mut self.dirty);
-        for &key in &dirty {
-            if let Some(c) = self.conns.get_mut(key) {
-                c.write_wanted = false;
-            }
-        }
         dirty
+            .into_iter()
+            .filter(|&key| {
+                self.conns
+                    .get_mut(key)
+                    .is_some_and(|c| std::mem::take(&mut c.write_wanted))
+            })
+            .collect()
     }
 
     /// Whether any connection waits to be written.

@@ -74,7 +74,8 @@ pub struct Connection {
     /// The largest frame it may send: a handshake's length until the handshakes are
     /// exchanged, then what the torrent's messages need.
     pub max_frame: u32,
-    /// Output was queued and the owner was asked to write it (asked once until written).
+    /// Output was queued and the owner was asked to write it; cleared when it is
+    /// written, so a connection written meanwhile is not written again for it.
     pub write_wanted: bool,
 }
 

@@ -552,6 +552,8 @@ impl Reactor {
         if matches!(conn.state, ConnState::Connecting) {
             return;
         }
+        // Whatever the engine asked to be written goes now.
+        conn.write_wanted = false;
         match conn.send.write_to(&mut sock.stream) {
             Ok(n) => {
                 sock.write_blocked = conn.send.queued() > 0;
