@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use super::{Engine, EngineEvent, new_picker, new_tracker};
+use super::{Engine, EngineEvent, new_tracker};
 use crate::disk::ReadError;
 use crate::peer::close::CloseReason;
 use crate::peer::conn::ConnState;
@@ -88,9 +88,8 @@ impl Engine {
     /// Every piece of `tkey` was hashed: it becomes active, or fails when it was to
     /// seed data of which nothing verifies.
     fn finish_check(&mut self, tkey: usize, now: Instant) {
-        let seed = self.random();
         let t = &mut self.torrents[tkey];
-        let (verified, pieces) = (t.have.count_ones(), t.storage.layout.piece_count());
+        let (verified, pieces) = (t.have().count_ones(), t.storage.layout.piece_count());
         if t.require_data && verified == 0 {
             let why = format!(
                 "{}: no piece of {} verifies under {}; nothing to seed",
@@ -113,15 +112,6 @@ impl Engine {
                 ),
             });
         }
-        match new_picker(&t.storage, &t.have, seed) {
-            Ok(picker) => t.picker = picker,
-            Err(e) => {
-                t.state = TorrentState::Failed(e.to_string());
-                self.shutdown_wanted = true;
-                self.refuse_waiting(tkey);
-                return;
-            }
-        }
         t.state = TorrentState::Active;
         t.stats.progress_at = now;
         t.resume_dirty = true;
@@ -143,7 +133,7 @@ impl Engine {
             &self.config,
             &t.meta,
             &t.storage,
-            &t.have,
+            t.have(),
             self.peer_id,
             self.listen_port,
             &mut random,

@@ -15,8 +15,7 @@ use crate::bitfield::Bitfield;
 use crate::limit::TokenBucket;
 use crate::peer::close::CloseReason;
 use crate::torrent::cache::UploadCache;
-use crate::torrent::choker::Choker;
-use crate::torrent::state::{Torrent, TorrentState, TorrentStats};
+use crate::torrent::state::{Torrent, TorrentState};
 use crate::torrent::storage::Storage;
 use crate::types::{InfoHash, TorrentId};
 
@@ -111,28 +110,18 @@ impl Engine {
             slot: slot as u32,
             generation,
         };
-        entry.insert(Torrent {
-            state,
-            require_data: spec.require_data,
+        let mut torrent = Torrent::new(
             id,
-            meta: spec.meta,
-            bytes_have: Torrent::count_bytes(&have, &spec.storage),
-            storage: spec.storage,
+            state,
+            spec.meta,
+            spec.storage,
             have,
             picker,
-            assembly: Default::default(),
-            cache: UploadCache::new(self.config.limits.piece_cache_bytes),
-            reads: Default::default(),
-            warm: Default::default(),
-            peers: Vec::new(),
-            bans: Default::default(),
-            stats: TorrentStats::new(now),
-            suspects: Default::default(),
-            resume_dirty: false,
-            choker: Choker::new(),
-            tracker: None,
-            peer_list: Default::default(),
-        });
+            UploadCache::new(self.config.limits.piece_cache_bytes),
+            now,
+        );
+        torrent.require_data = spec.require_data;
+        entry.insert(torrent);
         self.by_hash
             .insert(self.torrents[slot].meta.info_hash, slot);
         for &addr in &self.config.peers {
@@ -216,10 +205,17 @@ impl Engine {
             client.on_stop(now);
             self.tracker_changed.push(slot);
         }
-        let pieces = t.storage.layout.piece_count();
         t.assembly = Default::default();
-        t.have = Bitfield::new(pieces);
-        t.bytes_have = 0;
+        let empty = Bitfield::new(t.storage.layout.piece_count());
+        let seed = self.random();
+        let t = &mut self.torrents[slot];
+        match new_picker(&t.storage, &empty, seed) {
+            Ok(picker) => t.reset_have(picker),
+            Err(e) => {
+                t.state = TorrentState::Failed(e.to_string());
+                return true;
+            }
+        }
         t.cache.clear();
         t.warm.clear();
         t.state = TorrentState::Checking { next: 0, done: 0 };

@@ -270,7 +270,7 @@ impl Engine {
             dir: dir.clone(),
             info_hash: t.meta.info_hash,
             storage: t.storage.clone(),
-            have: t.have.clone(),
+            have: t.have().clone(),
         });
     }
 
@@ -292,7 +292,7 @@ impl Engine {
         match result {
             Ok(()) => {
                 self.resume.warned.remove(&torrent);
-                if t.have == have {
+                if *t.have() == have {
                     t.resume_dirty = false;
                 }
             }
@@ -322,7 +322,7 @@ impl Engine {
             if t.assembly.writing() || !t.has_record() {
                 continue;
             }
-            match resume::save(&dir, &t.meta.info_hash, &t.storage, &t.have) {
+            match resume::save(&dir, &t.meta.info_hash, &t.storage, t.have()) {
                 Ok(()) => t.resume_dirty = false,
                 Err(e) => log::warn!("cannot write resume record in {}: {e}", dir.display()),
             }

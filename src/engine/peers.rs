@@ -26,13 +26,14 @@ use crate::workers::{Completion, Job, JobTiming};
 
 /// The parts of torrent `t` a peer session works on, beside the extensions offered.
 fn torrent_ctx<'a>(t: &'a mut Torrent, extensions: &'a Registry) -> TorrentCtx<'a> {
+    let p = t.pieces_mut();
     TorrentCtx {
-        layout: &t.storage.layout,
-        have: &t.have,
-        picker: &mut t.picker,
-        assembly: &mut t.assembly,
-        down: &mut t.stats.down,
-        peers_used: &mut t.stats.peers_used,
+        layout: p.layout,
+        have: p.have,
+        picker: p.picker,
+        assembly: p.assembly,
+        down: &mut p.stats.down,
+        peers_used: &mut p.stats.peers_used,
         extensions,
     }
 }
@@ -195,7 +196,7 @@ impl Engine {
             extensions: &self.extensions,
             listen_port: self.listen_port,
         };
-        s.greet(&t.have, greeting, &mut conn.send);
+        s.greet(t.have(), greeting, &mut conn.send);
         conn.state = ConnState::Active(Box::new(s));
         t.peers.push(conn.id);
     }
@@ -359,7 +360,6 @@ impl Engine {
                 self.punish(tkey, liars);
                 let t = &mut self.torrents[tkey];
                 t.set_have(piece, true);
-                t.picker.on_piece_verified(piece);
                 t.resume_dirty = true;
                 let complete = t.complete();
                 if complete && t.stats.completed_at.is_none() {

@@ -135,7 +135,7 @@ fn a_torrent_without_a_record_checks_then_runs() {
     assert_eq!(t.state, TorrentState::Active);
     assert!(e.all_checked());
     assert_eq!(
-        t.have.iter_ones().map(|p| p.0).collect::<Vec<_>>(),
+        t.have().iter_ones().map(|p| p.0).collect::<Vec<_>>(),
         [0, 1, 2, 4]
     );
     assert_eq!(t.bytes_done(), 4 * PIECE);

@@ -18,7 +18,7 @@ use crate::torrent::cache::UploadCache;
 use crate::torrent::choker::Choker;
 use crate::torrent::peer_list::PeerList;
 use crate::torrent::picker::Picker;
-use crate::torrent::storage::Storage;
+use crate::torrent::storage::{Layout, Storage};
 use crate::tracker::client::TrackerClient;
 use crate::types::{ConnKey, PieceIndex, TorrentId};
 use crate::wire::metainfo::Metainfo;
@@ -101,6 +101,20 @@ impl TorrentStats {
     }
 }
 
+/// Borrows of one torrent's piece records, from [`Torrent::pieces_mut`].
+pub struct PiecesMut<'a> {
+    /// Where the pieces are in the files.
+    pub layout: &'a Layout,
+    /// Pieces verified and on disk.
+    pub have: &'a Bitfield,
+    /// The block picker.
+    pub picker: &'a mut Picker,
+    /// Pieces being received.
+    pub assembly: &'a mut Assembly,
+    /// Transfer figures.
+    pub stats: &'a mut TorrentStats,
+}
+
 /// One torrent in the session.
 #[derive(Debug)]
 pub struct Torrent {
@@ -115,11 +129,13 @@ pub struct Torrent {
     pub meta: Arc<Metainfo>,
     /// Where its files are.
     pub storage: Arc<Storage>,
-    /// Pieces verified and on disk; change it with [`Torrent::set_have`].
-    pub have: Bitfield,
+    /// Pieces verified and on disk: read it with [`Torrent::have`], change it with
+    /// [`Torrent::set_have`] (which keeps the picker's *have* states in step).
+    have: Bitfield,
     /// Bytes in the pieces of `have`.
-    pub bytes_have: u64,
-    /// Block picker for what we lack.
+    bytes_have: u64,
+    /// Block picker for what we lack. Its *have* states are `have`'s: it is told of
+    /// every change [`Torrent::set_have`] makes, and rebuilt by [`Torrent::reset_have`].
     pub picker: Picker,
     /// Pieces being received, and handed to workers to verify and write.
     pub assembly: Assembly,
@@ -149,6 +165,45 @@ pub struct Torrent {
 }
 
 impl Torrent {
+    /// A torrent in `state` with the pieces of `have` verified; `picker` must have been
+    /// built for the same pieces.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: TorrentId,
+        state: TorrentState,
+        meta: Arc<Metainfo>,
+        storage: Arc<Storage>,
+        have: Bitfield,
+        picker: Picker,
+        cache: UploadCache,
+        now: Instant,
+    ) -> Torrent {
+        debug_assert!(have.iter_ones().all(|p| picker.have(p)));
+        debug_assert_eq!(picker.have_count() as usize, have.count_ones() as usize);
+        Torrent {
+            state,
+            require_data: false,
+            id,
+            bytes_have: Torrent::count_bytes(&have, &storage),
+            meta,
+            storage,
+            have,
+            picker,
+            assembly: Assembly::default(),
+            cache,
+            reads: HashMap::new(),
+            warm: HashMap::new(),
+            peers: Vec::new(),
+            bans: Bans::default(),
+            stats: TorrentStats::new(now),
+            suspects: HashMap::new(),
+            resume_dirty: false,
+            choker: Choker::new(),
+            tracker: None,
+            peer_list: PeerList::default(),
+        }
+    }
+
     /// The torrent's sanitised name (the first component of every file path).
     pub fn name(&self) -> String {
         self.storage
@@ -225,12 +280,30 @@ impl Torrent {
         self.bytes_have
     }
 
+    /// Pieces verified and on disk: the one record of them (the picker mirrors it).
+    pub fn have(&self) -> &Bitfield {
+        &self.have
+    }
+
+    /// The verified pieces to read beside the picker and assembly to change: what a
+    /// peer session works on (the borrow of `have` stays read-only).
+    pub fn pieces_mut(&mut self) -> PiecesMut<'_> {
+        PiecesMut {
+            layout: &self.storage.layout,
+            have: &self.have,
+            picker: &mut self.picker,
+            assembly: &mut self.assembly,
+            stats: &mut self.stats,
+        }
+    }
+
     /// Bytes in the pieces of `have`, counted once when a torrent is set up.
     pub fn count_bytes(have: &Bitfield, storage: &Storage) -> u64 {
         have.iter_ones().map(|p| storage.layout.piece_len(p)).sum()
     }
 
-    /// Marks `piece` verified on disk (or no longer), keeping `bytes_done` in step.
+    /// Marks `piece` verified on disk (or no longer), keeping `bytes_done` and the
+    /// picker in step: a piece we no longer have is wanted again.
     pub fn set_have(&mut self, piece: PieceIndex, value: bool) {
         if let Ok(before) = self.have.set(piece, value) {
             let len = self.storage.layout.piece_len(piece);
@@ -239,7 +312,21 @@ impl Torrent {
                 (true, false) => self.bytes_have -= len,
                 _ => {}
             }
+            if value {
+                self.picker.on_piece_verified(piece);
+            } else {
+                self.picker.on_piece_failed(piece);
+            }
         }
+        debug_assert_eq!(self.have.get(piece), self.picker.have(piece));
+    }
+
+    /// Forgets every verified piece (a recheck starts), with `picker` (built for no
+    /// piece had) in place of the old one.
+    pub fn reset_have(&mut self, picker: Picker) {
+        self.have = Bitfield::new(self.storage.layout.piece_count());
+        self.bytes_have = 0;
+        self.picker = picker;
     }
 }
 
@@ -265,31 +352,36 @@ mod tests {
         let layout = Layout::new(&meta.info, &sanitize(&meta.info));
         let have = Bitfield::new(2);
         let picker = Picker::new(2, 32768, 65536, |_| false, 1).unwrap();
-        Torrent {
-            state: TorrentState::Active,
-            require_data: false,
-            id: TorrentId {
-                slot: 0,
-                generation: 1,
-            },
-            meta: Arc::new(meta),
-            storage: Arc::new(Storage::new(".".into(), layout)),
+        let id = TorrentId {
+            slot: 0,
+            generation: 1,
+        };
+        Torrent::new(
+            id,
+            TorrentState::Active,
+            Arc::new(meta),
+            Arc::new(Storage::new(".".into(), layout)),
             have,
-            bytes_have: 0,
             picker,
-            assembly: Assembly::default(),
-            cache: UploadCache::new(1 << 20),
-            reads: HashMap::new(),
-            warm: HashMap::new(),
-            peers: Vec::new(),
-            bans: Bans::default(),
-            stats: TorrentStats::new(Instant::now()),
-            suspects: HashMap::new(),
-            resume_dirty: false,
-            choker: Choker::new(),
-            tracker: None,
-            peer_list: PeerList::default(),
-        }
+            UploadCache::new(1 << 20),
+            Instant::now(),
+        )
+    }
+
+    #[test]
+    fn have_is_one_record_the_picker_follows() {
+        let mut t = torrent();
+        t.set_have(PieceIndex(1), true);
+        assert!(t.have().get(PieceIndex(1)) && t.picker.have(PieceIndex(1)));
+        assert_eq!((t.bytes_done(), t.picker.have_count()), (32768, 1));
+        // A piece lost from disk is wanted again, not only unadvertised.
+        t.set_have(PieceIndex(1), false);
+        assert!(!t.have().get(PieceIndex(1)) && !t.picker.have(PieceIndex(1)));
+        assert_eq!((t.bytes_done(), t.picker.have_count()), (0, 0));
+        t.set_have(PieceIndex(0), true);
+        t.reset_have(Picker::new(2, 32768, 65536, |_| false, 2).unwrap());
+        assert_eq!((t.have().count_ones(), t.bytes_done()), (0, 0));
+        assert_eq!(t.picker.have_count(), 0);
     }
 
     #[test]
