@@ -1,7 +1,8 @@
-//! The HTTP server on the reactor: listeners, each with the [`HttpService`] it serves,
-//! and their accepted connections, each a socket plus an [`HttpMachine`].
+//! The HTTP server on the reactor: accepted connections, each a socket plus an
+//! [`HttpMachine`] and the [`HttpService`] of the listener it came in on (the
+//! reactor's one accept loop, in `mod.rs`, hands them over with [`Reactor::take_http`]).
 //!
-//! This file only moves bytes: it accepts, reads into the machine, hands complete
+//! This file only moves bytes: it takes connections, reads into the machine, hands complete
 //! requests to the listener's service, writes answers and closes. What a request means
 //! is the service's business (the tracker's routing lives in `tracker::server`).
 //!
@@ -20,8 +21,8 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use mio::net::{TcpListener, TcpStream};
-use mio::{Interest, Registry, Token};
+use mio::net::TcpStream;
+use mio::{Interest, Token};
 use slab::Slab;
 
 use super::Reactor;
@@ -66,7 +67,6 @@ struct HttpCounters {
 /// The reactor's HTTP server side.
 #[derive(Debug, Default)]
 pub(super) struct HttpServers {
-    listeners: Vec<(TcpListener, HttpService)>,
     conns: Slab<HttpServerConn>,
     /// Connections by accept time, oldest first, for evicting the oldest one still
     /// owing its request at the cap (stale entries are skipped when popped).
@@ -78,31 +78,9 @@ pub(super) struct HttpServers {
 }
 
 impl HttpServers {
-    /// Adds a listener for `service` under token `token`.
-    pub(super) fn listen(
-        &mut self,
-        mut listener: TcpListener,
-        service: HttpService,
-        token: Token,
-        registry: &Registry,
-    ) -> std::io::Result<()> {
-        registry.register(&mut listener, token, Interest::READABLE)?;
-        self.listeners.push((listener, service));
-        Ok(())
-    }
-
     /// Sets the most connections open at once.
     pub(super) fn set_max_connections(&mut self, max: usize) {
         self.max_connections = max;
-    }
-
-    /// Local addresses of the listeners serving `service`.
-    pub(super) fn addrs(&self, service: HttpService) -> Vec<SocketAddr> {
-        self.listeners
-            .iter()
-            .filter(|(_, s)| *s == service)
-            .filter_map(|(l, _)| l.local_addr().ok())
-            .collect()
     }
 
     fn open(&self) -> usize {
@@ -120,46 +98,44 @@ impl HttpServers {
 }
 
 impl Reactor {
-    /// Accepts connections on HTTP listener `index` until `WouldBlock`.
-    pub(super) fn on_http_accept(&mut self, index: usize, now: Instant) {
-        loop {
-            let Some((listener, service)) = self.http.listeners.get(index) else {
-                return;
-            };
-            let service = *service;
-            let Some((mut sock, peer)) = super::try_accept(listener) else {
-                return;
-            };
-            if self.http.open() >= self.http.max_connections && !self.evict_slowest() {
-                self.http.counters.refused += 1;
-                continue;
-            }
-            let entry = self.http.conns.vacant_entry();
-            let key = entry.key();
-            let token = Token(HTTP_SERVER_BASE + key);
-            let interest = Interest::READABLE | Interest::WRITABLE;
-            if self
-                .poll
-                .registry()
-                .register(&mut sock, token, interest)
-                .is_err()
-            {
-                continue;
-            }
-            entry.insert(HttpServerConn {
-                sock,
-                peer,
-                service,
-                machine: HttpMachine::new(now),
-                accepted_at: now,
-                closing: false,
-            });
-            let order = &mut self.http.accept_order;
-            order.push_back((key, now));
-            if order.len() > 2 * self.http.conns.len() + 64 {
-                let conns = &self.http.conns;
-                order.retain(|&(k, at)| conns.get(k).is_some_and(|c| c.accepted_at == at));
-            }
+    /// An accepted HTTP connection for `service`, unless the cap is reached and no
+    /// connection can be evicted for it.
+    pub(super) fn take_http(
+        &mut self,
+        mut sock: TcpStream,
+        peer: SocketAddr,
+        service: HttpService,
+        now: Instant,
+    ) {
+        if self.http.open() >= self.http.max_connections && !self.evict_slowest() {
+            self.http.counters.refused += 1;
+            return;
+        }
+        let entry = self.http.conns.vacant_entry();
+        let key = entry.key();
+        let token = Token(HTTP_SERVER_BASE + key);
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if self
+            .poll
+            .registry()
+            .register(&mut sock, token, interest)
+            .is_err()
+        {
+            return;
+        }
+        entry.insert(HttpServerConn {
+            sock,
+            peer,
+            service,
+            machine: HttpMachine::new(now),
+            accepted_at: now,
+            closing: false,
+        });
+        let order = &mut self.http.accept_order;
+        order.push_back((key, now));
+        if order.len() > 2 * self.http.conns.len() + 64 {
+            let conns = &self.http.conns;
+            order.retain(|&(k, at)| conns.get(k).is_some_and(|c| c.accepted_at == at));
         }
     }
 

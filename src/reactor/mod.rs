@@ -55,7 +55,6 @@ use crate::workers::WorkerPool;
 const WAKE: Token = Token(0);
 const SIGNALS: Token = Token(1);
 const LISTENER_BASE: usize = 2;
-const HTTP_LISTEN_BASE: usize = 1000;
 const CONN_BASE: usize = 1 << 20;
 
 /// The socket of one peer connection, under the slot of its [`Connection`] in the
@@ -69,10 +68,21 @@ struct Sock {
     write_blocked: bool,
 }
 
+/// What the connections a listener accepts are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Accepts {
+    /// BitTorrent peers, handed to the engine.
+    Peers,
+    /// HTTP requests for a service.
+    Http(http::HttpService),
+}
+
 /// The reactor: all connections, torrents and the worker pool.
 pub struct Reactor {
     poll: Poll,
-    listeners: Vec<TcpListener>,
+    /// Every TCP listener, peer or HTTP, with what it accepts; token
+    /// `LISTENER_BASE + index`.
+    listeners: Vec<(TcpListener, Accepts)>,
     signals: UnixStream,
     /// Peer sockets by connection slot.
     socks: Vec<Option<Sock>>,
@@ -85,7 +95,7 @@ pub struct Reactor {
     tracker_server: Option<TrackerService>,
     /// Every UDP socket: the tracker server's and the tracker clients'.
     udp: udp::UdpEndpoints,
-    /// HTTP listeners (each with its service) and their connections.
+    /// HTTP server connections.
     http: http::HttpServers,
     http_fetches: Slab<http_fetch::HttpFetch>,
     tracker_io: trackers::TrackerIo,
@@ -170,7 +180,7 @@ impl Reactor {
             poll.registry()
                 .register(&mut l, Token(LISTENER_BASE + i), Interest::READABLE)
                 .map_err(|e| setup_err("listener", e))?;
-            listeners.push(l);
+            listeners.push((l, Accepts::Peers));
         }
 
         let now = Instant::now();
@@ -179,14 +189,15 @@ impl Reactor {
         let mut udp_endpoints = udp::UdpEndpoints::default();
         let mut tracker_server = None;
         if let Some(setup) = config.tracker_server.take() {
-            for (i, l) in setup.http.into_iter().enumerate() {
+            for l in setup.http {
                 l.set_nonblocking(true)
                     .map_err(|e| setup_err("tracker listener", e))?;
-                let token = Token(HTTP_LISTEN_BASE + i);
-                let service = http::HttpService::Tracker;
-                http_servers
-                    .listen(TcpListener::from_std(l), service, token, poll.registry())
+                let mut l = TcpListener::from_std(l);
+                let token = Token(LISTENER_BASE + listeners.len());
+                poll.registry()
+                    .register(&mut l, token, Interest::READABLE)
                     .map_err(|e| setup_err("tracker listener", e))?;
+                listeners.push((l, Accepts::Http(http::HttpService::Tracker)));
             }
             for u in setup.udp {
                 u.set_nonblocking(true)
@@ -224,8 +235,9 @@ impl Reactor {
         }
         let peer_id = PeerId::generate();
         let listen_port = listeners
-            .first()
-            .and_then(|l| l.local_addr().ok())
+            .iter()
+            .find(|(_, a)| *a == Accepts::Peers)
+            .and_then(|(l, _)| l.local_addr().ok())
             .map(|a| a.port());
         let announce_listen = config.announce_listen;
         let mut seeds = Rng::from_os();
@@ -254,7 +266,7 @@ impl Reactor {
         };
         reactor.announce_listening();
         if announce_listen {
-            for a in reactor.http.addrs(http::HttpService::Tracker) {
+            for a in reactor.addrs_of(Accepts::Http(http::HttpService::Tracker)) {
                 println!("tracker http on {a}");
             }
             for a in reactor.udp.server_addrs() {
@@ -301,11 +313,17 @@ impl Reactor {
         self.progress = Some(show);
     }
 
-    /// Local addresses the listeners are bound to.
+    /// Local addresses the peer listeners are bound to.
     pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs_of(Accepts::Peers)
+    }
+
+    /// Local addresses of the listeners accepting `what`.
+    fn addrs_of(&self, what: Accepts) -> Vec<SocketAddr> {
         self.listeners
             .iter()
-            .filter_map(|l| l.local_addr().ok())
+            .filter(|(_, a)| *a == what)
+            .filter_map(|(l, _)| l.local_addr().ok())
             .collect()
     }
 
@@ -356,9 +374,6 @@ impl Reactor {
                         event.is_writable(),
                         now,
                     ),
-                    Token(t) if t >= HTTP_LISTEN_BASE => {
-                        self.on_http_accept(t - HTTP_LISTEN_BASE, now)
-                    }
                     Token(t) => self.on_accept(t - LISTENER_BASE, now),
                 }
             }
@@ -426,21 +441,33 @@ impl Reactor {
         }
     }
 
+    /// Accepts connections on listener `index` until `WouldBlock`, handing each to the
+    /// engine (a peer) or the HTTP server (with the listener's service).
     fn on_accept(&mut self, index: usize, now: Instant) {
         loop {
-            let Some(listener) = self.listeners.get(index) else {
+            let Some((listener, accepts)) = self.listeners.get(index) else {
                 return;
             };
+            let accepts = *accepts;
             let Some((stream, addr)) = try_accept(listener) else {
                 return;
             };
-            let admitted = self.engine.admit(addr, now);
-            // An eviction freed a slot the new connection may take: drop its socket first.
-            self.drop_freed();
-            if admitted {
-                let key = self.engine.add_conn(addr, false, None, now);
-                self.insert_sock(key, stream, addr);
+            match accepts {
+                Accepts::Peers => self.take_peer(stream, addr, now),
+                Accepts::Http(service) => self.take_http(stream, addr, service, now),
             }
+        }
+    }
+
+    /// An accepted peer connection: the engine admits it (perhaps evicting another)
+    /// or it is dropped.
+    fn take_peer(&mut self, stream: TcpStream, addr: SocketAddr, now: Instant) {
+        let admitted = self.engine.admit(addr, now);
+        // An eviction freed a slot the new connection may take: drop its socket first.
+        self.drop_freed();
+        if admitted {
+            let key = self.engine.add_conn(addr, false, None, now);
+            self.insert_sock(key, stream, addr);
         }
     }
 
