@@ -65,6 +65,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod api;
 pub mod bitfield;
 pub mod config;
 pub mod disk;
@@ -80,6 +81,7 @@ pub mod reactor;
 pub mod resolver;
 pub mod resume;
 pub mod rng;
+pub mod settings;
 pub mod siphash;
 pub mod stats;
 pub mod timer;

@@ -10,6 +10,7 @@
 //! keeps the bounded job queue full, and redraws progress between completions.
 
 pub mod create;
+pub mod ctl;
 pub mod inspect;
 pub mod seed;
 pub mod tracker;

@@ -1,0 +1,1 @@
+//! `hivebt ctl`: the remote command line for a running daemon.
