@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 use hivebt::config;
 use hivebt::error::Result;
+use hivebt::ops::ctl::{self, CtlCommand, CtlOptions, units};
 use hivebt::ops::seed::{EmbeddedTracker, NewTorrent, SeedOptions};
 use hivebt::ops::tracker::TrackerOptions;
 use hivebt::ops::transfer::{DownloadOptions, EngineOptions};
@@ -105,6 +106,200 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Control a running `hivebt daemon` over its HTTP API.
+    Ctl {
+        #[command(flatten)]
+        conn: CtlArgs,
+        #[command(subcommand)]
+        command: CtlCommandArgs,
+    },
+}
+
+/// How `ctl` reaches the daemon.
+#[derive(clap::Args)]
+struct CtlArgs {
+    /// The daemon's API, exactly http://HOST:PORT (no https) [default: $HIVEBT_URL, else
+    /// http://127.0.0.1:8080].
+    #[arg(long, global = true, value_name = "URL", help_heading = "Daemon")]
+    url: Option<String>,
+    /// The API token [default: $HIVEBT_TOKEN, else DIR/api_token with --state DIR].
+    #[arg(long, global = true, value_name = "TOKEN", help_heading = "Daemon")]
+    token: Option<String>,
+    /// The daemon's state directory, to read its api_token from (give it before the
+    /// subcommand).
+    #[arg(long, value_name = "DIR", help_heading = "Daemon")]
+    state: Option<PathBuf>,
+    /// Print the daemon's raw JSON answers instead of text.
+    #[arg(long, global = true, help_heading = "Daemon")]
+    json: bool,
+    /// Seconds each request may take [default: 30; 3600 for add --create].
+    #[arg(long, global = true, value_name = "SECS", help_heading = "Daemon")]
+    timeout: Option<u64>,
+}
+
+/// `ctl` subcommands.
+#[derive(Subcommand)]
+enum CtlCommandArgs {
+    /// Add torrents: .torrent files (uploaded), magnet links, or with --create paths
+    /// on the daemon's machine to make torrents of.
+    Add {
+        /// .torrent files, magnet: links, or (with --create) files or directories.
+        #[arg(required = true, value_name = "FILE.torrent|MAGNET|PATH")]
+        targets: Vec<String>,
+        /// Where the daemon puts the content (made absolute here) [default: the
+        /// daemon's].
+        #[arg(long, value_name = "DIR")]
+        save_path: Option<PathBuf>,
+        /// Add without starting.
+        #[arg(long)]
+        paused: bool,
+        /// A label for each torrent (repeatable; no commas).
+        #[arg(long = "label", value_name = "L", value_parser = units::parse_label)]
+        labels: Vec<String>,
+        /// Make a torrent of each PATH (the daemon hashes it), then add it.
+        #[arg(long)]
+        create: bool,
+        /// With --create: piece length in bytes (256K, 4M) [default: the daemon's].
+        #[arg(long, requires = "create", value_name = "N", value_parser = ops::parse_bytes)]
+        piece_length: Option<u64>,
+        /// With --create: mark the torrent private (BEP 27).
+        #[arg(long, requires = "create")]
+        private: bool,
+        /// With --create: a tracker URL (repeatable).
+        #[arg(long = "tracker", requires = "create", value_name = "URL")]
+        trackers: Vec<String>,
+        /// With --create: a comment to store in the torrent.
+        #[arg(long, requires = "create", value_name = "TEXT")]
+        comment: Option<String>,
+    },
+    /// List torrents as a table.
+    List {
+        /// Only torrents in this state.
+        #[arg(long, value_name = "S", value_parser = clap::builder::PossibleValuesParser::new(ctl::STATES))]
+        state: Option<String>,
+        /// Only torrents with this label.
+        #[arg(long, value_name = "L")]
+        label: Option<String>,
+    },
+    /// Pause torrents.
+    Pause(CtlTargets),
+    /// Resume paused torrents.
+    Resume(CtlTargets),
+    /// Check torrents' data on disk again.
+    Recheck(CtlTargets),
+    /// Announce torrents to their trackers now.
+    Reannounce(CtlTargets),
+    /// Remove torrents (their data stays unless --delete-data).
+    Remove {
+        /// Delete the downloaded data too.
+        #[arg(long)]
+        delete_data: bool,
+        #[command(flatten)]
+        targets: CtlTargets,
+    },
+    /// Change a torrent's limits or labels (only those given).
+    Set {
+        /// A full info-hash, a unique prefix of 6+ hex digits, or an exact name.
+        #[arg(value_name = "HASH_OR_NAME")]
+        target: String,
+        /// Upload limit in bytes per second (512K, 10M, 1.5G); 0 or none: unlimited.
+        #[arg(long, value_name = "RATE", value_parser = units::parse_rate_limit)]
+        max_upload_rate: Option<units::Limit<u64>>,
+        /// Download limit in bytes per second; 0 or none: unlimited.
+        #[arg(long, value_name = "RATE", value_parser = units::parse_rate_limit)]
+        max_download_rate: Option<units::Limit<u64>>,
+        /// Most connected peers; 0 or none: unlimited.
+        #[arg(long, value_name = "N", value_parser = units::parse_connection_limit)]
+        max_connections: Option<units::Limit<u32>>,
+        /// Stop seeding at this share ratio (2.0); none: never.
+        #[arg(long, value_name = "RATIO", value_parser = units::parse_ratio_limit)]
+        ratio_limit: Option<units::Limit<f64>>,
+        /// Stop seeding after this long (30m, 12h, 7d, 1w, or seconds); none: never.
+        #[arg(long, value_name = "DURATION", value_parser = units::parse_seed_time_limit)]
+        seed_time_limit: Option<units::Limit<u64>>,
+        /// The torrent's labels, replacing its current ones (repeatable).
+        #[arg(long = "label", value_name = "L", value_parser = units::parse_label)]
+        labels: Vec<String>,
+        /// Remove all of the torrent's labels.
+        #[arg(long, conflicts_with = "labels")]
+        clear_labels: bool,
+    },
+    /// Show the session's rates, totals and limits.
+    Stats,
+}
+
+/// The torrents a `ctl` action applies to.
+#[derive(clap::Args)]
+struct CtlTargets {
+    /// Full info-hashes, unique prefixes of 6+ hex digits, or exact names.
+    #[arg(required = true, value_name = "HASH_OR_NAME")]
+    targets: Vec<String>,
+}
+
+impl CtlCommandArgs {
+    fn into_command(self) -> CtlCommand {
+        let act = |action, t: CtlTargets| CtlCommand::Act {
+            action,
+            targets: t.targets,
+        };
+        match self {
+            CtlCommandArgs::Add {
+                targets,
+                save_path,
+                paused,
+                labels,
+                create,
+                piece_length,
+                private,
+                trackers,
+                comment,
+            } => CtlCommand::Add(ctl::AddOptions {
+                targets,
+                save_path,
+                paused,
+                labels,
+                create: create.then_some(ctl::CreateOptions {
+                    piece_length,
+                    private,
+                    trackers,
+                    comment,
+                }),
+            }),
+            CtlCommandArgs::List { state, label } => CtlCommand::List { state, label },
+            CtlCommandArgs::Pause(t) => act(ctl::Action::Pause, t),
+            CtlCommandArgs::Resume(t) => act(ctl::Action::Resume, t),
+            CtlCommandArgs::Recheck(t) => act(ctl::Action::Recheck, t),
+            CtlCommandArgs::Reannounce(t) => act(ctl::Action::Reannounce, t),
+            CtlCommandArgs::Remove {
+                delete_data,
+                targets,
+            } => CtlCommand::Remove {
+                targets: targets.targets,
+                delete_data,
+            },
+            CtlCommandArgs::Set {
+                target,
+                max_upload_rate,
+                max_download_rate,
+                max_connections,
+                ratio_limit,
+                seed_time_limit,
+                labels,
+                clear_labels,
+            } => CtlCommand::Set {
+                target,
+                change: ctl::Change {
+                    max_upload_rate,
+                    max_download_rate,
+                    max_connections,
+                    ratio_limit,
+                    seed_time_limit,
+                    labels: (clear_labels || !labels.is_empty()).then_some(labels),
+                },
+            },
+            CtlCommandArgs::Stats => CtlCommand::Stats,
+        }
+    }
 }
 
 /// What goes into a new torrent: shared by `create` and `seed PATH`.
@@ -390,6 +585,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 print!("{}", report.to_text());
             }
             Ok(success_if(report.complete()))
+        }
+        Command::Ctl { conn, command } => {
+            let opts = CtlOptions {
+                url: conn.url,
+                token: conn.token,
+                state: conn.state,
+                json: conn.json,
+                timeout_secs: conn.timeout,
+                command: command.into_command(),
+            };
+            // ctl's messages name their source ("the daemon says: ...", "cannot reach
+            // the daemon at ..."), so they go out without the "error:" prefix.
+            Ok(match ctl::run(opts, &mut std::io::stdout().lock()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("hivebt: {e}");
+                    ExitCode::from(e.exit_code() as u8)
+                }
+            })
         }
     }
 }

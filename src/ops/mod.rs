@@ -1,6 +1,6 @@
 //! Every command as a library call: the one-shot ones that work on .torrent files
-//! (`create`, `inspect`, `verify`) and the ones that run the engine (`seed`,
-//! `download`, `tracker`).
+//! (`create`, `inspect`, `verify`), the ones that run the engine (`seed`,
+//! `download`, `tracker`), and `ctl`, the HTTP client of a running daemon.
 //!
 //! Depends on `wire`, `torrent`, `workers`, `progress` and, for the running commands,
 //! `reactor`. Each command is a library function taking plain options and returning a

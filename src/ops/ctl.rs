@@ -1,1 +1,0 @@
-//! `hivebt ctl`: the remote command line for a running daemon.
