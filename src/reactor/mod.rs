@@ -36,6 +36,7 @@ use mio::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use crate::api::ApiService;
 use crate::engine::{Engine, EngineEvent, EngineSnapshot};
 pub use crate::engine::{
     EngineConfig, TorrentSpec, TorrentSummary, TrackerServerSetup, UploadMode,
@@ -110,6 +111,8 @@ pub struct Reactor {
     events: Option<EventFn>,
     /// The rate-limit refill timer runs (from the first limit on, it keeps running).
     refill_armed: bool,
+    /// The daemon's API and session, when this is the daemon.
+    api: Option<ApiService>,
 }
 
 /// What the reactor hands the engine's events to.
@@ -262,6 +265,7 @@ impl Reactor {
             progress: None,
             events: None,
             refill_armed: false,
+            api: None,
             engine,
         };
         reactor.announce_listening();
@@ -301,6 +305,36 @@ impl Reactor {
         for bound in self.listen_addrs() {
             println!("listening on {bound}");
         }
+    }
+
+    /// Serves the daemon's API on `listeners` (already bound), at most
+    /// `max_connections` HTTP connections open at once.
+    pub fn serve_api(
+        &mut self,
+        listeners: Vec<std::net::TcpListener>,
+        service: ApiService,
+        max_connections: usize,
+    ) -> Result<()> {
+        for l in listeners {
+            l.set_nonblocking(true)
+                .map_err(|e| setup_err("API listener", e))?;
+            let mut l = TcpListener::from_std(l);
+            let token = Token(LISTENER_BASE + self.listeners.len());
+            self.poll
+                .registry()
+                .register(&mut l, token, Interest::READABLE)
+                .map_err(|e| setup_err("API listener", e))?;
+            self.listeners
+                .push((l, Accepts::Http(http::HttpService::Api)));
+        }
+        self.http.set_max_connections(max_connections);
+        self.api = Some(service);
+        Ok(())
+    }
+
+    /// Local addresses the API listens on.
+    pub fn api_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs_of(Accepts::Http(http::HttpService::Api))
     }
 
     /// Hands `show` every event of the engine instead of printing it.
@@ -436,6 +470,9 @@ impl Reactor {
     /// Stops taking new work and tells the trackers we leave; the loop ends once
     /// pending writes finish and the `stopped` announces are answered or time out.
     fn begin_shutdown(&mut self, now: Instant) {
+        if let Some(api) = self.api.as_mut() {
+            api.on_shutdown(&self.engine);
+        }
         for id in self.engine.begin_shutdown(now) {
             self.pump_tracker(id, now);
         }
@@ -520,6 +557,12 @@ impl Reactor {
                 }
             }
         }
+        if let Some(api) = self.api.as_mut() {
+            while let Some((tag, output)) = self.engine.take_task_done() {
+                api.on_task_done(&mut self.engine, tag, output, now);
+            }
+        }
+        self.pump_api(now);
         // Once each: a write that refills the queue asks again, for the next turn.
         for key in self.engine.take_dirty() {
             self.flush(key, now);
@@ -621,6 +664,9 @@ impl Reactor {
     /// and the HTTP connections'.
     fn second_tick(&mut self, now: Instant) {
         self.engine.second_tick(now);
+        if let Some(api) = self.api.as_mut() {
+            api.on_second(&mut self.engine, now);
+        }
         for (key, conn) in self.engine.conns.iter_mut() {
             // An idle connection gives its buffers back; a busy reader keeps its own.
             let reading = self
