@@ -481,3 +481,55 @@ fn config_errors_name_the_key_and_line() {
     );
     assert_eq!(code, 0, "the printed config loads back: {err}");
 }
+
+#[test]
+fn sighup_reloads_what_can_change_and_names_what_cannot() {
+    let deadline = Deadline::start();
+    let scratch = Scratch::new("daemon-sighup");
+    let file = scratch.path().join("hivebt.toml");
+    std::fs::write(&file, "[limits]\nmax_upload_rate = \"1M\"\n").unwrap();
+    let mut d = Daemon::start(
+        &scratch.path().join("state"),
+        scratch.path(),
+        &["--config", s(&file)],
+        deadline,
+    );
+    let limits = d.get("/api/v1/session").json()["limits"].clone();
+    assert_eq!(limits["max_upload_rate"], 1 << 20);
+    std::fs::write(
+        &file,
+        "[limits]\nmax_upload_rate = \"2M\"\nupload_slots = 7\n",
+    )
+    .unwrap();
+    d.proc.signal(libc::SIGHUP);
+    let line = d.proc.wait_for(
+        common::proc::Stream::Stderr,
+        "the reload line",
+        deadline,
+        |l| l.contains("SIGHUP"),
+    );
+    assert!(
+        line.contains("in effect now: limits.max_upload_rate"),
+        "{line}"
+    );
+    assert!(
+        line.contains("needs a restart: limits.upload_slots"),
+        "{line}"
+    );
+    let limits = d.get("/api/v1/session").json()["limits"].clone();
+    assert_eq!(limits["max_upload_rate"], 2 << 20);
+    // A broken file changes nothing and says why.
+    std::fs::write(&file, "[limits]\nmax_upload_rate = \"fast\"\n").unwrap();
+    d.proc.signal(libc::SIGHUP);
+    let line = d.proc.wait_for(
+        common::proc::Stream::Stderr,
+        "the refused reload",
+        deadline,
+        |l| l.contains("not reloaded"),
+    );
+    assert!(line.contains("max_upload_rate"), "{line}");
+    assert_eq!(
+        d.get("/api/v1/session").json()["limits"]["max_upload_rate"],
+        2 << 20
+    );
+}

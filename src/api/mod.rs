@@ -17,7 +17,9 @@ mod metrics;
 pub mod service;
 mod v1;
 
-pub use service::{ApiAnswer, ApiOutput, ApiService, ApiSetup, HttpConnId, ShareAction};
+pub use service::{
+    ApiAnswer, ApiOutput, ApiService, ApiSetup, HttpConnId, ReloadFn, Reloaded, ShareAction,
+};
 
 use std::borrow::Cow;
 

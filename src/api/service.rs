@@ -82,9 +82,43 @@ pub enum ShareAction {
     Remove,
 }
 
+/// The settings a reload (SIGHUP) read, as far as they can change at runtime, and
+/// which changed keys need a restart instead.
+#[derive(Debug, Clone, Default)]
+pub struct Reloaded {
+    /// Save path of torrents added without one.
+    pub data_dir: PathBuf,
+    /// Roots for API paths.
+    pub allowed_paths: Vec<PathBuf>,
+    /// The watch folder.
+    pub watch_dir: Option<PathBuf>,
+    /// Global upload and download limits.
+    pub rates: (Option<u64>, Option<u64>),
+    /// Default ratio limit.
+    pub ratio_limit: Option<f64>,
+    /// Default seeding-time limit, seconds.
+    pub seed_time_limit: Option<u64>,
+    /// What a share limit does.
+    pub share_action: Option<ShareAction>,
+    /// Queue caps.
+    pub max_active_downloads: Option<usize>,
+    /// Queue caps.
+    pub max_active_seeds: Option<usize>,
+    /// Per-torrent metrics.
+    pub metrics_per_torrent: bool,
+    /// Changed keys now in effect.
+    pub applied: Vec<&'static str>,
+    /// Changed keys that take effect at the next start.
+    pub restart: Vec<&'static str>,
+}
+
+/// Reads the configuration again (on a worker): what changed, or why it cannot be used.
+pub type ReloadFn = Arc<dyn Fn() -> Result<Reloaded, String> + Send + Sync>;
+
 /// How the service is set up.
-#[derive(Debug)]
 pub struct ApiSetup {
+    /// Reads the configuration file again on SIGHUP; `None` without a file.
+    pub reload: Option<ReloadFn>,
     /// The state directory.
     pub state_dir: PathBuf,
     /// Save path of torrents added without one.
@@ -195,6 +229,8 @@ enum Pending {
     },
     /// The watch folder was read.
     Watch,
+    /// The configuration file was read again.
+    Reload,
 }
 
 /// The daemon's session. See the module docs.
@@ -511,6 +547,13 @@ impl ApiService {
                     }
                 }
             }
+            Pending::Reload => {
+                let result = output
+                    .downcast::<Result<Reloaded, String>>()
+                    .map(|b| *b)
+                    .unwrap_or_else(|_| Err("lost task".into()));
+                self.on_reloaded(engine, result, now);
+            }
             Pending::Watch => {
                 self.watching = false;
                 let found = output
@@ -716,6 +759,50 @@ impl ApiService {
                 });
             }
         }
+    }
+
+    /// SIGHUP: the configuration file is read again on a worker.
+    pub fn on_reload(&mut self, engine: &mut Engine) {
+        let Some(reload) = self.setup.reload.clone() else {
+            eprintln!("hivebt: SIGHUP: no configuration file to reload");
+            return;
+        };
+        self.spawn(engine, Pending::Reload, move || Box::new(reload()));
+    }
+
+    fn on_reloaded(&mut self, engine: &mut Engine, result: Result<Reloaded, String>, now: Instant) {
+        let r = match result {
+            Ok(r) => r,
+            Err(why) => {
+                eprintln!("hivebt: SIGHUP: the configuration is not reloaded: {why}");
+                return;
+            }
+        };
+        let s = &mut self.setup;
+        s.data_dir = r.data_dir;
+        s.allowed_paths = r.allowed_paths;
+        s.watch_dir = r.watch_dir;
+        s.ratio_limit = r.ratio_limit;
+        s.seed_time_limit = r.seed_time_limit;
+        if let Some(a) = r.share_action {
+            s.share_action = a;
+        }
+        s.max_active_downloads = r.max_active_downloads;
+        s.max_active_seeds = r.max_active_seeds;
+        s.metrics_per_torrent = r.metrics_per_torrent;
+        engine.set_rate_limits(r.rates.0, r.rates.1, now);
+        let list = |keys: &[&str]| {
+            if keys.is_empty() {
+                "nothing".to_string()
+            } else {
+                keys.join(", ")
+            }
+        };
+        eprintln!(
+            "hivebt: SIGHUP: configuration reloaded; in effect now: {}; needs a restart: {}",
+            list(&r.applied),
+            list(&r.restart)
+        );
     }
 
     fn on_share_limit(&mut self, engine: &mut Engine, id: TorrentId, hash: InfoHash, now: Instant) {

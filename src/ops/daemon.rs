@@ -23,8 +23,10 @@ use crate::wire::metainfo::Metainfo;
 
 /// Everything the daemon runs with: the configuration file's settings with the
 /// command line's flags applied.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DaemonOptions {
+    /// Reads the configuration file again (SIGHUP); `None` without one.
+    pub reload: Option<crate::api::ReloadFn>,
     /// The state directory (session, resume records, password, token).
     pub state_dir: PathBuf,
     /// Save path of torrents added without one.
@@ -107,6 +109,82 @@ pub fn print_config() -> String {
 
 /// The configuration file (if any) with the flags applied.
 pub fn options(flags: Flags) -> Result<DaemonOptions> {
+    let config = flags.config.clone();
+    let (opts, settings, overrides) = read_options(flags)?;
+    let mut opts = opts;
+    if let Some(path) = config {
+        let running = std::sync::Mutex::new(settings);
+        opts.reload = Some(Arc::new(move || {
+            let mut new = Settings::load(&path).map_err(|e| e.to_string())?;
+            new.apply(&overrides);
+            new.validate().map_err(|e| e.to_string())?;
+            let mut running = running.lock().map_err(|_| "poisoned".to_string())?;
+            let diff = running.reload_diff(&new);
+            let (applied, mut restart): (Vec<&'static str>, Vec<&'static str>) =
+                diff.runtime.iter().partition(|k| RELOADABLE.contains(k));
+            restart.extend(diff.restart);
+            let data_dir = new.data_dir().map_err(|e| e.to_string())?;
+            let active = |a: ActiveLimit| a.0.map(|n| n as usize);
+            let reloaded = crate::api::Reloaded {
+                data_dir,
+                allowed_paths: new.paths.allowed_paths.clone(),
+                watch_dir: new.paths.watch_dir.clone(),
+                rates: (
+                    new.limits.max_upload_rate.get(),
+                    new.limits.max_download_rate.get(),
+                ),
+                ratio_limit: new.queue.ratio_limit,
+                seed_time_limit: new.queue.seed_time_limit.map(|s| s.as_secs()),
+                share_action: Some(share_action(new.queue.share_limit_action)),
+                max_active_downloads: active(new.queue.max_active_downloads),
+                max_active_seeds: active(new.queue.max_active_seeds),
+                metrics_per_torrent: new.api.metrics_per_torrent,
+                applied,
+                restart,
+            };
+            // What needs a restart stays as it runs, so it is reported again until then.
+            let mut kept = new;
+            kept.peers = running.peers.clone();
+            kept.api = crate::settings::ApiSettings {
+                metrics_per_torrent: kept.api.metrics_per_torrent,
+                ..running.api.clone()
+            };
+            kept.engine = running.engine.clone();
+            kept.paths.state_dir = running.paths.state_dir.clone();
+            kept.limits.max_connections = running.limits.max_connections;
+            kept.limits.max_connections_per_torrent = running.limits.max_connections_per_torrent;
+            kept.limits.upload_slots = running.limits.upload_slots;
+            *running = kept;
+            Ok(reloaded)
+        }));
+    }
+    Ok(opts)
+}
+
+/// The keys a SIGHUP puts in effect at once; every other changed key waits for a
+/// restart (and is said to).
+const RELOADABLE: &[&str] = &[
+    "paths.data_dir",
+    "paths.watch_dir",
+    "paths.allowed_paths",
+    "limits.max_upload_rate",
+    "limits.max_download_rate",
+    "queue.max_active_downloads",
+    "queue.max_active_seeds",
+    "queue.ratio_limit",
+    "queue.seed_time_limit",
+    "queue.share_limit_action",
+    "api.metrics_per_torrent",
+];
+
+fn share_action(a: ShareLimitAction) -> ShareAction {
+    match a {
+        ShareLimitAction::Pause => ShareAction::Pause,
+        ShareLimitAction::Remove => ShareAction::Remove,
+    }
+}
+
+fn read_options(flags: Flags) -> Result<(DaemonOptions, Settings, Overrides)> {
     let bad = |e: SettingsError| Error::BadInput(e.to_string());
     let mut settings = match &flags.config {
         Some(path) => Settings::load(path).map_err(bad)?,
@@ -116,14 +194,15 @@ pub fn options(flags: Flags) -> Result<DaemonOptions> {
         p.map(|p| std::path::absolute(&p).map_err(|e| Error::io("cannot resolve", &p, e)))
             .transpose()
     };
-    settings.apply(&Overrides {
+    let overrides = Overrides {
         state_dir: absolute(flags.state)?,
         data_dir: absolute(flags.data)?,
         watch_dir: absolute(flags.watch)?,
         listen: flags.listen,
         api: flags.api,
         ..Default::default()
-    });
+    };
+    settings.apply(&overrides);
     settings.validate().map_err(bad)?;
     let state_dir = settings.state_dir().map_err(bad)?;
     let data_dir = settings.data_dir().map_err(bad)?;
@@ -131,7 +210,7 @@ pub fn options(flags: Flags) -> Result<DaemonOptions> {
     let queue = &settings.queue;
     let api = &settings.api;
     let active = |a: ActiveLimit| a.0.map(|n| n as usize);
-    Ok(DaemonOptions {
+    let opts = DaemonOptions {
         state_dir,
         data_dir,
         api: api.listen.clone(),
@@ -149,10 +228,7 @@ pub fn options(flags: Flags) -> Result<DaemonOptions> {
         max_active_seeds: active(queue.max_active_seeds),
         ratio_limit: queue.ratio_limit,
         seed_time_limit: queue.seed_time_limit.map(|s| s.duration()),
-        share_action: match queue.share_limit_action {
-            ShareLimitAction::Pause => ShareAction::Pause,
-            ShareLimitAction::Remove => ShareAction::Remove,
-        },
+        share_action: share_action(queue.share_limit_action),
         login_max_failures: api.login_max_failures,
         login_block: api.login_block.duration(),
         session_ttl: api.session_ttl.duration(),
@@ -162,7 +238,9 @@ pub fn options(flags: Flags) -> Result<DaemonOptions> {
         resume_interval: settings.engine.resume_interval.duration(),
         trackers: settings.peers.trackers.clone(),
         peers: flags.peers,
-    })
+        reload: None,
+    };
+    Ok((opts, settings, overrides))
 }
 
 /// The file under the state directory holding the password hash.
@@ -252,6 +330,7 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
     )
     .map_err(|e| Error::BadInput(format!("{}: {e}", password_path.display())))?;
     let setup = ApiSetup {
+        reload: opts.reload.clone(),
         state_dir: opts.state_dir.clone(),
         data_dir: opts.data_dir.clone(),
         allowed_paths: opts.allowed_paths.clone(),

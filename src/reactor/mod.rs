@@ -55,7 +55,8 @@ use crate::workers::WorkerPool;
 
 const WAKE: Token = Token(0);
 const SIGNALS: Token = Token(1);
-const LISTENER_BASE: usize = 2;
+const HANGUP: Token = Token(2);
+const LISTENER_BASE: usize = 3;
 const CONN_BASE: usize = 1 << 20;
 
 /// The socket of one peer connection, under the slot of its [`Connection`] in the
@@ -113,6 +114,8 @@ pub struct Reactor {
     refill_armed: bool,
     /// The daemon's API and session, when this is the daemon.
     api: Option<ApiService>,
+    /// SIGHUP's pipe, when this is the daemon (the configuration is reloaded).
+    hangup: Option<UnixStream>,
 }
 
 /// What the reactor hands the engine's events to.
@@ -266,6 +269,7 @@ impl Reactor {
             events: None,
             refill_armed: false,
             api: None,
+            hangup: None,
             engine,
         };
         reactor.announce_listening();
@@ -329,6 +333,20 @@ impl Reactor {
         }
         self.http.set_max_connections(max_connections);
         self.api = Some(service);
+        let (read, write) =
+            StdUnixStream::pair().map_err(|e| setup_err("cannot create the SIGHUP pipe", e))?;
+        for end in [&read, &write] {
+            end.set_nonblocking(true)
+                .map_err(|e| setup_err("SIGHUP pipe", e))?;
+        }
+        signal_hook::low_level::pipe::register(signal_hook::consts::SIGHUP, write)
+            .map_err(|e| setup_err("cannot install the SIGHUP handler", e))?;
+        let mut read = UnixStream::from_std(read);
+        self.poll
+            .registry()
+            .register(&mut read, HANGUP, Interest::READABLE)
+            .map_err(|e| setup_err("SIGHUP pipe", e))?;
+        self.hangup = Some(read);
         Ok(())
     }
 
@@ -387,6 +405,7 @@ impl Reactor {
                         self.on_lookups(now);
                     }
                     SIGNALS => self.on_signal(now),
+                    HANGUP => self.on_hangup(),
                     Token(t) if t >= http_fetch::HTTP_CLIENT_BASE => {
                         self.on_fetch_event(t - http_fetch::HTTP_CLIENT_BASE, now)
                     }
@@ -465,6 +484,21 @@ impl Reactor {
             eprintln!("hivebt: stopping (flushing data and resume records)");
         }
         self.begin_shutdown(now);
+    }
+
+    /// SIGHUP: the daemon reads its configuration again.
+    fn on_hangup(&mut self) {
+        let mut buf = [0u8; 64];
+        if let Some(pipe) = self.hangup.as_mut() {
+            while let Ok(n) = io::Read::read(pipe, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        if let Some(api) = self.api.as_mut() {
+            api.on_reload(&mut self.engine);
+        }
     }
 
     /// Stops taking new work and tells the trackers we leave; the loop ends once
