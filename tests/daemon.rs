@@ -533,3 +533,45 @@ fn sighup_reloads_what_can_change_and_names_what_cannot() {
         2 << 20
     );
 }
+
+#[test]
+fn the_event_stream_tells_of_an_added_torrent() {
+    use std::io::{BufRead, BufReader, Write};
+    let deadline = Deadline::start();
+    let fx = single("daemon-events", 30 * KIB, deadline);
+    let d = Daemon::start(
+        &fx.scratch.path().join("state"),
+        fx.data_dir(),
+        &[],
+        deadline,
+    );
+    let mut stream = std::net::TcpStream::connect(d.api).unwrap();
+    stream.set_read_timeout(Some(deadline.remaining())).unwrap();
+    write!(
+        stream,
+        "GET /api/v1/events HTTP/1.1\r\nHost: {}\r\n\r\n",
+        d.api
+    )
+    .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    let t = d.upload(&fx.torrent, "");
+    let hash = t["info_hash"].as_str().unwrap().to_string();
+    let mut seen = Vec::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "stream ended: {seen:?}"
+        );
+        if line.starts_with("event: added") {
+            let mut data = String::new();
+            reader.read_line(&mut data).unwrap();
+            assert!(data.starts_with("data: ") && data.contains(&hash), "{data}");
+            break;
+        }
+        seen.push(line);
+    }
+}

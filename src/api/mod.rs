@@ -6,6 +6,8 @@
 //! - [`auth`]: passwords, sessions, tokens, lockout, `Host` and `Origin` checks.
 //! - [`service`]: the session (records of every torrent beside the engine's state),
 //!   queueing and share limits, the watch folder, pending answers and event streams.
+//! - `tasks`: the file work it sends to the workers (adds, data deletion, the
+//!   watch folder).
 //! - `v1`: the native JSON API, `/api/v1/...` (paths and shapes in the README).
 //! - `metrics`: `/metrics` in the Prometheus text format.
 //!
@@ -15,6 +17,7 @@
 pub mod auth;
 mod metrics;
 pub mod service;
+mod tasks;
 mod v1;
 
 pub use service::{
