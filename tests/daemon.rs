@@ -575,3 +575,67 @@ fn the_event_stream_tells_of_an_added_torrent() {
         seen.push(line);
     }
 }
+
+/// A single-file torrent of `data` named `name`, in one piece (bencoded by hand).
+fn tiny_torrent(name: &str, data: &[u8]) -> Vec<u8> {
+    use sha1::{Digest, Sha1};
+    let hash = Sha1::digest(data);
+    let mut t = format!(
+        "d4:infod6:lengthi{}e4:name{}:{name}12:piece lengthi16384e6:pieces20:",
+        data.len(),
+        name.len()
+    )
+    .into_bytes();
+    t.extend_from_slice(&hash);
+    t.extend_from_slice(b"ee");
+    t
+}
+
+#[test]
+fn a_thousand_torrents_are_added_and_listed() {
+    let deadline = Deadline::start();
+    let scratch = Scratch::new("daemon-thousand");
+    let data = scratch.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let file = scratch.path().join("hivebt.toml");
+    std::fs::write(&file, "[queue]\nmax_active_downloads = -1\n").unwrap();
+    let d = Daemon::start(
+        &scratch.path().join("state"),
+        &data,
+        &["--config", s(&file)],
+        deadline,
+    );
+    let started = std::time::Instant::now();
+    for i in 0..1000 {
+        let name = format!("t{i:04}.bin");
+        let body = format!("content of torrent {i}").repeat(10);
+        std::fs::write(data.join(&name), &body).unwrap();
+        let a = d.request(
+            "POST",
+            "/api/v1/torrents",
+            &[("Content-Type", "application/x-bittorrent")],
+            &tiny_torrent(&name, body.as_bytes()),
+        );
+        assert_eq!(a.status, 201, "torrent {i}: {}", a.text());
+    }
+    eprintln!("1,000 adds took {:?}", started.elapsed());
+    let list = poll_until(
+        "every torrent seeding",
+        deadline,
+        || d.proc.report(),
+        || {
+            let list = d.get("/api/v1/torrents?state=seeding").json();
+            (list.as_array().unwrap().len() == 1000).then_some(list)
+        },
+    );
+    let names: std::collections::BTreeSet<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 1000);
+    let page = d.get("/api/v1/torrents?limit=10&offset=995").json();
+    assert_eq!(page.as_array().unwrap().len(), 5);
+    assert_eq!(d.get("/api/v1/session").json()["by_state"]["seeding"], 1000);
+}
