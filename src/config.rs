@@ -148,6 +148,10 @@ pub const UDP_SEND_QUEUE: usize = 512;
 /// API's JSON requests stay far below it.
 pub const HTTP_MAX_REQUEST_BODY: usize = 64 * 1024;
 
+/// Largest request body the daemon's API reads: a .torrent upload (real ones stay
+/// far below it). A request announcing more is answered 413 and closed.
+pub const API_MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
+
 /// How often a non-terminal progress line is printed during long operations.
 pub const PROGRESS_LINE_INTERVAL_SECS: u64 = 5;
 

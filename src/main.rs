@@ -14,7 +14,7 @@ use hivebt::ops::ctl::{self, CtlCommand, CtlOptions, units};
 use hivebt::ops::seed::{EmbeddedTracker, NewTorrent, SeedOptions};
 use hivebt::ops::tracker::TrackerOptions;
 use hivebt::ops::transfer::{DownloadOptions, EngineOptions};
-use hivebt::ops::{self, create, inspect, seed, tracker, transfer, verify};
+use hivebt::ops::{self, create, daemon, inspect, seed, tracker, transfer, verify};
 use hivebt::reactor::UploadMode;
 
 #[derive(Parser)]
@@ -92,6 +92,12 @@ enum Command {
     Tracker {
         #[command(flatten)]
         server: TrackerArgs,
+    },
+    /// Run the seed-box service: torrents added and controlled at runtime over the
+    /// HTTP API, kept in a state directory across restarts.
+    Daemon {
+        #[command(flatten)]
+        args: DaemonArgs,
     },
     /// Recheck data on disk against a torrent.
     Verify {
@@ -300,6 +306,41 @@ impl CtlCommandArgs {
             CtlCommandArgs::Stats => CtlCommand::Stats,
         }
     }
+}
+
+/// `hivebt daemon`'s flags; each overrides the configuration file.
+#[derive(clap::Args)]
+struct DaemonArgs {
+    /// The configuration file (TOML) [default: none; every setting at its default].
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// State directory: the session, resume records, password and API token
+    /// [default: $XDG_STATE_HOME/hivebt or ~/.local/state/hivebt].
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
+    /// Save path of torrents added without one.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// API address; repeatable [default: 127.0.0.1:8080]. Any address but loopback
+    /// needs a password (`--set-password`).
+    #[arg(long, value_name = "ADDR", value_parser = transfer::parse_addr)]
+    api: Vec<SocketAddr>,
+    /// Address to accept peers on; repeatable [default: 0.0.0.0:6881 and [::]:6881].
+    #[arg(long, value_name = "ADDR", value_parser = transfer::parse_addr)]
+    listen: Vec<SocketAddr>,
+    /// Folder watched for .torrent files to add.
+    #[arg(long, value_name = "DIR")]
+    watch: Option<PathBuf>,
+    /// Peer every torrent connects to; repeatable.
+    #[arg(long = "peer", value_name = "HOST:PORT", value_parser = transfer::parse_addr)]
+    peers: Vec<SocketAddr>,
+    /// Print every setting with its default and a line of documentation, and exit.
+    #[arg(long)]
+    print_config: bool,
+    /// Read a password from standard input, store its hash in the state directory,
+    /// and exit.
+    #[arg(long)]
+    set_password: bool,
 }
 
 /// What goes into a new torrent: shared by `create` and `seed PATH`.
@@ -566,6 +607,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 engine: engine.into_options(),
             })?;
             Ok(success_if(complete))
+        }
+        Command::Daemon { args } => {
+            let flags = daemon::Flags {
+                config: args.config,
+                state: args.state,
+                data: args.data,
+                api: args.api,
+                listen: args.listen,
+                watch: args.watch,
+                peers: args.peers,
+            };
+            if args.print_config {
+                print!("{}", daemon::print_config());
+                return Ok(ExitCode::SUCCESS);
+            }
+            let opts = daemon::options(flags)?;
+            if args.set_password {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).map_err(|e| {
+                    hivebt::error::Error::Failed(format!("cannot read the password: {e}"))
+                })?;
+                daemon::set_password(&opts.state_dir, line.trim_end_matches(['\r', '\n']))?;
+                eprintln!("hivebt: password set in {}", opts.state_dir.display());
+                return Ok(ExitCode::SUCCESS);
+            }
+            daemon::run(opts)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Tracker { server } => {
             tracker::run(server.into_options())?;

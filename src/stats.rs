@@ -112,6 +112,30 @@ impl EngineStats {
         out
     }
 
+    /// Prometheus summaries in seconds, one per metric, named
+    /// `hivebt_<key>_seconds` with quantiles 0.5, 0.9 and 0.99, `_sum` and `_count`.
+    pub fn write_prometheus(&self, out: &mut String) {
+        for ((_, name, key), h) in METRICS.iter().zip(&self.hists) {
+            let _ = writeln!(out, "# HELP hivebt_{key}_seconds Latency: {name}.");
+            let _ = writeln!(out, "# TYPE hivebt_{key}_seconds summary");
+            for q in [0.5, 0.9, 0.99] {
+                let v = if h.is_empty() {
+                    0
+                } else {
+                    h.value_at_quantile(q)
+                };
+                let _ = writeln!(
+                    out,
+                    "hivebt_{key}_seconds{{quantile=\"{q}\"}} {}",
+                    v as f64 / 1e6
+                );
+            }
+            let sum = h.mean() * h.len() as f64 / 1e6;
+            let _ = writeln!(out, "hivebt_{key}_seconds_sum {sum}");
+            let _ = writeln!(out, "hivebt_{key}_seconds_count {}", h.len());
+        }
+    }
+
     /// The same as JSON: `{"request_to_block": {"count", "p50_us", ...}, ...}`.
     pub fn to_json(&self) -> Json {
         let mut fields = Vec::new();

@@ -27,9 +27,30 @@ use crate::resume;
 use crate::torrent::storage::Storage;
 use crate::types::{BLOCK_SIZE, InfoHash, PieceIndex, TorrentId};
 
+/// What a [`Task`] hands back: any value, which its submitter downcasts.
+pub type TaskOutput = Box<dyn std::any::Any + Send>;
+
+/// Work a front (the daemon) sends to the workers so the reactor never blocks on it:
+/// reading a .torrent, checking files, writing session records, deleting data. Its
+/// output comes back as [`Completion::TaskDone`] with the same `tag`.
+pub struct Task {
+    /// The submitter's tag, returned with the output.
+    pub tag: u64,
+    /// The work.
+    pub run: Box<dyn FnOnce() -> TaskOutput + Send>,
+}
+
+impl std::fmt::Debug for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Task({})", self.tag)
+    }
+}
+
 /// Work for a worker thread.
 #[derive(Debug)]
 pub enum Job {
+    /// A front's task (see [`Task`]).
+    Task(Task),
     /// Read a piece from disk and hash it (create, verify, recheck).
     HashPiece {
         /// The torrent, returned in the completion.
@@ -137,6 +158,13 @@ pub enum Completion {
         piece: PieceIndex,
         /// The piece's bytes.
         result: Result<Bytes, ReadError>,
+    },
+    /// A [`Job::Task`] finished.
+    TaskDone {
+        /// The task's tag.
+        tag: u64,
+        /// What it returned.
+        output: TaskOutput,
     },
     /// A [`Job::SaveResume`] finished.
     ResumeSaved {
@@ -272,6 +300,10 @@ fn worker_main(
         let Ok((job, queued_at)) = job else { return };
         let started = Instant::now();
         let completion = match job {
+            Job::Task(task) => Completion::TaskDone {
+                tag: task.tag,
+                output: (task.run)(),
+            },
             Job::HashPiece {
                 torrent,
                 storage,

@@ -112,9 +112,14 @@ impl Engine {
                 ),
             });
         }
+        t.resume_dirty = true;
+        if t.start_paused {
+            t.state = TorrentState::Paused;
+            self.refuse_waiting(tkey);
+            return;
+        }
         t.state = TorrentState::Active;
         t.stats.progress_at = now;
-        t.resume_dirty = true;
         self.start_tracker(tkey, now);
         self.take_in_waiting(tkey, now);
         // Dial the kept peers now, not at the next per-second sweep: a download that

@@ -64,6 +64,8 @@ pub struct TorrentView {
     pub uploaded: u64,
     /// Connected peers.
     pub peers: usize,
+    /// Connected peers that have every piece.
+    pub seeds: usize,
     /// Pieces that failed their hash check.
     pub hash_failures: u32,
     /// Pieces in all.
@@ -94,6 +96,7 @@ impl Engine {
         }
         let pieces = spec.storage.layout.piece_count();
         let (state, have) = match spec.have {
+            Some(have) if spec.paused => (TorrentState::Paused, have),
             Some(have) => (TorrentState::Active, have),
             None => (
                 TorrentState::Checking { next: 0, done: 0 },
@@ -121,16 +124,17 @@ impl Engine {
             now,
         );
         torrent.require_data = spec.require_data;
+        torrent.start_paused = spec.paused;
         entry.insert(torrent);
         self.by_hash
             .insert(self.torrents[slot].meta.info_hash, slot);
         for &addr in &self.config.peers {
             self.torrents[slot].peer_list.keep(addr, now);
         }
-        if self.torrents[slot].is_active() {
-            self.start_tracker(slot, now);
-        } else {
-            self.pump_check(slot);
+        match self.torrents[slot].state {
+            TorrentState::Active => self.start_tracker(slot, now),
+            TorrentState::Checking { .. } => self.pump_check(slot),
+            _ => {}
         }
         Ok(id)
     }
@@ -292,6 +296,7 @@ impl Engine {
         let t = &self.torrents[slot];
         let mut v = view(t);
         v.stalled = self.stall_reason(slot);
+        v.seeds = self.seeds_of(slot);
         v
     }
 }
@@ -309,6 +314,7 @@ fn view(t: &Torrent) -> TorrentView {
         downloaded: t.stats.down.total(),
         uploaded: t.stats.up.total(),
         peers: t.peers.len(),
+        seeds: 0,
         hash_failures: t.stats.hash_failures,
         pieces: t.storage.layout.piece_count(),
         completed_in_run: t.stats.completed_at.is_some(),

@@ -31,6 +31,8 @@ mod control;
 mod housekeeping;
 mod peers;
 mod serve;
+pub mod store;
+mod views;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -58,10 +60,11 @@ use crate::tracker::client::{AnnounceParams, ClientEvent, TrackerClient};
 use crate::tracker::server::TrackerConfig;
 use crate::types::{ConnKey, InfoHash, PeerId, PieceIndex, TorrentId};
 use crate::wire::metainfo::Metainfo;
-use crate::workers::Job;
+use crate::workers::{Job, Task, TaskOutput};
 pub use control::{AddError, EngineSnapshot, TorrentView};
 pub use serve::UploadMode;
 pub(crate) use serve::high_water;
+pub use views::{FileView, PeerInfo, client_name};
 
 /// A tracker server to run beside the engine on the reactor, with its sockets already
 /// bound (so a torrent can name their ports before the engine starts). The reactor
@@ -114,6 +117,9 @@ pub struct EngineConfig {
     pub stall_timeout: Option<Duration>,
     /// Bounds, timeouts and intervals.
     pub limits: crate::config::Limits,
+    /// A long-running service (the daemon): a torrent that fails or completes stops
+    /// alone; only a signal ends the run.
+    pub service: bool,
 }
 
 /// A torrent to run, with what is already verified on disk.
@@ -129,6 +135,8 @@ pub struct TorrentSpec {
     /// Seeding data that should be there: a check that verifies no piece fails the
     /// torrent (and the run), one that verifies only some warns.
     pub require_data: bool,
+    /// Start paused: after its check, or at once when `have` is known.
+    pub paused: bool,
 }
 
 /// What a run did, per torrent.
@@ -263,6 +271,8 @@ pub struct Engine {
     removed: Vec<TorrentId>,
     /// Jobs for the worker pool, oldest first.
     jobs: VecDeque<Job>,
+    /// Front tasks done on the workers, for the front to collect.
+    tasks_done: VecDeque<(u64, TaskOutput)>,
     /// Events for whoever runs the engine, oldest first.
     events: VecDeque<EngineEvent>,
     /// The rate limits changed since the reactor last asked.
@@ -319,6 +329,7 @@ impl Engine {
             tracker_changed: Vec::new(),
             removed: Vec::new(),
             jobs: VecDeque::new(),
+            tasks_done: VecDeque::new(),
             events: VecDeque::new(),
             limits_changed: false,
             next_gen: 0,
@@ -485,9 +496,19 @@ impl Engine {
         std::mem::take(&mut self.freed)
     }
 
+    /// The latency histograms, when kept (`EngineConfig::stats`).
+    pub fn latency(&self) -> Option<&EngineStats> {
+        self.stats.as_deref()
+    }
+
+    /// Connections closed so far, by reason.
+    pub fn close_counts(&self) -> &HashMap<CloseReason, u64> {
+        &self.close_counts
+    }
+
     /// Whether the engine asked the run to end since the last call.
     pub fn take_shutdown_wanted(&mut self) -> bool {
-        std::mem::take(&mut self.shutdown_wanted)
+        std::mem::take(&mut self.shutdown_wanted) && !self.config.service
     }
 
     /// The oldest job for the pool; [`Engine::unsubmit`] puts it back if the pool is
@@ -508,6 +529,16 @@ impl Engine {
 
     fn submit(&mut self, job: Job) {
         self.jobs.push_back(job);
+    }
+
+    /// Queues a front's task for the workers, behind the jobs already waiting.
+    pub fn submit_task(&mut self, task: Task) {
+        self.jobs.push_back(Job::Task(task));
+    }
+
+    /// A front task the workers finished, with its tag.
+    pub fn take_task_done(&mut self) -> Option<(u64, TaskOutput)> {
+        self.tasks_done.pop_front()
     }
 
     /// 64 pseudo-random bits (tie-breaks, tracker keys), from the engine's generator.

@@ -326,6 +326,7 @@ impl Engine {
                 have,
                 result,
             } => self.on_resume_saved(torrent, have, result),
+            Completion::TaskDone { tag, output } => self.tasks_done.push_back((tag, output)),
         }
     }
 
@@ -549,6 +550,8 @@ fn record_job(stats: &mut EngineStats, c: &Completion, timing: JobTiming) {
             stats.record(Metric::DiskReadWait, timing.waited);
             stats.record(Metric::DiskRead, timing.ran);
         }
-        Completion::PieceHashed { .. } | Completion::ResumeSaved { .. } => {}
+        Completion::PieceHashed { .. }
+        | Completion::ResumeSaved { .. }
+        | Completion::TaskDone { .. } => {}
     }
 }

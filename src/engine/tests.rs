@@ -45,6 +45,7 @@ fn spec(pieces: u8, require_data: bool) -> TorrentSpec {
         meta: Arc::new(meta),
         have: None,
         require_data,
+        paused: false,
     }
 }
 
@@ -67,6 +68,7 @@ pub(super) fn config() -> EngineConfig {
         stats: false,
         stall_timeout: None,
         limits: crate::config::Limits::default(),
+        service: false,
     }
 }
 

@@ -11,6 +11,7 @@
 
 pub mod create;
 pub mod ctl;
+pub mod daemon;
 pub mod inspect;
 pub mod seed;
 pub mod tracker;

@@ -57,6 +57,7 @@ pub fn run(opts: TrackerOptions) -> Result<()> {
         stats: false,
         stall_timeout: None,
         limits: crate::config::Limits::default(),
+        service: false,
     };
     transfer::run(config, Vec::new())?;
     Ok(())

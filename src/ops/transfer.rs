@@ -86,6 +86,7 @@ impl EngineOptions {
             stats: self.stats,
             stall_timeout: None,
             limits: crate::config::Limits::default(),
+            service: false,
         })
     }
 }
@@ -215,6 +216,7 @@ pub fn prepare_meta(
         storage,
         have,
         require_data: mode == DataMode::Existing,
+        paused: false,
     })
 }
 

@@ -167,7 +167,12 @@ impl PeerSession {
         self.am_choking
     }
 
-    /// Whether we want pieces from it.
+    /// Whether the peer chokes us (no blocks come from it).
+    pub fn peer_choking(&self) -> bool {
+        self.peer_choking
+    }
+
+    /// Whether we want what the peer has.
     pub fn am_interested(&self) -> bool {
         self.am_interested
     }

@@ -27,10 +27,14 @@ use slab::Slab;
 
 use super::Reactor;
 use super::http_machine::{HttpAnswer, HttpMachine, Next};
+use crate::api::{ApiAnswer, ApiOutput, HttpConnId};
 use crate::wire::http::{self, HttpError, Request};
 
 /// Token range of accepted HTTP connections.
 pub(super) const HTTP_SERVER_BASE: usize = 2 << 24;
+
+/// Bytes an event stream may have unsent before its connection is closed.
+const MAX_STREAM_BACKLOG: usize = 1 << 20;
 
 /// Bytes read from one HTTP connection per pass.
 const HTTP_READ_BUDGET: usize = 64 * 1024;
@@ -40,6 +44,8 @@ const HTTP_READ_BUDGET: usize = 64 * 1024;
 pub(super) enum HttpService {
     /// The tracker's `/announce`, `/scrape`, `/stats` and `/metrics`.
     Tracker,
+    /// The daemon's API (`/api/v1/...`, `/metrics`).
+    Api,
 }
 
 /// A connection accepted by an HTTP listener.
@@ -48,6 +54,9 @@ struct HttpServerConn {
     sock: TcpStream,
     peer: SocketAddr,
     service: HttpService,
+    /// Tells this connection from earlier ones in the same slot (answers that come
+    /// later are addressed by slot and serial).
+    serial: u64,
     machine: HttpMachine,
     /// When it was accepted (tells its entry in `accept_order` from a stale one of an
     /// earlier connection in the same slab slot).
@@ -75,6 +84,7 @@ pub(super) struct HttpServers {
     closing: Vec<usize>,
     max_connections: usize,
     counters: HttpCounters,
+    next_serial: u64,
 }
 
 impl HttpServers {
@@ -123,11 +133,17 @@ impl Reactor {
         {
             return;
         }
+        self.http.next_serial += 1;
+        let max_body = match service {
+            HttpService::Tracker => crate::config::HTTP_MAX_REQUEST_BODY,
+            HttpService::Api => crate::config::API_MAX_REQUEST_BODY,
+        };
         entry.insert(HttpServerConn {
             sock,
             peer,
             service,
-            machine: HttpMachine::new(now),
+            serial: self.http.next_serial,
+            machine: HttpMachine::new(now, max_body),
             accepted_at: now,
             closing: false,
         });
@@ -156,7 +172,7 @@ impl Reactor {
                     Err(_) => return self.http.close(key),
                 };
             conn.machine.discard_input_if_streaming();
-            let (peer, service) = (conn.peer, conn.service);
+            let (peer, service, serial) = (conn.peer, conn.service, conn.serial);
             // Whether a request was taken or an answer finished: room in the buffer, so
             // what is still in the socket may be read now.
             let mut progressed = false;
@@ -167,7 +183,8 @@ impl Reactor {
                 match conn.machine.poll_request(now) {
                     Next::Request(request) => {
                         progressed = true;
-                        let answer = self.serve_http(service, &request, peer, now);
+                        let id = HttpConnId { slot: key, serial };
+                        let answer = self.serve_http(service, &request, peer, id, now);
                         if let Some(conn) = self.http.conns.get_mut(key) {
                             conn.machine.respond(answer);
                         }
@@ -218,9 +235,18 @@ impl Reactor {
         service: HttpService,
         request: &Request,
         peer: SocketAddr,
+        id: HttpConnId,
         now: Instant,
     ) -> HttpAnswer {
         match service {
+            HttpService::Api => match self.api.as_mut() {
+                Some(api) => match api.on_request(&mut self.engine, request, peer, id, now) {
+                    ApiAnswer::Now(bytes) => HttpAnswer::Now(bytes),
+                    ApiAnswer::Later => HttpAnswer::Later,
+                    ApiAnswer::Stream(head) => HttpAnswer::Stream(head),
+                },
+                None => HttpAnswer::Now(http::response("404 Not Found", "text/plain", b"", false)),
+            },
             HttpService::Tracker => HttpAnswer::Now(match self.tracker_server.as_mut() {
                 Some(t) => t.on_http(request, peer, now),
                 None => http::response(
@@ -235,9 +261,17 @@ impl Reactor {
 
     /// What `service` answers to bytes that are no acceptable request.
     fn refuse_http(&mut self, service: HttpService, error: &HttpError) -> Vec<u8> {
+        if service == HttpService::Api {
+            let (status, code) = match error {
+                HttpError::TooLarge => (413, "too_large"),
+                _ => (400, "bad_request"),
+            };
+            return crate::api::ApiError::new(status, code, format!("bad request: {error}"))
+                .to_response(false);
+        }
         match (service, self.tracker_server.as_mut()) {
             (HttpService::Tracker, Some(t)) => t.on_bad_request(error),
-            (HttpService::Tracker, None) => {
+            (HttpService::Tracker | HttpService::Api, None) | (HttpService::Api, Some(_)) => {
                 http::response("400 Bad Request", "text/plain", b"", false)
             }
         }
@@ -267,7 +301,50 @@ impl Reactor {
         for key in std::mem::take(&mut self.http.closing) {
             if let Some(mut conn) = self.http.conns.try_remove(key) {
                 let _ = self.poll.registry().deregister(&mut conn.sock);
+                if let Some(api) = self.api.as_mut() {
+                    api.on_closed(HttpConnId {
+                        slot: key,
+                        serial: conn.serial,
+                    });
+                }
             }
+        }
+    }
+
+    /// Writes what the API has for its connections: answers that waited for a task,
+    /// and events for the streams.
+    pub(super) fn pump_api(&mut self, now: Instant) {
+        let mut touched = Vec::new();
+        while let Some(out) = self.api.as_mut().and_then(|a| a.poll_output()) {
+            let (id, answer) = match out {
+                ApiOutput::Answer(id, bytes) => (id, Ok(bytes)),
+                ApiOutput::Push(id, bytes) => (id, Err(bytes)),
+            };
+            let Some(conn) = self
+                .http
+                .conns
+                .get_mut(id.slot)
+                .filter(|c| c.serial == id.serial && !c.closing)
+            else {
+                continue;
+            };
+            match answer {
+                Ok(bytes) => conn.machine.respond(HttpAnswer::Now(bytes)),
+                Err(bytes) => {
+                    // A reader that does not keep up loses its stream, not our memory.
+                    if conn.machine.send_mut().queued() > MAX_STREAM_BACKLOG {
+                        self.http.close(id.slot);
+                        continue;
+                    }
+                    conn.machine.push_stream(bytes);
+                }
+            }
+            if !touched.contains(&id.slot) {
+                touched.push(id.slot);
+            }
+        }
+        for slot in touched {
+            self.on_http_server_event(slot, now);
         }
     }
 

@@ -23,13 +23,12 @@
 //! - A request is handed out only in `ReadingHead` or `ReadingBody`, and then the state
 //!   is `Waiting` until [`HttpMachine::respond`].
 //! - The receive buffer holds at most [`HttpMachine::read_limit`] bytes: a head of at
-//!   most `MAX_HEAD` bytes and a body of at most [`HTTP_MAX_REQUEST_BODY`].
+//!   most `MAX_HEAD` bytes and a body of at most the service's body limit (`config::HTTP_MAX_REQUEST_BODY` for the tracker).
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::config::HTTP_MAX_REQUEST_BODY;
 use crate::peer::conn::{RecvBuf, SendQueue};
 use crate::wire::http::{self, HttpError, MAX_HEAD, Request, RequestHead};
 
@@ -44,11 +43,9 @@ pub(super) enum HttpAnswer {
     /// The complete response, to write now.
     Now(Vec<u8>),
     /// The answer comes later (a worker's completion, say); the connection waits.
-    #[cfg_attr(not(test), allow(dead_code))]
     Later,
     /// The head of an open-ended response (server-sent events); more follows with
     /// [`HttpMachine::push_stream`].
-    #[cfg_attr(not(test), allow(dead_code))]
     Stream(Vec<u8>),
 }
 
@@ -62,7 +59,7 @@ enum HttpState {
         /// A request is under way (see above).
         partial: bool,
     },
-    /// The head came with a `Content-Length` (at most [`HTTP_MAX_REQUEST_BODY`]); the
+    /// The head came with a `Content-Length` within the service's body limit; the
     /// body is read until that many bytes are buffered, under the head timeout.
     ReadingBody {
         /// The request's head.
@@ -104,16 +101,19 @@ pub(super) struct HttpMachine {
     send: SendQueue,
     /// When the current request started: the connection, or the previous head.
     waiting_since: Instant,
+    /// Largest request body accepted.
+    max_body: usize,
 }
 
 impl HttpMachine {
     /// A new connection, owing its first request head.
-    pub(super) fn new(now: Instant) -> HttpMachine {
+    pub(super) fn new(now: Instant, max_body: usize) -> HttpMachine {
         HttpMachine {
             state: HttpState::ReadingHead { partial: true },
             recv: RecvBuf::new(),
             send: SendQueue::new(),
             waiting_since: now,
+            max_body,
         }
     }
 
@@ -139,7 +139,7 @@ impl HttpMachine {
     /// The next complete request, if one is buffered and the state allows it.
     pub(super) fn poll_request(&mut self, now: Instant) -> Next {
         if let HttpState::ReadingHead { partial } = &mut self.state {
-            let head = match http::parse_request(self.recv.unconsumed(), HTTP_MAX_REQUEST_BODY) {
+            let head = match http::parse_request(self.recv.unconsumed(), self.max_body) {
                 Ok(Some(head)) => head,
                 Ok(None) => {
                     // Part of a head: the head timeout runs (a fresh connection starts
@@ -192,7 +192,6 @@ impl HttpMachine {
     }
 
     /// More of an open-ended response. Ignored unless `Streaming`.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(super) fn push_stream(&mut self, bytes: Bytes) {
         if self.state == HttpState::Streaming {
             self.send.queue(bytes);
@@ -257,6 +256,7 @@ impl HttpMachine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::HTTP_MAX_REQUEST_BODY;
 
     fn feed(m: &mut HttpMachine, bytes: &[u8]) {
         let limit = m.read_limit();
@@ -304,7 +304,7 @@ mod tests {
     #[test]
     fn pipelined_requests_are_answered_one_at_a_time_in_order() {
         let t0 = Instant::now();
-        let mut m = HttpMachine::new(t0);
+        let mut m = HttpMachine::new(t0, HTTP_MAX_REQUEST_BODY);
         assert!(m.owes_request());
         feed(
             &mut m,
@@ -329,7 +329,7 @@ mod tests {
     #[test]
     fn a_body_is_read_to_its_content_length() {
         let t0 = Instant::now();
-        let mut m = HttpMachine::new(t0);
+        let mut m = HttpMachine::new(t0, HTTP_MAX_REQUEST_BODY);
         feed(
             &mut m,
             b"POST /api HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello",
@@ -351,7 +351,7 @@ mod tests {
     #[test]
     fn oversized_bodies_and_junk_are_refused_and_closed() {
         let t0 = Instant::now();
-        let mut m = HttpMachine::new(t0);
+        let mut m = HttpMachine::new(t0, HTTP_MAX_REQUEST_BODY);
         let head = format!(
             "POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
             HTTP_MAX_REQUEST_BODY + 1
@@ -364,7 +364,7 @@ mod tests {
         m.refuse(b"400".to_vec());
         assert!(drain(&mut m));
 
-        let mut m = HttpMachine::new(t0);
+        let mut m = HttpMachine::new(t0, HTTP_MAX_REQUEST_BODY);
         feed(&mut m, b"\x16\x03\x01 not http\r\n\r\n");
         assert!(matches!(
             m.poll_request(t0),
@@ -375,7 +375,7 @@ mod tests {
     #[test]
     fn timeouts_follow_the_state() {
         let t0 = Instant::now();
-        let mut m = HttpMachine::new(t0);
+        let mut m = HttpMachine::new(t0, HTTP_MAX_REQUEST_BODY);
         // A new connection owes a head: the head timeout.
         assert!(!m.timed_out(t0 + HTTP_HEAD_TIMEOUT - Duration::from_millis(1)));
         assert!(m.timed_out(t0 + HTTP_HEAD_TIMEOUT));
@@ -400,7 +400,7 @@ mod tests {
     #[test]
     fn later_answers_and_streams() {
         let t0 = Instant::now();
-        let mut m = HttpMachine::new(t0);
+        let mut m = HttpMachine::new(t0, HTTP_MAX_REQUEST_BODY);
         feed(
             &mut m,
             b"GET /slow HTTP/1.1\r\n\r\nGET /events HTTP/1.1\r\n\r\n",

@@ -36,6 +36,7 @@ use mio::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use crate::api::ApiService;
 use crate::engine::{Engine, EngineEvent, EngineSnapshot};
 pub use crate::engine::{
     EngineConfig, TorrentSpec, TorrentSummary, TrackerServerSetup, UploadMode,
@@ -54,7 +55,8 @@ use crate::workers::WorkerPool;
 
 const WAKE: Token = Token(0);
 const SIGNALS: Token = Token(1);
-const LISTENER_BASE: usize = 2;
+const HANGUP: Token = Token(2);
+const LISTENER_BASE: usize = 3;
 const CONN_BASE: usize = 1 << 20;
 
 /// The socket of one peer connection, under the slot of its [`Connection`] in the
@@ -110,6 +112,10 @@ pub struct Reactor {
     events: Option<EventFn>,
     /// The rate-limit refill timer runs (from the first limit on, it keeps running).
     refill_armed: bool,
+    /// The daemon's API and session, when this is the daemon.
+    api: Option<ApiService>,
+    /// SIGHUP's pipe, when this is the daemon (the configuration is reloaded).
+    hangup: Option<UnixStream>,
 }
 
 /// What the reactor hands the engine's events to.
@@ -262,6 +268,8 @@ impl Reactor {
             progress: None,
             events: None,
             refill_armed: false,
+            api: None,
+            hangup: None,
             engine,
         };
         reactor.announce_listening();
@@ -301,6 +309,50 @@ impl Reactor {
         for bound in self.listen_addrs() {
             println!("listening on {bound}");
         }
+    }
+
+    /// Serves the daemon's API on `listeners` (already bound), at most
+    /// `max_connections` HTTP connections open at once.
+    pub fn serve_api(
+        &mut self,
+        listeners: Vec<std::net::TcpListener>,
+        service: ApiService,
+        max_connections: usize,
+    ) -> Result<()> {
+        for l in listeners {
+            l.set_nonblocking(true)
+                .map_err(|e| setup_err("API listener", e))?;
+            let mut l = TcpListener::from_std(l);
+            let token = Token(LISTENER_BASE + self.listeners.len());
+            self.poll
+                .registry()
+                .register(&mut l, token, Interest::READABLE)
+                .map_err(|e| setup_err("API listener", e))?;
+            self.listeners
+                .push((l, Accepts::Http(http::HttpService::Api)));
+        }
+        self.http.set_max_connections(max_connections);
+        self.api = Some(service);
+        let (read, write) =
+            StdUnixStream::pair().map_err(|e| setup_err("cannot create the SIGHUP pipe", e))?;
+        for end in [&read, &write] {
+            end.set_nonblocking(true)
+                .map_err(|e| setup_err("SIGHUP pipe", e))?;
+        }
+        signal_hook::low_level::pipe::register(signal_hook::consts::SIGHUP, write)
+            .map_err(|e| setup_err("cannot install the SIGHUP handler", e))?;
+        let mut read = UnixStream::from_std(read);
+        self.poll
+            .registry()
+            .register(&mut read, HANGUP, Interest::READABLE)
+            .map_err(|e| setup_err("SIGHUP pipe", e))?;
+        self.hangup = Some(read);
+        Ok(())
+    }
+
+    /// Local addresses the API listens on.
+    pub fn api_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs_of(Accepts::Http(http::HttpService::Api))
     }
 
     /// Hands `show` every event of the engine instead of printing it.
@@ -353,6 +405,7 @@ impl Reactor {
                         self.on_lookups(now);
                     }
                     SIGNALS => self.on_signal(now),
+                    HANGUP => self.on_hangup(),
                     Token(t) if t >= http_fetch::HTTP_CLIENT_BASE => {
                         self.on_fetch_event(t - http_fetch::HTTP_CLIENT_BASE, now)
                     }
@@ -433,9 +486,27 @@ impl Reactor {
         self.begin_shutdown(now);
     }
 
+    /// SIGHUP: the daemon reads its configuration again.
+    fn on_hangup(&mut self) {
+        let mut buf = [0u8; 64];
+        if let Some(pipe) = self.hangup.as_mut() {
+            while let Ok(n) = io::Read::read(pipe, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        if let Some(api) = self.api.as_mut() {
+            api.on_reload(&mut self.engine);
+        }
+    }
+
     /// Stops taking new work and tells the trackers we leave; the loop ends once
     /// pending writes finish and the `stopped` announces are answered or time out.
     fn begin_shutdown(&mut self, now: Instant) {
+        if let Some(api) = self.api.as_mut() {
+            api.on_shutdown(&self.engine);
+        }
         for id in self.engine.begin_shutdown(now) {
             self.pump_tracker(id, now);
         }
@@ -520,6 +591,12 @@ impl Reactor {
                 }
             }
         }
+        if let Some(api) = self.api.as_mut() {
+            while let Some((tag, output)) = self.engine.take_task_done() {
+                api.on_task_done(&mut self.engine, tag, output, now);
+            }
+        }
+        self.pump_api(now);
         // Once each: a write that refills the queue asks again, for the next turn.
         for key in self.engine.take_dirty() {
             self.flush(key, now);
@@ -621,6 +698,9 @@ impl Reactor {
     /// and the HTTP connections'.
     fn second_tick(&mut self, now: Instant) {
         self.engine.second_tick(now);
+        if let Some(api) = self.api.as_mut() {
+            api.on_second(&mut self.engine, now);
+        }
         for (key, conn) in self.engine.conns.iter_mut() {
             // An idle connection gives its buffers back; a busy reader keeps its own.
             let reading = self

@@ -123,6 +123,8 @@ pub struct Torrent {
     /// Seeding data that should be there: a check that verifies nothing fails the
     /// torrent, one that verifies only part of it warns.
     pub require_data: bool,
+    /// Becomes `Paused`, not `Active`, when its check ends (added paused).
+    pub start_paused: bool,
     /// Its slot and generation, carried by worker jobs.
     pub id: TorrentId,
     /// The metainfo.
@@ -183,6 +185,7 @@ impl Torrent {
         Torrent {
             state,
             require_data: false,
+            start_paused: false,
             id,
             bytes_have: Torrent::count_bytes(&have, &storage),
             meta,

@@ -7,7 +7,8 @@
 //! the reactor resolves names, opens HTTP connections and moves datagrams; this core
 //! only sees decoded values, takes `now` as an argument and never reads the clock.
 //! [`exchanges`] matches UDP answers to the torrent and request they answer, for all
-//! torrents at once.
+//! torrents at once; [`status`] keeps what each tracker came to, for display
+//! ([`TrackerClient::tracker_status`]).
 //!
 //! # Driving it
 //!
@@ -68,6 +69,10 @@
 //!    transmission (after 7665 s in all) the tracker fails. A retransmitted announce
 //!    whose connection id has expired becomes a fresh `connect`. An error answer drops
 //!    the tracker's connection id.
+//! 10. **Reannounce.** [`TrackerClient::reannounce`] (an operator's request) starts a
+//!     round at once when waiting between rounds, a backoff included, unless the last
+//!     round started less than [`MANUAL_REANNOUNCE_SPACING`] ago; a round under way
+//!     already is that announce.
 //!
 //! # Invariants
 //!
@@ -90,6 +95,10 @@ use crate::types::{InfoHash, PeerId};
 use crate::wire::udp_tracker::UdpResponse;
 
 pub mod exchanges;
+pub mod status;
+
+use status::TrackerRecord;
+pub use status::{STATUS_ERROR_MAX_CHARS, TrackerState, TrackerStatus};
 
 /// BEP 15: "If a response is not received after 15 * 2 ^ n seconds, the client should
 /// retransmit the request", the base of that schedule.
@@ -103,6 +112,11 @@ pub const UDP_MAX_RETRANSMIT_EXPONENT: u32 = 3;
 
 /// BEP 15: "a client can use a connection ID until one minute after it has received it".
 pub const UDP_CONNECTION_ID_LIFETIME: Duration = Duration::from_secs(60);
+
+/// The least time between the start of one round and a round that
+/// [`TrackerClient::reannounce`] starts, so that a script pressing the button cannot
+/// flood the trackers.
+pub const MANUAL_REANNOUNCE_SPACING: Duration = Duration::from_secs(10);
 
 const REANNOUNCE_MIN: Duration = Duration::from_secs(TRACKER_REANNOUNCE_MIN_SECS);
 const REANNOUNCE_MAX: Duration = Duration::from_secs(TRACKER_REANNOUNCE_MAX_SECS);
@@ -226,6 +240,8 @@ struct Tracker {
     knows_us: bool,
     /// The `tracker id` it gave (HTTP only).
     tracker_id: Option<Vec<u8>>,
+    /// What its attempts came to, for display.
+    record: TrackerRecord,
 }
 
 impl Tracker {
@@ -344,6 +360,8 @@ pub struct TrackerClient {
     phase: Phase,
     /// Rounds in a row in which every tracker failed.
     failed_rounds: u32,
+    /// When the last round started (rule 10).
+    round_started_at: Option<Instant>,
     completion: Completion,
     ids: Ids,
     events: VecDeque<ClientEvent>,
@@ -369,6 +387,7 @@ impl TrackerClient {
             dropped: Vec::new(),
             phase: Phase::NoTrackers,
             failed_rounds: 0,
+            round_started_at: None,
             completion: Completion::NotYet,
             ids: Ids {
                 rng: Rng::new(seed),
@@ -409,6 +428,7 @@ impl TrackerClient {
                             connection: None,
                             knows_us: false,
                             tracker_id: None,
+                            record: TrackerRecord::new(),
                         });
                     }
                     None => {
@@ -497,6 +517,27 @@ impl TrackerClient {
         self.phase = Phase::Stopping { until, attempts };
         self.check_invariants();
         until
+    }
+
+    /// Announce now, for an operator (rule 10). Between rounds, a round starts as when
+    /// the wait ends and its request is ready for [`TrackerClient::poll_transmit`]; with
+    /// a round under way nothing more is sent. True in both cases. False, and nothing
+    /// happens, when the last round started less than [`MANUAL_REANNOUNCE_SPACING`]
+    /// ago, after [`TrackerClient::on_stop`], or without usable trackers.
+    pub fn reannounce(&mut self, now: Instant) -> bool {
+        match self.phase {
+            Phase::Announcing { .. } => return true,
+            Phase::Waiting { .. } => {}
+            Phase::NoTrackers | Phase::Stopping { .. } | Phase::Stopped => return false,
+        }
+        let spaced = self
+            .round_started_at
+            .is_none_or(|at| now.saturating_duration_since(at) >= MANUAL_REANNOUNCE_SPACING);
+        if spaced {
+            self.start_round(now);
+            self.check_invariants();
+        }
+        spaced
     }
 
     /// True once the stop phase is over: every `stopped` was answered or failed, or the
@@ -687,7 +728,13 @@ impl TrackerClient {
             Phase::Announcing { attempt, .. } if attempt.deadline.is_some_and(|d| now >= d) => {
                 self.attempt_timed_out(now)
             }
-            Phase::Stopping { until, .. } if now >= *until => self.phase = Phase::Stopped,
+            Phase::Stopping { until, attempts } if now >= *until => {
+                let message = format!("no answer to stopped within {TRACKER_STOP_TIMEOUT_SECS} s");
+                for a in attempts.iter() {
+                    self.trackers[a.tracker].record.on_failure(&message);
+                }
+                self.phase = Phase::Stopped;
+            }
             _ => {}
         }
         self.check_invariants();
@@ -712,6 +759,7 @@ impl TrackerClient {
 
     /// Starts a round at the first URL of the first tier.
     fn start_round(&mut self, now: Instant) {
+        self.round_started_at = Some(now);
         self.announce_at(0, 0, now);
     }
 
@@ -787,6 +835,9 @@ impl TrackerClient {
     fn succeeded(&mut self, a: Attempt, response: AnnounceResponse, now: Instant) {
         let tracker = &mut self.trackers[a.tracker];
         tracker.knows_us = a.event != Event::Stopped;
+        tracker
+            .record
+            .on_answer(response.complete, response.incomplete);
         if let Some(id) = response.tracker_id {
             tracker.tracker_id = Some(id);
         }
@@ -829,6 +880,7 @@ impl TrackerClient {
             .map(|p| p.addr)
             .filter(|addr| addr.port() != 0 && seen.insert(*addr))
             .collect();
+        self.trackers[a.tracker].record.on_peers(peers.len());
         if !peers.is_empty() {
             self.events.push_back(ClientEvent::Peers(peers));
         }
@@ -842,8 +894,10 @@ impl TrackerClient {
 
     /// `a` failed: rules 2 and 5.
     fn failed(&mut self, a: Attempt, message: String, now: Instant) {
+        let tracker = &mut self.trackers[a.tracker];
+        tracker.record.on_failure(&message);
         self.events.push_back(ClientEvent::Error {
-            url: self.trackers[a.tracker].url.clone(),
+            url: tracker.url.clone(),
             message,
         });
         match &mut self.phase {

@@ -136,6 +136,19 @@ pub struct RequestHead {
     pub content_length: usize,
     /// Bytes of the head, including the blank line.
     pub len: usize,
+    /// Every header, its name lowercased and its value as text (invalid UTF-8 lossily
+    /// replaced), in the order sent.
+    pub headers: Vec<(String, String)>,
+}
+
+impl RequestHead {
+    /// The first header named `name` (lowercase), trimmed.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.trim())
+    }
 }
 
 /// A complete request: its head and a body of `head.content_length` bytes.
@@ -170,6 +183,18 @@ pub fn parse_request(buf: &[u8], max_body: usize) -> Result<Option<RequestHead>,
                 (_, Some(c)) => c.contains("keep-alive"),
                 _ => false,
             };
+            // RFC 9112 section 6.1: a request with Transfer-Encoding has no usable
+            // Content-Length; bodies here are never chunked, so refuse it rather than
+            // read its body as the next request.
+            if req
+                .headers
+                .iter()
+                .any(|h| h.name.eq_ignore_ascii_case("transfer-encoding"))
+            {
+                return Err(HttpError::Malformed(
+                    "Transfer-Encoding on a request is not accepted; send Content-Length".into(),
+                ));
+            }
             let content_length = request_content_length(req.headers)?;
             if content_length > max_body {
                 return Err(HttpError::TooLarge);
@@ -181,6 +206,16 @@ pub fn parse_request(buf: &[u8], max_body: usize) -> Result<Option<RequestHead>,
                 keep_alive,
                 content_length,
                 len,
+                headers: req
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.name.to_ascii_lowercase(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
+                    .collect(),
             }))
         }
         Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => Err(HttpError::TooLarge),

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod clients;
+pub mod daemon;
 pub mod fixture;
 pub mod proc;
 pub mod summary;

@@ -427,6 +427,22 @@ pub fn run(label: &str, cmd: &mut Command, deadline: Deadline) -> Finished {
     p.wait(deadline)
 }
 
+/// [`run_ok`] with `input` written to the child's stdin (then closed).
+pub fn run_with_stdin(
+    label: &str,
+    cmd: &mut Command,
+    input: &[u8],
+    deadline: Deadline,
+) -> Finished {
+    let mut p = Proc::spawn(label, cmd);
+    if let Some(stdin) = p.stdin.as_mut() {
+        use std::io::Write;
+        let _ = stdin.write_all(input);
+    }
+    p.close_stdin();
+    p.wait_ok(deadline)
+}
+
 /// [`run`], failing the test unless `cmd` exits 0.
 pub fn run_ok(label: &str, cmd: &mut Command, deadline: Deadline) -> Finished {
     let mut p = Proc::spawn(label, cmd);

@@ -794,3 +794,5 @@ fn wants_transmit_says_when_a_request_has_no_deadline_yet() {
     send(&mut c, t0 + secs(5));
     assert!(!c.wants_transmit());
 }
+
+mod operator;

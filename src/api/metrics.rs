@@ -1,0 +1,201 @@
+//! `/metrics`: the Prometheus text format (version 0.0.4), names `hivebt_*`, bytes
+//! and seconds as base units, totals as `_total` counters. Per-torrent series only
+//! with `metrics_per_torrent`: 10,000 torrents times a dozen series is a scrape
+//! nobody wants by default.
+
+use std::fmt::Write;
+use std::time::Instant;
+
+use super::service::{ApiService, state_name};
+use crate::engine::Engine;
+
+/// The whole scrape.
+pub(crate) fn render(api: &ApiService, engine: &Engine, now: Instant) -> String {
+    let snapshot = engine.snapshot();
+    let mut out = String::with_capacity(4096);
+    let (mut up, mut down, mut uploaded, mut downloaded, mut peers, mut failures) =
+        (0u64, 0u64, 0u64, 0u64, 0usize, 0u64);
+    let mut by_state = [
+        ("checking", 0u64),
+        ("queued", 0),
+        ("downloading", 0),
+        ("seeding", 0),
+        ("paused", 0),
+        ("error", 0),
+    ];
+    for v in &snapshot.torrents {
+        up += v.up_rate;
+        down += v.down_rate;
+        peers += v.peers;
+        failures += u64::from(v.hash_failures);
+        if let Some(e) = api.entries.get(&v.info_hash) {
+            uploaded += e.record.uploaded + v.uploaded.saturating_sub(e.seen_up);
+            downloaded += e.record.downloaded + v.downloaded.saturating_sub(e.seen_down);
+            let name = state_name(v, e);
+            if let Some(slot) = by_state.iter_mut().find(|(s, _)| *s == name) {
+                slot.1 += 1;
+            }
+        }
+    }
+    let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        let _ = writeln!(out, "{name} {value}");
+    };
+    metric(
+        "hivebt_uploaded_bytes_total",
+        "counter",
+        "Payload bytes uploaded by the torrents in the session, over their lives.",
+        uploaded.to_string(),
+    );
+    metric(
+        "hivebt_downloaded_bytes_total",
+        "counter",
+        "Payload bytes downloaded by the torrents in the session, over their lives.",
+        downloaded.to_string(),
+    );
+    metric(
+        "hivebt_upload_rate_bytes",
+        "gauge",
+        "Payload bytes uploaded per second, over the last seconds.",
+        up.to_string(),
+    );
+    metric(
+        "hivebt_download_rate_bytes",
+        "gauge",
+        "Payload bytes downloaded per second, over the last seconds.",
+        down.to_string(),
+    );
+    metric(
+        "hivebt_peers",
+        "gauge",
+        "Peers connected (handshakes done).",
+        peers.to_string(),
+    );
+    metric(
+        "hivebt_connections",
+        "gauge",
+        "Peer connections open, in any state.",
+        snapshot.connections.to_string(),
+    );
+    metric(
+        "hivebt_disk_queue_jobs",
+        "gauge",
+        "Jobs waiting for the worker pool.",
+        snapshot.jobs_waiting.to_string(),
+    );
+    metric(
+        "hivebt_hash_failures",
+        "gauge",
+        "Pieces that failed their hash check, over the torrents in the session since start.",
+        failures.to_string(),
+    );
+    metric(
+        "hivebt_uptime_seconds",
+        "gauge",
+        "Seconds since the daemon started.",
+        now.saturating_duration_since(api.started_at)
+            .as_secs()
+            .to_string(),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP hivebt_torrents Torrents in the session, by state."
+    );
+    let _ = writeln!(out, "# TYPE hivebt_torrents gauge");
+    for (state, n) in by_state {
+        let _ = writeln!(out, "hivebt_torrents{{state=\"{state}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP hivebt_peer_closes_total Peer connections closed, by reason."
+    );
+    let _ = writeln!(out, "# TYPE hivebt_peer_closes_total counter");
+    let mut closes: Vec<_> = engine.close_counts().iter().collect();
+    closes.sort_by_key(|(r, _)| r.as_str());
+    for (reason, n) in closes {
+        let _ = writeln!(
+            out,
+            "hivebt_peer_closes_total{{reason=\"{}\"}} {n}",
+            reason.as_str()
+        );
+    }
+    if let Some(stats) = engine.latency() {
+        stats.write_prometheus(&mut out);
+    }
+    if api.setup.metrics_per_torrent {
+        per_torrent(api, engine, &mut out);
+    }
+    out
+}
+
+/// `hivebt_torrent_*{info_hash, name}` series.
+fn per_torrent(api: &ApiService, engine: &Engine, out: &mut String) {
+    let snapshot = engine.snapshot();
+    let series: [(&str, &str, &str); 5] = [
+        (
+            "hivebt_torrent_uploaded_bytes_total",
+            "counter",
+            "Payload bytes uploaded by the torrent over its life.",
+        ),
+        (
+            "hivebt_torrent_downloaded_bytes_total",
+            "counter",
+            "Payload bytes downloaded by the torrent over its life.",
+        ),
+        (
+            "hivebt_torrent_upload_rate_bytes",
+            "gauge",
+            "Payload bytes per second the torrent uploads.",
+        ),
+        (
+            "hivebt_torrent_download_rate_bytes",
+            "gauge",
+            "Payload bytes per second the torrent downloads.",
+        ),
+        (
+            "hivebt_torrent_peers",
+            "gauge",
+            "Peers connected to the torrent.",
+        ),
+    ];
+    for (i, (name, kind, help)) in series.iter().enumerate() {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for v in &snapshot.torrents {
+            let Some(e) = api.entries.get(&v.info_hash) else {
+                continue;
+            };
+            let value = match i {
+                0 => e.record.uploaded + v.uploaded.saturating_sub(e.seen_up),
+                1 => e.record.downloaded + v.downloaded.saturating_sub(e.seen_down),
+                2 => v.up_rate,
+                3 => v.down_rate,
+                _ => v.peers as u64,
+            };
+            let _ = writeln!(
+                out,
+                "{name}{{info_hash=\"{}\",name=\"{}\"}} {value}",
+                v.info_hash.to_hex(),
+                escape_label(&v.name)
+            );
+        }
+    }
+}
+
+/// A label value as the text format wants it: `\`, `"` and newlines escaped.
+fn escape_label(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

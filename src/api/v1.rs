@@ -1,0 +1,595 @@
+//! The native JSON API, `/api/v1/...`: routing, request bodies and the shapes of its
+//! answers (documented in the README's API reference).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::{self, AuthRequest};
+use super::service::{
+    AddOptions, AddSource, ApiAnswer, ApiService, Entry, HttpConnId, progress, state_name,
+};
+use super::{ApiError, json_response, metrics, query_pairs, response};
+use crate::engine::store::TorrentLimits;
+use crate::engine::{Engine, TorrentView};
+use crate::types::{InfoHash, TorrentId};
+use crate::wire::http::Request;
+
+/// The torrent object (see the README for every field).
+pub(crate) fn torrent_object(view: &TorrentView, entry: &Entry) -> Value {
+    let r = &entry.record;
+    let size = view.total_bytes;
+    let left = size - view.bytes_done.min(size);
+    let eta = (left > 0 && view.down_rate > 0).then(|| left / view.down_rate);
+    let error = match &view.state {
+        crate::torrent::state::TorrentState::Failed(why) => Some(why.clone()),
+        _ => r.error.clone(),
+    };
+    json!({
+        "info_hash": view.info_hash.to_hex(),
+        "name": view.name,
+        "state": state_name(view, entry),
+        "progress": progress(view),
+        "size": size,
+        "downloaded": r.downloaded + view.downloaded.saturating_sub(entry.seen_down),
+        "uploaded": r.uploaded + view.uploaded.saturating_sub(entry.seen_up),
+        "download_rate": view.down_rate,
+        "upload_rate": view.up_rate,
+        "peers": view.peers,
+        "seeds": view.seeds,
+        "ratio": (r.uploaded + view.uploaded.saturating_sub(entry.seen_up)) as f64 / size.max(1) as f64,
+        "eta": eta,
+        "save_path": r.save_path,
+        "added_at": r.added_at,
+        "completed_at": r.completed_at,
+        "seeding_time": r.seeding_secs,
+        "labels": r.labels,
+        "limits": r.limits,
+        "error": error,
+    })
+}
+
+/// Handles one request. See the module docs.
+pub(crate) fn route(
+    api: &mut ApiService,
+    engine: &mut Engine,
+    req: &Request,
+    peer: SocketAddr,
+    conn: HttpConnId,
+    now: Instant,
+) -> ApiAnswer {
+    let keep_alive = req.head.keep_alive;
+    let head = &req.head;
+    let check = AuthRequest {
+        method: &head.method,
+        path: &head.path,
+        peer: peer.ip(),
+        host: head.header("host"),
+        origin: head.header("origin"),
+        referer: head.header("referer"),
+        cookie: head.header("cookie"),
+        authorization: head.header("authorization"),
+    };
+    if let Err(denied) = api.auth.check(&check, now) {
+        let e = ApiError::new(denied.status(), denied.code(), denied.to_string());
+        return ApiAnswer::Now(e.to_response(keep_alive));
+    }
+    if api.shutting_down && head.method != "GET" {
+        let e = ApiError::new(503, "shutting_down", "the daemon is stopping");
+        return ApiAnswer::Now(e.to_response(false));
+    }
+    match handle(api, engine, req, peer, conn, now) {
+        Ok(answer) => answer,
+        Err(e) => ApiAnswer::Now(e.to_response(keep_alive)),
+    }
+}
+
+fn handle(
+    api: &mut ApiService,
+    engine: &mut Engine,
+    req: &Request,
+    peer: SocketAddr,
+    conn: HttpConnId,
+    now: Instant,
+) -> Result<ApiAnswer, ApiError> {
+    let keep_alive = req.head.keep_alive;
+    let method = req.head.method.as_str();
+    let path = req.head.path.as_str();
+    let ok = |v: &Value| Ok(ApiAnswer::Now(json_response(200, v, "", keep_alive)));
+    let segments: Vec<&str> = path
+        .strip_prefix("/api/v1/")
+        .map(|p| p.trim_end_matches('/').split('/').collect())
+        .unwrap_or_default();
+    match (method, path, segments.as_slice()) {
+        ("GET", "/metrics", _) => Ok(ApiAnswer::Now(response(
+            200,
+            "text/plain; version=0.0.4; charset=utf-8",
+            "",
+            metrics::render(api, engine, now).as_bytes(),
+            keep_alive,
+        ))),
+        ("GET", _, ["health"]) => {
+            ok(&json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+        }
+        ("POST", _, ["login"]) => login(api, req, peer, now),
+        ("POST", _, ["logout"]) => {
+            api.auth.logout(req.head.header("cookie"));
+            Ok(ApiAnswer::Now(json_response(
+                200,
+                &json!({"ok": true}),
+                &format!("Set-Cookie: {}\r\n", auth::clear_cookie_header()),
+                keep_alive,
+            )))
+        }
+        ("GET", _, ["torrents"]) => ok(&list(api, engine, &req.head.query)?),
+        ("POST", _, ["torrents"]) => add(api, engine, req, conn),
+        ("GET", _, ["session"]) => ok(&session(api, engine)),
+        ("PATCH", _, ["session"]) => {
+            let patch: SessionPatch = body_json(req)?;
+            if let Some(l) = patch.limits {
+                let cfg = &engine.config;
+                let up = l.max_upload_rate.unwrap_or(cfg.max_upload_rate);
+                let down = l.max_download_rate.unwrap_or(cfg.max_download_rate);
+                engine.set_rate_limits(up, down, now);
+            }
+            ok(&session(api, engine))
+        }
+        ("GET", _, ["events"]) => {
+            if !api.subscribe(conn) {
+                return Err(ApiError::new(503, "busy", "too many event streams"));
+            }
+            Ok(ApiAnswer::Stream(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\nConnection: keep-alive\r\n\r\n: hivebt events\n\n".to_vec(),
+            ))
+        }
+        (_, _, ["torrents", hash, rest @ ..]) => {
+            let hash = InfoHash::from_hex(hash).ok_or_else(|| {
+                ApiError::bad(format!("{hash} is not a 40-character hex info-hash"))
+            })?;
+            let id = engine
+                .find(&hash)
+                .filter(|_| api.entries.contains_key(&hash))
+                .ok_or_else(|| ApiError::not_found(format!("no torrent {}", hash.to_hex())))?;
+            one_torrent(api, engine, req, hash, id, rest, conn, now)
+        }
+        (_, _, ["health" | "login" | "logout" | "torrents" | "session" | "events"]) => {
+            Err(ApiError::new(
+                405,
+                "method_not_allowed",
+                format!("{method} is not allowed on {path}"),
+            ))
+        }
+        _ => Err(ApiError::not_found(format!("no such path: {path}"))),
+    }
+}
+
+fn login(
+    api: &mut ApiService,
+    req: &Request,
+    peer: SocketAddr,
+    now: Instant,
+) -> Result<ApiAnswer, ApiError> {
+    #[derive(Deserialize)]
+    struct Login {
+        password: String,
+    }
+    let body: Login = body_json(req)?;
+    match api.auth.login(peer.ip(), &body.password, now) {
+        Ok(token) => Ok(ApiAnswer::Now(json_response(
+            200,
+            &json!({"ok": true}),
+            &format!(
+                "Set-Cookie: {}\r\n",
+                auth::set_cookie_header(&token, api.auth.session_ttl().as_secs())
+            ),
+            req.head.keep_alive,
+        ))),
+        Err(denied) => Err(ApiError::new(
+            denied.status(),
+            denied.code(),
+            denied.to_string(),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RatePatch {
+    #[serde(default, with = "double_option")]
+    max_upload_rate: Option<Option<u64>>,
+    #[serde(default, with = "double_option")]
+    max_download_rate: Option<Option<u64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionPatch {
+    limits: Option<RatePatch>,
+}
+
+/// `null` is "unset", absence is "unchanged".
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+fn body_json<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, ApiError> {
+    serde_json::from_slice(&req.body).map_err(|e| ApiError::bad(format!("bad JSON body: {e}")))
+}
+
+fn list(api: &ApiService, engine: &Engine, query: &str) -> Result<Value, ApiError> {
+    let (mut state, mut label, mut limit, mut offset) = (None, None, usize::MAX, 0usize);
+    for (k, v) in query_pairs(query)? {
+        match k.as_str() {
+            "state" => state = Some(v),
+            "label" => label = Some(v),
+            "limit" => {
+                limit = v
+                    .parse()
+                    .map_err(|_| ApiError::bad("limit must be a number"))?
+            }
+            "offset" => {
+                offset = v
+                    .parse()
+                    .map_err(|_| ApiError::bad("offset must be a number"))?
+            }
+            _ => return Err(ApiError::bad(format!("unknown query parameter {k}"))),
+        }
+    }
+    let snapshot = engine.snapshot();
+    let mut rows: Vec<(&TorrentView, &Entry)> = snapshot
+        .torrents
+        .iter()
+        .filter_map(|v| api.entries.get(&v.info_hash).map(|e| (v, e)))
+        .filter(|(v, e)| state.as_deref().is_none_or(|s| state_name(v, e) == s))
+        .filter(|(_, e)| {
+            label
+                .as_deref()
+                .is_none_or(|l| e.record.labels.iter().any(|x| x == l))
+        })
+        .collect();
+    rows.sort_by(|a, b| (a.1.record.added_at, &a.0.name).cmp(&(b.1.record.added_at, &b.0.name)));
+    Ok(Value::Array(
+        rows.into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(v, e)| torrent_object(v, e))
+            .collect(),
+    ))
+}
+
+fn session(api: &ApiService, engine: &Engine) -> Value {
+    let snapshot = engine.snapshot();
+    let mut by_state = serde_json::Map::new();
+    for s in [
+        "checking",
+        "queued",
+        "downloading",
+        "seeding",
+        "paused",
+        "error",
+    ] {
+        by_state.insert(s.into(), 0.into());
+    }
+    let (mut up, mut down, mut uploaded, mut downloaded, mut peers) =
+        (0u64, 0u64, 0u64, 0u64, 0usize);
+    for v in &snapshot.torrents {
+        up += v.up_rate;
+        down += v.down_rate;
+        peers += v.peers;
+        if let Some(e) = api.entries.get(&v.info_hash) {
+            uploaded += e.record.uploaded + v.uploaded.saturating_sub(e.seen_up);
+            downloaded += e.record.downloaded + v.downloaded.saturating_sub(e.seen_down);
+            let name = state_name(v, e);
+            if let Some(Value::Number(n)) = by_state.get(name) {
+                let n = n.as_u64().unwrap_or(0) + 1;
+                by_state.insert(name.into(), n.into());
+            }
+        }
+    }
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "download_rate": down,
+        "upload_rate": up,
+        "downloaded": downloaded,
+        "uploaded": uploaded,
+        "torrents": api.entries.len(),
+        "by_state": by_state,
+        "peers": peers,
+        "connections": snapshot.connections,
+        "disk_queue": snapshot.jobs_waiting,
+        "limits": {
+            "max_upload_rate": engine.config.max_upload_rate,
+            "max_download_rate": engine.config.max_download_rate,
+            "max_connections": engine.config.max_peers,
+        },
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AddBody {
+    torrent_path: Option<PathBuf>,
+    magnet: Option<String>,
+    create_from: Option<PathBuf>,
+    save_path: Option<PathBuf>,
+    #[serde(default)]
+    paused: bool,
+    #[serde(default)]
+    labels: Vec<String>,
+    #[serde(default)]
+    limits: TorrentLimits,
+    piece_length: Option<u64>,
+    #[serde(default)]
+    private: bool,
+    #[serde(default)]
+    trackers: Vec<String>,
+    comment: Option<String>,
+}
+
+fn add(
+    api: &mut ApiService,
+    engine: &mut Engine,
+    req: &Request,
+    conn: HttpConnId,
+) -> Result<ApiAnswer, ApiError> {
+    let keep_alive = req.head.keep_alive;
+    let ctype = req
+        .head
+        .header("content-type")
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let (source, options) = if ctype.starts_with("application/x-bittorrent") {
+        let mut options = AddOptions::default();
+        for (k, v) in query_pairs(&req.head.query)? {
+            match k.as_str() {
+                "save_path" => options.save_path = Some(PathBuf::from(v)),
+                "paused" => options.paused = parse_bool("paused", &v)?,
+                "labels" => options.labels = split_labels(&v),
+                _ => return Err(ApiError::bad(format!("unknown query parameter {k}"))),
+            }
+        }
+        if req.body.is_empty() {
+            return Err(ApiError::bad("the body is empty: send the .torrent file"));
+        }
+        (AddSource::Bytes(req.body.clone()), options)
+    } else if ctype.starts_with("application/json") || ctype.is_empty() {
+        let body: AddBody = body_json(req)?;
+        check_limits(&body.limits)?;
+        let options = AddOptions {
+            save_path: body.save_path,
+            paused: body.paused,
+            labels: body.labels,
+            limits: body.limits,
+        };
+        let source = match (body.torrent_path, body.magnet, body.create_from) {
+            (Some(p), None, None) => {
+                if !p.is_absolute() {
+                    return Err(ApiError::bad("torrent_path must be an absolute path"));
+                }
+                AddSource::Path(p)
+            }
+            (None, Some(_), None) => {
+                return Err(ApiError::bad(
+                    "magnet links are not supported yet: add the .torrent file",
+                ));
+            }
+            (None, None, Some(path)) => AddSource::Create(crate::ops::create::CreateOptions {
+                path,
+                trackers: body.trackers,
+                piece_length: body.piece_length,
+                private: body.private,
+                comment: body.comment,
+                source: None,
+                web_seeds: Vec::new(),
+                no_date: false,
+                threads: 1,
+            }),
+            _ => {
+                return Err(ApiError::bad(
+                    "give exactly one of torrent_path, magnet and create_from",
+                ));
+            }
+        };
+        (source, options)
+    } else {
+        return Err(ApiError::new(
+            400,
+            "bad_request",
+            format!(
+                "unsupported Content-Type {ctype}: send application/x-bittorrent or application/json"
+            ),
+        ));
+    };
+    api.start_add(engine, source, options, Some(conn), keep_alive, None)?;
+    Ok(ApiAnswer::Later)
+}
+
+fn parse_bool(what: &str, v: &str) -> Result<bool, ApiError> {
+    match v {
+        "true" | "1" => Ok(true),
+        "false" | "0" | "" => Ok(false),
+        _ => Err(ApiError::bad(format!("{what} must be true or false"))),
+    }
+}
+
+fn split_labels(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// The engine does not enforce per-torrent rates and connection caps yet: refuse
+/// them rather than store limits nothing honours.
+fn check_limits(l: &TorrentLimits) -> Result<(), ApiError> {
+    if l.max_upload_rate.is_some() || l.max_download_rate.is_some() || l.max_connections.is_some() {
+        return Err(ApiError::bad(
+            "per-torrent rate and connection limits are not supported yet (ratio_limit and seed_time_limit are)",
+        ));
+    }
+    if l.ratio_limit.is_some_and(|r| !(r >= 0.0 && r.is_finite())) {
+        return Err(ApiError::bad("ratio_limit must be a number of 0 or more"));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TorrentPatch {
+    limits: Option<TorrentLimits>,
+    labels: Option<Vec<String>>,
+    save_path: Option<PathBuf>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn one_torrent(
+    api: &mut ApiService,
+    engine: &mut Engine,
+    req: &Request,
+    hash: InfoHash,
+    id: TorrentId,
+    rest: &[&str],
+    conn: HttpConnId,
+    now: Instant,
+) -> Result<ApiAnswer, ApiError> {
+    let keep_alive = req.head.keep_alive;
+    let method = req.head.method.as_str();
+    let object =
+        |api: &ApiService, engine: &Engine| api.torrent_json(engine, &hash).unwrap_or(Value::Null);
+    let ok = |v: &Value| Ok(ApiAnswer::Now(json_response(200, v, "", keep_alive)));
+    match (method, rest) {
+        ("GET", []) => ok(&object(api, engine)),
+        ("GET", ["files"]) => {
+            let files = engine.files(id).unwrap_or_default();
+            ok(&Value::Array(
+                files
+                    .iter()
+                    .map(|f| json!({"path": f.path, "size": f.size, "progress": if f.size == 0 { 1.0 } else { f.done as f64 / f.size as f64 }}))
+                    .collect(),
+            ))
+        }
+        ("GET", ["peers"]) => {
+            let peers = engine.peers_of(id).unwrap_or_default();
+            ok(&Value::Array(
+                peers
+                    .iter()
+                    .map(|p| json!({"address": p.addr.to_string(), "client": p.client, "flags": p.flags, "download_rate": p.down_rate, "upload_rate": p.up_rate, "progress": p.progress}))
+                    .collect(),
+            ))
+        }
+        ("GET", ["trackers"]) => {
+            let trackers = engine.trackers_of(id, now).unwrap_or_default();
+            ok(&Value::Array(
+                trackers
+                    .iter()
+                    .map(|t| json!({"url": t.url, "tier": t.tier, "status": t.state.as_str(), "last_error": t.last_error, "next_announce": t.next_announce.map(|d| d.as_secs()), "seeders": t.seeders, "leechers": t.leechers, "peers_received": t.peers_received}))
+                    .collect(),
+            ))
+        }
+        ("PATCH", []) => {
+            let patch: TorrentPatch = body_json(req)?;
+            if patch.save_path.is_some() {
+                return Err(ApiError::bad(
+                    "moving a torrent's data is not supported yet",
+                ));
+            }
+            if let Some(l) = &patch.limits {
+                check_limits(l)?;
+            }
+            if let Some(entry) = api.entries.get_mut(&hash) {
+                if let Some(l) = patch.limits {
+                    entry.record.limits = l;
+                }
+                if let Some(labels) = patch.labels {
+                    entry.record.labels = labels;
+                }
+            }
+            let answer = json_response(200, &object(api, engine), "", keep_alive);
+            api.persist(engine, hash, Some(conn), keep_alive, answer);
+            Ok(ApiAnswer::Later)
+        }
+        ("POST", ["pause" | "resume" | "recheck" | "reannounce"]) => {
+            let action = rest[0];
+            let entry = api.entries.get_mut(&hash);
+            match action {
+                "pause" => {
+                    engine.pause(id, now);
+                    if let Some(e) = entry {
+                        e.record.paused = true;
+                        e.queued = false;
+                    }
+                }
+                "resume" => {
+                    engine.resume(id, now);
+                    if let Some(e) = entry {
+                        e.record.paused = false;
+                        e.queued = false;
+                    }
+                }
+                "recheck" => {
+                    if !engine.recheck(id, now) {
+                        return Err(ApiError::new(
+                            409,
+                            "conflict",
+                            "it is checking or writing pieces now; try again",
+                        ));
+                    }
+                }
+                _ => {
+                    if !engine.reannounce(id, now) {
+                        return Err(ApiError::new(
+                            409,
+                            "conflict",
+                            "it cannot announce now (paused, no trackers, or announced moments ago)",
+                        ));
+                    }
+                }
+            }
+            let answer = json_response(200, &object(api, engine), "", keep_alive);
+            if matches!(action, "pause" | "resume") {
+                api.persist(engine, hash, Some(conn), keep_alive, answer);
+                return Ok(ApiAnswer::Later);
+            }
+            Ok(ApiAnswer::Now(answer))
+        }
+        ("DELETE", []) => {
+            let mut delete_data = false;
+            for (k, v) in query_pairs(&req.head.query)? {
+                match k.as_str() {
+                    "delete_data" => delete_data = parse_bool("delete_data", &v)?,
+                    _ => return Err(ApiError::bad(format!("unknown query parameter {k}"))),
+                }
+            }
+            let storage = engine.remove(id);
+            let answer = json_response(200, &json!({"removed": hash.to_hex()}), "", keep_alive);
+            api.forget(
+                engine,
+                hash,
+                storage.filter(|_| delete_data),
+                Some(conn),
+                keep_alive,
+                answer,
+            );
+            Ok(ApiAnswer::Later)
+        }
+        (
+            _,
+            [] | ["pause" | "resume" | "recheck" | "reannounce" | "files" | "peers" | "trackers"],
+        ) => Err(ApiError::new(
+            405,
+            "method_not_allowed",
+            format!("{method} is not allowed here"),
+        )),
+        _ => Err(ApiError::not_found("no such path")),
+    }
+}
