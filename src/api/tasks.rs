@@ -109,6 +109,9 @@ fn read_torrent_file(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// How long a file in the watch folder must be left unchanged before it is read.
+const WATCH_SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The .torrent files in the watch folder, each read (on a worker).
 pub(crate) fn scan_watch_dir(dir: &Path) -> Vec<(PathBuf, Result<Vec<u8>, String>)> {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -117,6 +120,15 @@ pub(crate) fn scan_watch_dir(dir: &Path) -> Vec<(PathBuf, Result<Vec<u8>, String
     let mut found: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "torrent") && p.is_file())
+        // A file changed in the last seconds may still be being copied in: it is
+        // picked up once it has been left alone that long.
+        .filter(|p| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= WATCH_SETTLE)
+        })
         .collect();
     found.sort();
     found.truncate(256);
