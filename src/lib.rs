@@ -55,11 +55,16 @@
 //!   engine may make), the pool and its wake protocol.
 //! - [`resume`]: resume records in the state directory.
 //! - [`resolver`]: DNS on its own thread.
-//! - [`engine`]: every torrent and peer decision, and the control seam every front
-//!   calls.
-//! - [`reactor`]: the mio loop that owns every socket and drives all of the above.
+//! - [`engine`]: every torrent and peer decision, the control seam every front
+//!   calls, and the daemon's session store ([`engine::store`]).
+//! - [`settings`]: the daemon's configuration file.
+//! - [`api`]: the daemon's HTTP API, sans-io: auth, the session service beside the
+//!   engine (queueing, share limits, watch folder, answers that wait for worker
+//!   tasks, event streams), `/api/v1` and `/metrics`.
+//! - [`reactor`]: the mio loop that owns every socket and drives all of the above
+//!   (the API's HTTP connections included).
 //! - [`ops`]: the commands (`create`, `inspect`, `verify`, `seed`, `download`,
-//!   `tracker`) as library calls.
+//!   `tracker`, `daemon`, `ctl`) as library calls.
 //! - [`json`], [`progress`], [`stats`]: output helpers and the `--stats` latency
 //!   histograms.
 #![deny(missing_docs)]
