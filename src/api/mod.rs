@@ -126,6 +126,12 @@ impl ApiError {
     }
 }
 
+impl From<auth::Denied> for ApiError {
+    fn from(denied: auth::Denied) -> ApiError {
+        ApiError::new(denied.status(), denied.code(), denied.to_string())
+    }
+}
+
 /// The decoded `key=value` pairs of a query string or form body (`+` is a space);
 /// a pair with a bad escape is an error naming the key.
 pub(crate) fn query_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {

@@ -488,10 +488,8 @@ impl ApiService {
                 options,
                 watched,
             } => {
-                let prepared = output
-                    .downcast::<Result<Prepared, ApiError>>()
-                    .map(|b| *b)
-                    .unwrap_or_else(|_| Err(ApiError::new(500, "internal", "lost task")));
+                let prepared =
+                    task_output(output, || Err(ApiError::new(500, "internal", "lost task")));
                 self.on_prepared(engine, prepared, options, conn, keep_alive, watched, now);
             }
             Pending::Added {
@@ -501,20 +499,14 @@ impl ApiService {
                 torrent,
                 watched,
             } => {
-                let result = output
-                    .downcast::<Result<(), String>>()
-                    .map(|b| *b)
-                    .unwrap_or_else(|_| Err("lost task".into()));
+                let result: Result<(), String> = task_output(output, || Err("lost task".into()));
                 if let Err(why) = result {
                     // Not durable: take it back out so a restart agrees with the answer.
                     if let Some(id) = engine.find(&hash) {
                         engine.remove(id);
                     }
                     self.entries.remove(&hash);
-                    let e =
-                        ApiError::new(500, "internal", format!("cannot write the session: {why}"));
-                    log::error!("{}", e.message);
-                    return self.answer(conn, e.to_response(keep_alive));
+                    return self.answer(conn, write_failed(&why).to_response(keep_alive));
                 }
                 if let Some(path) = watched {
                     rename_with(&path, "added");
@@ -534,36 +526,20 @@ impl ApiService {
                 keep_alive,
                 answer,
             } => {
-                let result = output
-                    .downcast::<Result<(), String>>()
-                    .map(|b| *b)
-                    .unwrap_or_else(|_| Err("lost task".into()));
+                let result: Result<(), String> = task_output(output, || Err("lost task".into()));
                 match result {
                     Ok(()) => self.answer(conn, answer),
-                    Err(why) => {
-                        let e = ApiError::new(
-                            500,
-                            "internal",
-                            format!("cannot write the session: {why}"),
-                        );
-                        log::error!("{}", e.message);
-                        self.answer(conn, e.to_response(keep_alive));
-                    }
+                    Err(why) => self.answer(conn, write_failed(&why).to_response(keep_alive)),
                 }
             }
             Pending::Reload => {
-                let result = output
-                    .downcast::<Result<Reloaded, String>>()
-                    .map(|b| *b)
-                    .unwrap_or_else(|_| Err("lost task".into()));
+                let result: Result<Reloaded, String> =
+                    task_output(output, || Err("lost task".into()));
                 self.on_reloaded(engine, result, now);
             }
             Pending::Watch => {
                 self.watching = false;
-                let found = output
-                    .downcast::<Vec<(PathBuf, Result<Vec<u8>, String>)>>()
-                    .map(|b| *b)
-                    .unwrap_or_default();
+                let found: Vec<(PathBuf, Result<Vec<u8>, String>)> = task_output(output, Vec::new);
                 for (path, bytes) in found {
                     match bytes {
                         Ok(bytes) => {
@@ -941,6 +917,22 @@ impl ApiService {
         let entry = self.entries.get(hash)?;
         Some(v1::torrent_object(&view, entry))
     }
+}
+
+/// What a task of the pending kind returned; `lost` if it returned something else
+/// (a task and its pending entry are made together, so that would be a bug).
+fn task_output<T: 'static>(output: TaskOutput, lost: impl FnOnce() -> T) -> T {
+    output
+        .downcast::<T>()
+        .map(|b| *b)
+        .unwrap_or_else(|_| lost())
+}
+
+/// A session write that failed: logged, and answered 500.
+fn write_failed(why: &str) -> ApiError {
+    let e = ApiError::new(500, "internal", format!("cannot write the session: {why}"));
+    log::error!("{}", e.message);
+    e
 }
 
 /// Adds what the engine counted since the last look to the record's totals.

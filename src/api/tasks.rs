@@ -97,16 +97,7 @@ pub(crate) fn delete_data(storage: &Storage) -> Result<(), String> {
 
 /// A .torrent file's bytes, refusing one larger than a torrent can be.
 fn read_torrent_file(path: &Path) -> Result<Vec<u8>, String> {
-    let len = std::fs::metadata(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .len();
-    if len > crate::config::MAX_TORRENT_FILE_BYTES {
-        return Err(format!(
-            "{}: larger than a torrent file can be",
-            path.display()
-        ));
-    }
-    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+    crate::ops::read_torrent_bytes(path).map_err(|e| e.to_string())
 }
 
 /// How long a file in the watch folder must be left unchanged before it is read.

@@ -74,8 +74,7 @@ pub(crate) fn route(
         authorization: head.header("authorization"),
     };
     if let Err(denied) = api.auth.check(&check, now) {
-        let e = ApiError::new(denied.status(), denied.code(), denied.to_string());
-        return ApiAnswer::Now(e.to_response(keep_alive));
+        return ApiAnswer::Now(ApiError::from(denied).to_response(keep_alive));
     }
     if api.shutting_down && head.method != "GET" {
         let e = ApiError::new(503, "shutting_down", "the daemon is stopping");

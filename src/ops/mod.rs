@@ -34,8 +34,9 @@ use crate::types::{PieceIndex, TorrentId};
 use crate::wire::metainfo::Metainfo;
 use crate::workers::{Completion, Job, WorkerPool};
 
-/// Reads and parses a .torrent file; a malformed one is bad input naming the file.
-pub fn load_torrent(path: &Path) -> Result<Metainfo> {
+/// Reads a .torrent file's bytes, never more than a torrent may hold: a larger file
+/// is bad input naming it.
+pub fn read_torrent_bytes(path: &Path) -> Result<Vec<u8>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
     let mut bytes = Vec::new();
     file.take(MAX_TORRENT_FILE_BYTES + 1)
@@ -47,6 +48,12 @@ pub fn load_torrent(path: &Path) -> Result<Metainfo> {
             path.display()
         )));
     }
+    Ok(bytes)
+}
+
+/// Reads and parses a .torrent file; a malformed one is bad input naming the file.
+pub fn load_torrent(path: &Path) -> Result<Metainfo> {
+    let bytes = read_torrent_bytes(path)?;
     Metainfo::from_bytes(&bytes).map_err(|e| Error::BadInput(format!("{}: {e}", path.display())))
 }
 

@@ -23,7 +23,7 @@ pub mod units;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -31,7 +31,6 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use crate::config::MAX_TORRENT_FILE_BYTES;
 use crate::error::{Error, Result};
 use http::{ApiRequest, Client, DaemonUrl, Method, percent_encode};
 use units::Limit;
@@ -703,16 +702,7 @@ fn read_torrent_file(target: &str) -> Result<Vec<u8>> {
             "{target} is a directory; add --create to make a torrent of it"
         )));
     }
-    let file = std::fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_TORRENT_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io("cannot read", path, e))?;
-    if bytes.len() as u64 > MAX_TORRENT_FILE_BYTES {
-        return Err(Error::BadInput(format!(
-            "{target}: larger than {MAX_TORRENT_FILE_BYTES} bytes, not a torrent file"
-        )));
-    }
+    let bytes = super::read_torrent_bytes(path)?;
     if !bytes.starts_with(b"d") {
         return Err(Error::BadInput(format!(
             "{target}: not a .torrent file (add --create to make a torrent of it)"
