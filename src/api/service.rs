@@ -28,7 +28,7 @@ use super::tasks::{base64, delete_data, prepare, rename_with, scan_watch_dir};
 use super::{ApiError, json_response, v1};
 use crate::bitfield::Bitfield;
 use crate::engine::store::{self, TorrentRecord};
-use crate::engine::{AddError, Engine, TorrentSpec, TorrentView};
+use crate::engine::{AddError, Engine, EngineSnapshot, TorrentSpec, TorrentView};
 use crate::torrent::state::TorrentState;
 use crate::torrent::storage::Storage;
 use crate::types::{InfoHash, TorrentId};
@@ -699,13 +699,20 @@ impl ApiService {
                 }
             }
         }
-        for (id, hash) in share_hits {
-            self.on_share_limit(engine, id, hash, now);
+        // One snapshot serves the queue, the state events and the rates, taken again
+        // only after something here changed a torrent.
+        let mut snapshot = snapshot;
+        if !share_hits.is_empty() {
+            for (id, hash) in share_hits {
+                self.on_share_limit(engine, id, hash, now);
+            }
+            snapshot = engine.snapshot();
         }
-        self.run_queue(engine, now);
-        self.report_states(engine);
+        if self.run_queue(engine, &snapshot, now) {
+            snapshot = engine.snapshot();
+        }
+        self.report_states(&snapshot);
         if !self.streams.is_empty() {
-            let snapshot = engine.snapshot();
             let up: u64 = snapshot.torrents.iter().map(|t| t.up_rate).sum();
             let down: u64 = snapshot.torrents.iter().map(|t| t.down_rate).sum();
             let torrents: Vec<serde_json::Value> = snapshot
@@ -807,12 +814,13 @@ impl ApiService {
     /// Keeps at most `max_active_downloads` torrents downloading and `max_active_seeds`
     /// seeding: the newest ones over the cap wait `queued` (paused in the engine), and
     /// the oldest queued ones start when there is room.
-    fn run_queue(&mut self, engine: &mut Engine, now: Instant) {
+    /// True when it paused or resumed a torrent.
+    fn run_queue(&mut self, engine: &mut Engine, snapshot: &EngineSnapshot, now: Instant) -> bool {
         let (max_down, max_seed) = (self.setup.max_active_downloads, self.setup.max_active_seeds);
         if max_down.is_none() && max_seed.is_none() {
-            return;
+            return false;
         }
-        let snapshot = engine.snapshot();
+        let mut changed = false;
         let mut order: Vec<&TorrentView> = snapshot
             .torrents
             .iter()
@@ -841,26 +849,30 @@ impl ApiService {
                 (true, false) => {
                     engine.pause(v.id, now);
                     entry.queued = true;
+                    changed = true;
                 }
                 (false, true) if entry.queued => {
                     engine.resume(v.id, now);
                     entry.queued = false;
                     *count += 1;
+                    changed = true;
                 }
                 _ => {}
             }
         }
+        changed
     }
 
     /// Sends a `state` event for every torrent whose state changed, and `completed`
     /// for one that finished.
-    fn report_states(&mut self, engine: &Engine) {
+    fn report_states(&mut self, snapshot: &EngineSnapshot) {
         let mut changed = Vec::new();
-        for (hash, entry) in &mut self.entries {
-            let Some(view) = engine.find(hash).and_then(|id| engine.torrent(id)) else {
+        for view in &snapshot.torrents {
+            let hash = &view.info_hash;
+            let Some(entry) = self.entries.get_mut(hash) else {
                 continue;
             };
-            let state = state_name(&view, entry);
+            let state = state_name(view, entry);
             if state != entry.last_state {
                 let was = std::mem::replace(&mut entry.last_state, state);
                 changed.push((*hash, was, state));
