@@ -365,7 +365,7 @@ fn bind_all(addrs: &[SocketAddr], what: &str) -> Result<Vec<TcpListener>> {
     addrs
         .iter()
         .map(|a| {
-            TcpListener::bind(a)
+            crate::reactor::tcp_listener(*a)
                 .map_err(|e| Error::Failed(format!("cannot listen for {what} on {a}: {e}")))
         })
         .collect()

@@ -106,7 +106,7 @@ pub fn bind(
         max_http_connections,
     };
     for a in http {
-        let l = std::net::TcpListener::bind(a)
+        let l = crate::reactor::tcp_listener(*a)
             .map_err(|e| Error::Failed(format!("cannot listen on {a} for HTTP announces: {e}")))?;
         setup.http.push(l);
     }

@@ -23,6 +23,7 @@ mod http;
 mod http_fetch;
 mod http_machine;
 mod socket;
+pub use socket::tcp_listener;
 mod trackers;
 mod udp;
 
@@ -180,11 +181,26 @@ impl Reactor {
             .map_err(|e| setup_err("signal pipe", e))?;
 
         let mut listeners = Vec::new();
-        for (i, addr) in config.listen.iter().enumerate() {
-            let mut l = TcpListener::bind(*addr)
-                .map_err(|e| Error::Failed(format!("cannot listen on {addr}: {e}")))?;
+        for addr in &config.listen {
+            let l = match socket::tcp_listener(*addr) {
+                Ok(l) => l,
+                // `[::]` beside another address on a host without IPv6: peers reach us
+                // on the others.
+                Err(e) if config.listen.len() > 1 && socket::no_ipv6(*addr, &e) => {
+                    log::warn!("not listening on {addr}: this host has no IPv6 ({e})");
+                    continue;
+                }
+                Err(e) => return Err(Error::Failed(format!("cannot listen on {addr}: {e}"))),
+            };
+            l.set_nonblocking(true)
+                .map_err(|e| setup_err("listener", e))?;
+            let mut l = TcpListener::from_std(l);
             poll.registry()
-                .register(&mut l, Token(LISTENER_BASE + i), Interest::READABLE)
+                .register(
+                    &mut l,
+                    Token(LISTENER_BASE + listeners.len()),
+                    Interest::READABLE,
+                )
                 .map_err(|e| setup_err("listener", e))?;
             listeners.push((l, Accepts::Peers));
         }

@@ -1,9 +1,13 @@
 //! [`Sink`] for mio's TCP stream: `sendfile(2)` for file ranges and `sendmsg(2)` with
-//! `MSG_MORE` for the header in front of one, so the peer buffers stay socket-free.
+//! `MSG_MORE` for the header in front of one, so the peer buffers stay socket-free; and
+//! [`tcp_listener`], the one way every listener (peers, API, tracker) is bound.
 
 use std::fs::File;
 use std::io::{self, IoSlice, Write};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::peer::conn::Sink;
 
@@ -38,5 +42,53 @@ impl Sink for mio::net::TcpStream {
         } else {
             Ok(n as usize)
         }
+    }
+}
+
+/// A listening TCP socket on `addr`. An IPv6 address listens for IPv6 only
+/// (`IPV6_V6ONLY`), so `0.0.0.0:P` and `[::]:P` can be bound side by side whatever the
+/// host's `bindv6only` default; `SO_REUSEADDR` lets a restarted daemon take its port
+/// back while old connections sit in TIME_WAIT.
+pub fn tcp_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+/// Whether binding failed because the host has no IPv6 at all (the address family is
+/// not supported or `::` is not available), as opposed to the port being taken.
+pub fn no_ipv6(addr: SocketAddr, e: &io::Error) -> bool {
+    addr.is_ipv6()
+        && addr.ip().is_unspecified()
+        && matches!(
+            e.raw_os_error(),
+            Some(libc::EAFNOSUPPORT | libc::EADDRNOTAVAIL)
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_and_ipv6_listeners_share_a_port() {
+        let v4 = tcp_listener("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = v4.local_addr().unwrap().port();
+        match tcp_listener(SocketAddr::new("::1".parse().unwrap(), port)) {
+            Ok(v6) => assert_eq!(v6.local_addr().unwrap().port(), port),
+            // A host without IPv6 cannot show it; the error must say so.
+            Err(e) => assert!(
+                no_ipv6("[::]:1".parse().unwrap(), &e)
+                    || e.raw_os_error() == Some(libc::EADDRNOTAVAIL),
+                "{e}"
+            ),
+        }
+        // The same family and port twice is still refused.
+        assert!(tcp_listener(SocketAddr::new("127.0.0.1".parse().unwrap(), port)).is_err());
     }
 }

@@ -27,7 +27,7 @@ pub mod value;
 
 use std::collections::HashSet;
 use std::ffi::OsString;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -93,10 +93,12 @@ pub struct PeerSettings {
 impl Default for PeerSettings {
     fn default() -> Self {
         PeerSettings {
-            // IPv4 only by default: a `[::]` listener beside it on the same port needs
-            // IPV6_V6ONLY, which the reactor's listeners do not set; add `[::]:6882`
-            // (another port) for IPv6 peers.
-            listen: vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 6881)],
+            // Both families on one port (the IPv6 listener is IPv6-only); a host
+            // without IPv6 skips `[::]` with a warning.
+            listen: vec![
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 6881),
+                SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 6881),
+            ],
             trackers: Vec::new(),
         }
     }

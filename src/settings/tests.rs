@@ -49,7 +49,7 @@ fn defaults() {
     assert_eq!(s.paths.data_dir, None);
     assert_eq!(s.paths.watch_dir, None);
     assert!(s.paths.allowed_paths.is_empty());
-    assert_eq!(s.peers.listen, [addr("0.0.0.0:6881")]);
+    assert_eq!(s.peers.listen, [addr("0.0.0.0:6881"), addr("[::]:6881")]);
     assert!(s.peers.trackers.is_empty());
     assert_eq!(s.limits.max_upload_rate.get(), None);
     assert_eq!(s.limits.max_download_rate.get(), None);
