@@ -911,17 +911,47 @@ impl Auth {
     /// one clears the failures. With no password configured any login succeeds
     /// (nothing is protected then anyway). The caller has already passed the request
     /// through [`Auth::check`].
+    ///
+    /// This hashes the password where it is called; the daemon splits it into
+    /// [`Auth::begin_login`] and [`Auth::finish_login`] around a worker task instead.
     pub fn login(&mut self, ip: IpAddr, password: &str, now: Instant) -> Result<String, Denied> {
+        let verified = match self.begin_login(ip, now)? {
+            Some(hash) => hash.verify(password),
+            None => true,
+        };
+        self.finish_login(ip, verified, now)
+    }
+
+    /// The first half of [`Auth::login`]: `None` when no password is configured (any
+    /// login succeeds), else the hash to verify the password against. The attempt
+    /// counts as a failure from now on, so a burst of logins sent before any
+    /// verification ends cannot get past the lockout; a right password takes it back.
+    pub fn begin_login(
+        &mut self,
+        ip: IpAddr,
+        now: Instant,
+    ) -> Result<Option<PasswordHash>, Denied> {
         if self.lockout.is_blocked(ip, now) {
             return Err(Denied::LockedOut);
         }
-        if let Some(hash) = &self.password {
-            if !hash.verify(password) {
-                self.lockout.on_failure(ip, now);
-                return Err(Denied::Unauthorized);
-            }
-            self.lockout.on_success(ip);
+        let Some(hash) = &self.password else {
+            return Ok(None);
+        };
+        self.lockout.on_failure(ip, now);
+        Ok(Some(hash.clone()))
+    }
+
+    /// The second half of [`Auth::login`]: a new session when `verified`.
+    pub fn finish_login(
+        &mut self,
+        ip: IpAddr,
+        verified: bool,
+        now: Instant,
+    ) -> Result<String, Denied> {
+        if !verified {
+            return Err(Denied::Unauthorized);
         }
+        self.lockout.on_success(ip);
         Ok(self.sessions.create(now))
     }
 

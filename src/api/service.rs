@@ -16,7 +16,7 @@
 //! are saved every minute and at shutdown.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -42,6 +42,8 @@ const WATCH_INTERVAL: Duration = Duration::from_secs(2);
 const TOTALS_INTERVAL: Duration = Duration::from_secs(60);
 /// Most event-stream subscribers at once; more are refused.
 const MAX_STREAMS: usize = 32;
+/// Password verifications on the workers at once; more logins are answered 429.
+const MAX_LOGINS_IN_FLIGHT: usize = 2;
 
 /// One HTTP connection of the reactor: its slot and the serial it was accepted with,
 /// so an answer for a connection that is gone never reaches the next one in the slot.
@@ -231,6 +233,12 @@ enum Pending {
         keep_alive: bool,
         answer: Vec<u8>,
     },
+    /// A password is being verified: answer with a session cookie or 401.
+    Login {
+        conn: HttpConnId,
+        keep_alive: bool,
+        ip: IpAddr,
+    },
     /// The watch folder was read.
     Watch,
     /// The configuration file was read again.
@@ -249,6 +257,8 @@ pub struct ApiService {
     pub(crate) shutting_down: bool,
     watch_at: Option<Instant>,
     watching: bool,
+    /// Logins being verified on the workers.
+    logins: usize,
     totals_at: Option<Instant>,
     pub(crate) started_at: Instant,
 }
@@ -276,6 +286,7 @@ impl ApiService {
             shutting_down: false,
             watch_at: None,
             watching: false,
+            logins: 0,
             totals_at: None,
             started_at: now,
         }
@@ -344,6 +355,39 @@ impl ApiService {
             tag,
             run: Box::new(run),
         });
+    }
+
+    /// Starts a login. The password is hashed on a worker (PBKDF2 takes tens of
+    /// milliseconds: a stream of logins must not stall the reactor), at most
+    /// [`MAX_LOGINS_IN_FLIGHT`] at a time so they cannot crowd out disk work either.
+    pub(crate) fn start_login(
+        &mut self,
+        engine: &mut Engine,
+        ip: IpAddr,
+        password: String,
+        conn: HttpConnId,
+        keep_alive: bool,
+        now: Instant,
+    ) -> Result<ApiAnswer, ApiError> {
+        if self.logins >= MAX_LOGINS_IN_FLIGHT {
+            return Err(ApiError::new(
+                429,
+                "busy",
+                "too many logins at once; try again",
+            ));
+        }
+        let Some(hash) = self.auth.begin_login(ip, now)? else {
+            let result = self.auth.finish_login(ip, true, now);
+            return Ok(ApiAnswer::Now(v1::login_answer(self, result, keep_alive)));
+        };
+        self.logins += 1;
+        let pending = Pending::Login {
+            conn,
+            keep_alive,
+            ip,
+        };
+        self.spawn(engine, pending, move || Box::new(hash.verify(&password)));
+        Ok(ApiAnswer::Later)
     }
 
     /// Starts an add: the source is read and the files set up on a worker.
@@ -536,6 +580,17 @@ impl ApiService {
                 let result: Result<Reloaded, String> =
                     task_output(output, || Err("lost task".into()));
                 self.on_reloaded(engine, result, now);
+            }
+            Pending::Login {
+                conn,
+                keep_alive,
+                ip,
+            } => {
+                self.logins -= 1;
+                let verified = task_output(output, || false);
+                let result = self.auth.finish_login(ip, verified, now);
+                let answer = v1::login_answer(self, result, keep_alive);
+                self.answer(Some(conn), answer);
             }
             Pending::Watch => {
                 self.watching = false;
@@ -927,7 +982,7 @@ impl ApiService {
     ) -> Option<serde_json::Value> {
         let view = engine.torrent(engine.find(hash)?)?;
         let entry = self.entries.get(hash)?;
-        Some(v1::torrent_object(&view, entry))
+        serde_json::to_value(v1::torrent_object(&view, entry)).ok()
     }
 }
 

@@ -2,10 +2,10 @@
 //! answers (documented in the README's API reference).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::auth::{self, AuthRequest};
@@ -18,38 +18,64 @@ use crate::engine::{Engine, TorrentView};
 use crate::types::{InfoHash, TorrentId};
 use crate::wire::http::Request;
 
-/// The torrent object (see the README for every field).
-pub(crate) fn torrent_object(view: &TorrentView, entry: &Entry) -> Value {
+/// The torrent object (see the README for every field), serialized straight from the
+/// engine's view and the session entry: listing 10,000 torrents builds no JSON tree.
+#[derive(Serialize)]
+pub(crate) struct TorrentObject<'a> {
+    info_hash: String,
+    name: &'a str,
+    state: &'static str,
+    progress: f64,
+    size: u64,
+    downloaded: u64,
+    uploaded: u64,
+    download_rate: u64,
+    upload_rate: u64,
+    peers: usize,
+    seeds: usize,
+    ratio: f64,
+    eta: Option<u64>,
+    save_path: &'a Path,
+    added_at: u64,
+    completed_at: Option<u64>,
+    seeding_time: u64,
+    labels: &'a [String],
+    limits: &'a TorrentLimits,
+    error: Option<&'a str>,
+}
+
+/// See [`TorrentObject`].
+pub(crate) fn torrent_object<'a>(view: &'a TorrentView, entry: &'a Entry) -> TorrentObject<'a> {
     let r = &entry.record;
     let size = view.total_bytes;
     let left = size - view.bytes_done.min(size);
-    let eta = (left > 0 && view.down_rate > 0).then(|| left / view.down_rate);
+    let uploaded = r.uploaded + view.uploaded.saturating_sub(entry.seen_up);
     let error = match &view.state {
-        crate::torrent::state::TorrentState::Failed(why) => Some(why.clone()),
-        _ => r.error.clone(),
+        crate::torrent::state::TorrentState::Failed(why) => Some(why.as_str()),
+        _ => r.error.as_deref(),
     };
-    json!({
-        "info_hash": view.info_hash.to_hex(),
-        "name": view.name,
-        "state": state_name(view, entry),
-        "progress": progress(view),
-        "size": size,
-        "downloaded": r.downloaded + view.downloaded.saturating_sub(entry.seen_down),
-        "uploaded": r.uploaded + view.uploaded.saturating_sub(entry.seen_up),
-        "download_rate": view.down_rate,
-        "upload_rate": view.up_rate,
-        "peers": view.peers,
-        "seeds": view.seeds,
-        "ratio": (r.uploaded + view.uploaded.saturating_sub(entry.seen_up)) as f64 / size.max(1) as f64,
-        "eta": eta,
-        "save_path": r.save_path,
-        "added_at": r.added_at,
-        "completed_at": r.completed_at,
-        "seeding_time": r.seeding_secs,
-        "labels": r.labels,
-        "limits": r.limits,
-        "error": error,
-    })
+    TorrentObject {
+        info_hash: view.info_hash.to_hex(),
+        name: &view.name,
+        state: state_name(view, entry),
+        progress: progress(view),
+        size,
+        downloaded: r.downloaded + view.downloaded.saturating_sub(entry.seen_down),
+        uploaded,
+        download_rate: view.down_rate,
+        upload_rate: view.up_rate,
+        peers: view.peers,
+        seeds: view.seeds,
+        ratio: uploaded as f64 / size.max(1) as f64,
+        eta: (left > 0 && view.down_rate > 0).then(|| left / view.down_rate),
+        save_path: &r.save_path,
+        added_at: r.added_at,
+        completed_at: r.completed_at,
+        seeding_time: r.seeding_secs,
+        labels: &r.labels,
+        limits: &r.limits,
+        error,
+    }
 }
 
 /// Handles one request. See the module docs.
@@ -113,7 +139,7 @@ fn handle(
         ("GET", _, ["health"]) => {
             ok(&json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
         }
-        ("POST", _, ["login"]) => login(api, req, peer, now),
+        ("POST", _, ["login"]) => login(api, engine, req, peer, conn, now),
         ("POST", _, ["logout"]) => {
             api.auth.logout(req.head.header("cookie"));
             Ok(ApiAnswer::Now(json_response(
@@ -123,7 +149,13 @@ fn handle(
                 keep_alive,
             )))
         }
-        ("GET", _, ["torrents"]) => ok(&list(api, engine, &req.head.query)?),
+        ("GET", _, ["torrents"]) => Ok(ApiAnswer::Now(response(
+            200,
+            "application/json",
+            "",
+            &list(api, engine, &req.head.query)?,
+            keep_alive,
+        ))),
         ("POST", _, ["torrents"]) => add(api, engine, req, conn),
         ("GET", _, ["session"]) => ok(&session(api, engine)),
         ("PATCH", _, ["session"]) => {
@@ -167,8 +199,10 @@ fn handle(
 
 fn login(
     api: &mut ApiService,
+    engine: &mut Engine,
     req: &Request,
     peer: SocketAddr,
+    conn: HttpConnId,
     now: Instant,
 ) -> Result<ApiAnswer, ApiError> {
     #[derive(Deserialize)]
@@ -176,21 +210,33 @@ fn login(
         password: String,
     }
     let body: Login = body_json(req)?;
-    match api.auth.login(peer.ip(), &body.password, now) {
-        Ok(token) => Ok(ApiAnswer::Now(json_response(
+    api.start_login(
+        engine,
+        peer.ip(),
+        body.password,
+        conn,
+        req.head.keep_alive,
+        now,
+    )
+}
+
+/// The answer to a login: the session cookie, or why not.
+pub(crate) fn login_answer(
+    api: &ApiService,
+    result: Result<String, auth::Denied>,
+    keep_alive: bool,
+) -> Vec<u8> {
+    match result {
+        Ok(token) => json_response(
             200,
             &json!({"ok": true}),
             &format!(
                 "Set-Cookie: {}\r\n",
                 auth::set_cookie_header(&token, api.auth.session_ttl().as_secs())
             ),
-            req.head.keep_alive,
-        ))),
-        Err(denied) => Err(ApiError::new(
-            denied.status(),
-            denied.code(),
-            denied.to_string(),
-        )),
+            keep_alive,
+        ),
+        Err(denied) => ApiError::from(denied).to_response(keep_alive),
     }
 }
 
@@ -224,7 +270,7 @@ fn body_json<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, ApiError>
     serde_json::from_slice(&req.body).map_err(|e| ApiError::bad(format!("bad JSON body: {e}")))
 }
 
-fn list(api: &ApiService, engine: &Engine, query: &str) -> Result<Value, ApiError> {
+fn list(api: &ApiService, engine: &Engine, query: &str) -> Result<Vec<u8>, ApiError> {
     let (mut state, mut label, mut limit, mut offset) = (None, None, usize::MAX, 0usize);
     for (k, v) in query_pairs(query)? {
         match k.as_str() {
@@ -256,13 +302,17 @@ fn list(api: &ApiService, engine: &Engine, query: &str) -> Result<Value, ApiErro
         })
         .collect();
     rows.sort_by(|a, b| (a.1.record.added_at, &a.0.name).cmp(&(b.1.record.added_at, &b.0.name)));
-    Ok(Value::Array(
-        rows.into_iter()
-            .skip(offset)
-            .take(limit)
-            .map(|(v, e)| torrent_object(v, e))
-            .collect(),
-    ))
+    let objects: Vec<TorrentObject> = rows
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|(v, e)| torrent_object(v, e))
+        .collect();
+    // About 470 bytes an object: one allocation, no regrowth for 10,000 of them.
+    let mut body = Vec::with_capacity(objects.len() * 512 + 2);
+    serde_json::to_writer(&mut body, &objects)
+        .map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+    Ok(body)
 }
 
 fn session(api: &ApiService, engine: &Engine) -> Value {

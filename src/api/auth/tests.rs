@@ -928,6 +928,36 @@ fn login_lockout() {
 }
 
 #[test]
+fn logins_verified_elsewhere_count_before_they_finish() {
+    let t0 = Instant::now();
+    let mut a = auth_with(true);
+    let peer = ip("192.0.2.9");
+    // Three logins begun at once (their hashes on the workers): the fourth is refused
+    // before any of them is verified.
+    let hashes: Vec<PasswordHash> = (0..3)
+        .map(|_| a.begin_login(peer, t0).unwrap().expect("a password is set"))
+        .collect();
+    assert_eq!(a.begin_login(peer, t0), Err(Denied::LockedOut));
+    for h in &hashes {
+        assert!(!h.verify("guess"));
+        assert_eq!(a.finish_login(peer, false, t0), Err(Denied::Unauthorized));
+    }
+    assert_eq!(a.begin_login(peer, t0), Err(Denied::LockedOut));
+    // A right password verified while others were pending clears the count.
+    let other = ip("192.0.2.10");
+    let h = a.begin_login(other, t0).unwrap().unwrap();
+    a.begin_login(other, t0).unwrap();
+    assert!(h.verify(PASSWORD));
+    let cookie = a.finish_login(other, true, t0).unwrap();
+    assert_eq!(cookie.len(), 64);
+    for _ in 0..2 {
+        a.begin_login(other, t0).unwrap();
+    }
+    // Without a password there is nothing to verify.
+    assert_eq!(auth_with(false).begin_login(peer, t0), Ok(None));
+}
+
+#[test]
 fn failed_bearer_tokens_count_toward_the_lockout() {
     let t0 = Instant::now();
     let mut a = auth_with(true);
