@@ -634,7 +634,9 @@ impl ApiService {
     ) {
         let fail = |this: &mut ApiService, e: ApiError| {
             if let Some(path) = &watched {
-                if e.status == 409 {
+                if e.status == 503 {
+                    // Stopping: the file stays to be added at the next start.
+                } else if e.status == 409 {
                     log::info!("{}: {}", path.display(), e.message);
                     rename_with(path, "added");
                 } else {
@@ -957,15 +959,28 @@ impl ApiService {
 
     /// The run ends: every record is brought up to date and written now (the reactor
     /// is stopping; blocking here is what is wanted).
-    pub fn on_shutdown(&mut self, engine: &Engine) {
+    pub fn on_shutdown(&mut self) {
         self.shutting_down = true;
+    }
+
+    /// Whether a session write is still on the workers: the run must not end before
+    /// it does (an add is answered only once its files are in the store, and a write
+    /// cut short would lose it).
+    pub fn writing(&self) -> bool {
+        self.pending
+            .values()
+            .any(|p| matches!(p, Pending::Added { .. } | Pending::Written { .. }))
+    }
+
+    /// The last thing the daemon does: writes every record with its totals, after
+    /// every other session write has finished (so none overwrites it with older
+    /// figures).
+    pub fn save_all(&mut self, engine: &Engine) {
         for view in engine.snapshot().torrents {
             let Some(entry) = self.entries.get_mut(&view.info_hash) else {
                 continue;
             };
             bring_totals(entry, &view);
-            // Every record, not only the changed ones: a save still queued for the
-            // workers may never run now.
             if let Err(e) =
                 store::save_record(&self.setup.state_dir, &view.info_hash, &entry.record)
             {

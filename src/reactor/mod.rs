@@ -472,12 +472,16 @@ impl Reactor {
         self.finish_run()
     }
 
-    /// True when the run should end (see [`Engine::finished`]).
+    /// True when the run should end (see [`Engine::finished`]), and no session write
+    /// of the API is under way.
     fn finished(&self) -> bool {
-        self.engine.finished(Instant::now())
+        self.engine.finished(Instant::now()) && self.api.as_ref().is_none_or(|a| !a.writing())
     }
 
     fn finish_run(mut self) -> Result<Vec<TorrentSummary>> {
+        if let Some(api) = self.api.as_mut() {
+            api.save_all(&self.engine);
+        }
         let summaries = self.engine.finish();
         self.drop_freed();
         if self.udp.dropped() > 0 {
@@ -521,7 +525,7 @@ impl Reactor {
     /// pending writes finish and the `stopped` announces are answered or time out.
     fn begin_shutdown(&mut self, now: Instant) {
         if let Some(api) = self.api.as_mut() {
-            api.on_shutdown(&self.engine);
+            api.on_shutdown();
         }
         for id in self.engine.begin_shutdown(now) {
             self.pump_tracker(id, now);
