@@ -10,8 +10,9 @@ use super::service::{ApiService, state_name};
 use crate::engine::Engine;
 
 /// The whole scrape.
-pub(crate) fn render(api: &ApiService, engine: &Engine, now: Instant) -> String {
-    let snapshot = engine.snapshot();
+pub(crate) fn render(api: &mut ApiService, engine: &Engine, now: Instant) -> String {
+    let api = api.fresh(engine);
+    let snapshot = api.snapshot();
     let mut out = String::with_capacity(4096);
     let (mut up, mut down, mut uploaded, mut downloaded, mut peers, mut failures) =
         (0u64, 0u64, 0u64, 0u64, 0usize, 0u64);
@@ -124,14 +125,14 @@ pub(crate) fn render(api: &ApiService, engine: &Engine, now: Instant) -> String 
         stats.write_prometheus(&mut out);
     }
     if api.setup.metrics_per_torrent {
-        per_torrent(api, engine, &mut out);
+        per_torrent(api, &mut out);
     }
     out
 }
 
 /// `hivebt_torrent_*{info_hash, name}` series.
-fn per_torrent(api: &ApiService, engine: &Engine, out: &mut String) {
-    let snapshot = engine.snapshot();
+fn per_torrent(api: &ApiService, out: &mut String) {
+    let snapshot = api.snapshot();
     let series: [(&str, &str, &str); 5] = [
         (
             "hivebt_torrent_uploaded_bytes_total",

@@ -261,6 +261,17 @@ pub struct ApiService {
     logins: usize,
     totals_at: Option<Instant>,
     pub(crate) started_at: Instant,
+    /// The engine's views as of the last per-second pass, or of the first read after
+    /// a change made through the API. Reads of many torrents (the list, the session,
+    /// `/metrics`) use them instead of a snapshot each: with 10,000 torrents a
+    /// snapshot is milliseconds of the reactor's time, and pollers ask many times a
+    /// second.
+    views: EngineSnapshot,
+    /// Whether `views` are current (no change through the API since they were taken).
+    views_fresh: bool,
+    /// The body of the last `GET /api/v1/torrents`, by query string, while the views
+    /// it was made from are current.
+    list_body: Option<(String, Vec<u8>)>,
 }
 
 impl ApiService {
@@ -289,7 +300,44 @@ impl ApiService {
             logins: 0,
             totals_at: None,
             started_at: now,
+            views: EngineSnapshot::default(),
+            views_fresh: false,
+            list_body: None,
         }
+    }
+
+    /// The service with current views (see the `views` field): taken again now if a
+    /// change made through the API left them stale.
+    pub(crate) fn fresh(&mut self, engine: &Engine) -> &ApiService {
+        if !self.views_fresh {
+            self.views = engine.snapshot();
+            self.views_fresh = true;
+        }
+        self
+    }
+
+    /// The views as last taken; [`ApiService::fresh`] first.
+    pub(crate) fn snapshot(&self) -> &EngineSnapshot {
+        &self.views
+    }
+
+    /// Something changed through the API: the next read takes fresh views.
+    fn touch(&mut self) {
+        self.views_fresh = false;
+        self.list_body = None;
+    }
+
+    /// The cached list body for `query`, if the views have not changed since.
+    pub(crate) fn cached_list(&self, query: &str) -> Option<&[u8]> {
+        match &self.list_body {
+            Some((q, body)) if q == query && self.views_fresh => Some(body),
+            _ => None,
+        }
+    }
+
+    /// Keeps `body` as the list for `query` until the views change.
+    pub(crate) fn keep_list(&mut self, query: &str, body: Vec<u8>) {
+        self.list_body = Some((query.to_owned(), body));
     }
 
     /// A complete request from `peer` on connection `conn`.
@@ -301,7 +349,12 @@ impl ApiService {
         conn: HttpConnId,
         now: Instant,
     ) -> ApiAnswer {
-        v1::route(self, engine, request, peer, conn, now)
+        let read_only = matches!(request.head.method.as_str(), "GET" | "HEAD");
+        let answer = v1::route(self, engine, request, peer, conn, now);
+        if !read_only {
+            self.touch();
+        }
+        answer
     }
 
     /// The next thing to write to a connection.
@@ -525,6 +578,7 @@ impl ApiService {
         let Some(pending) = self.pending.remove(&tag) else {
             return;
         };
+        self.touch();
         match pending {
             Pending::Prepare {
                 conn,
@@ -769,6 +823,7 @@ impl ApiService {
             snapshot = engine.snapshot();
         }
         self.report_states(&snapshot);
+        self.list_body = None;
         if !self.streams.is_empty() {
             let up: u64 = snapshot.torrents.iter().map(|t| t.up_rate).sum();
             let down: u64 = snapshot.torrents.iter().map(|t| t.down_rate).sum();
@@ -790,6 +845,8 @@ impl ApiService {
                 &serde_json::json!({"download_rate": down, "upload_rate": up, "torrents": torrents}),
             );
         }
+        self.views = snapshot;
+        self.views_fresh = true;
         if self.totals_at.is_none_or(|at| now >= at) {
             self.totals_at = Some(now + TOTALS_INTERVAL);
             self.save_dirty(engine);
@@ -957,8 +1014,8 @@ impl ApiService {
         }
     }
 
-    /// The run ends: every record is brought up to date and written now (the reactor
-    /// is stopping; blocking here is what is wanted).
+    /// The stop begins: changes are refused from now on (503), and the run waits for
+    /// the session writes under way (see [`ApiService::writing`]).
     pub fn on_shutdown(&mut self) {
         self.shutting_down = true;
     }

@@ -270,7 +270,10 @@ fn body_json<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, ApiError>
     serde_json::from_slice(&req.body).map_err(|e| ApiError::bad(format!("bad JSON body: {e}")))
 }
 
-fn list(api: &ApiService, engine: &Engine, query: &str) -> Result<Vec<u8>, ApiError> {
+fn list(api: &mut ApiService, engine: &Engine, query: &str) -> Result<Vec<u8>, ApiError> {
+    if let Some(body) = api.cached_list(query) {
+        return Ok(body.to_vec());
+    }
     let (mut state, mut label, mut limit, mut offset) = (None, None, usize::MAX, 0usize);
     for (k, v) in query_pairs(query)? {
         match k.as_str() {
@@ -289,11 +292,12 @@ fn list(api: &ApiService, engine: &Engine, query: &str) -> Result<Vec<u8>, ApiEr
             _ => return Err(ApiError::bad(format!("unknown query parameter {k}"))),
         }
     }
-    let snapshot = engine.snapshot();
+    let fresh = api.fresh(engine);
+    let (snapshot, entries) = (fresh.snapshot(), &fresh.entries);
     let mut rows: Vec<(&TorrentView, &Entry)> = snapshot
         .torrents
         .iter()
-        .filter_map(|v| api.entries.get(&v.info_hash).map(|e| (v, e)))
+        .filter_map(|v| entries.get(&v.info_hash).map(|e| (v, e)))
         .filter(|(v, e)| state.as_deref().is_none_or(|s| state_name(v, e) == s))
         .filter(|(_, e)| {
             label
@@ -312,11 +316,13 @@ fn list(api: &ApiService, engine: &Engine, query: &str) -> Result<Vec<u8>, ApiEr
     let mut body = Vec::with_capacity(objects.len() * 512 + 2);
     serde_json::to_writer(&mut body, &objects)
         .map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+    api.keep_list(query, body.clone());
     Ok(body)
 }
 
-fn session(api: &ApiService, engine: &Engine) -> Value {
-    let snapshot = engine.snapshot();
+fn session(api: &mut ApiService, engine: &Engine) -> Value {
+    let api = api.fresh(engine);
+    let (snapshot, entries) = (api.snapshot(), &api.entries);
     let mut by_state = serde_json::Map::new();
     for s in [
         "checking",
@@ -334,7 +340,7 @@ fn session(api: &ApiService, engine: &Engine) -> Value {
         up += v.up_rate;
         down += v.down_rate;
         peers += v.peers;
-        if let Some(e) = api.entries.get(&v.info_hash) {
+        if let Some(e) = entries.get(&v.info_hash) {
             uploaded += e.record.uploaded + v.uploaded.saturating_sub(e.seen_up);
             downloaded += e.record.downloaded + v.downloaded.saturating_sub(e.seen_down);
             let name = state_name(v, e);
@@ -350,7 +356,7 @@ fn session(api: &ApiService, engine: &Engine) -> Value {
         "upload_rate": up,
         "downloaded": downloaded,
         "uploaded": uploaded,
-        "torrents": api.entries.len(),
+        "torrents": entries.len(),
         "by_state": by_state,
         "peers": peers,
         "connections": snapshot.connections,

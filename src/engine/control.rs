@@ -77,7 +77,7 @@ pub struct TorrentView {
 }
 
 /// The whole engine as a front shows it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct EngineSnapshot {
     /// Every torrent, in slot order.
     pub torrents: Vec<TorrentView>,
