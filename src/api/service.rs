@@ -23,9 +23,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::auth::Auth;
-use super::tasks::{base64, delete_data, prepare, rename_with, scan_watch_dir};
-use super::{ApiError, json_response, v1};
+use super::auth::{Auth, Denied};
+use super::tasks::{delete_data, prepare, rename_with, scan_watch_dir};
+use super::{ApiError, v1};
 use crate::bitfield::Bitfield;
 use crate::engine::store::{self, TorrentRecord};
 use crate::engine::{AddError, Engine, EngineSnapshot, TorrentSpec, TorrentView};
@@ -209,36 +209,67 @@ pub(crate) struct Prepared {
     pub created: bool,
 }
 
+/// How a front (the native API; the qBittorrent and Transmission ones) writes the
+/// answers that come after work on the workers, each in its own shapes.
+pub(crate) trait Front: Sync {
+    /// The answer to an add now in the session; `torrent` is the .torrent made, for
+    /// an add that created one.
+    fn added(
+        &self,
+        api: &ApiService,
+        engine: &Engine,
+        hash: &InfoHash,
+        torrent: Option<&[u8]>,
+        keep_alive: bool,
+    ) -> Vec<u8>;
+    /// The answer to a login: the new session's cookie value, or why not.
+    fn logged_in(
+        &self,
+        api: &ApiService,
+        result: Result<String, Denied>,
+        keep_alive: bool,
+    ) -> Vec<u8>;
+    /// An error answer.
+    fn error(&self, e: &ApiError, keep_alive: bool) -> Vec<u8>;
+}
+
+/// Where and how to answer a request whose work finishes later.
+#[derive(Clone, Copy)]
+pub(crate) struct Reply {
+    pub conn: HttpConnId,
+    pub keep_alive: bool,
+    pub front: &'static dyn Front,
+}
+
+impl Reply {
+    fn error(&self, e: &ApiError) -> Vec<u8> {
+        self.front.error(e, self.keep_alive)
+    }
+}
+
 /// A request waiting for a worker task.
 enum Pending {
     /// An add, whose .torrent is being read and files set up.
     Prepare {
-        conn: Option<HttpConnId>,
-        keep_alive: bool,
+        reply: Option<Reply>,
         options: AddOptions,
         /// It came from the watch folder: rename it when done.
         watched: Option<PathBuf>,
     },
     /// An add written to the store: answer with the torrent (and the .torrent).
     Added {
-        conn: Option<HttpConnId>,
-        keep_alive: bool,
+        reply: Option<Reply>,
         hash: InfoHash,
         torrent: Option<Vec<u8>>,
         watched: Option<PathBuf>,
     },
     /// A change written: send `answer` (or the error) when done.
     Written {
-        conn: Option<HttpConnId>,
-        keep_alive: bool,
+        reply: Option<Reply>,
         answer: Vec<u8>,
     },
     /// A password is being verified: answer with a session cookie or 401.
-    Login {
-        conn: HttpConnId,
-        keep_alive: bool,
-        ip: IpAddr,
-    },
+    Login { reply: Reply, ip: IpAddr },
     /// The watch folder was read.
     Watch,
     /// The configuration file was read again.
@@ -388,9 +419,17 @@ impl ApiService {
         }
     }
 
-    fn answer(&mut self, conn: Option<HttpConnId>, bytes: Vec<u8>) {
-        if let Some(c) = conn {
-            self.outputs.push_back(ApiOutput::Answer(c, bytes));
+    fn answer(&mut self, reply: Option<Reply>, bytes: Vec<u8>) {
+        if let Some(r) = reply {
+            self.outputs.push_back(ApiOutput::Answer(r.conn, bytes));
+        }
+    }
+
+    /// Answers `reply` (if any) with error `e` in its front's shape.
+    fn fail(&mut self, reply: Option<Reply>, e: &ApiError) {
+        if let Some(r) = reply {
+            self.outputs
+                .push_back(ApiOutput::Answer(r.conn, r.error(e)));
         }
     }
 
@@ -410,6 +449,67 @@ impl ApiService {
         });
     }
 
+    /// Pauses (or resumes) torrent `hash` (`id` in the engine) for the operator: it
+    /// stays so across restarts and the queue leaves it alone. Every front does it
+    /// this way.
+    pub(crate) fn set_paused(
+        &mut self,
+        engine: &mut Engine,
+        hash: &InfoHash,
+        id: TorrentId,
+        paused: bool,
+        now: Instant,
+    ) {
+        if paused {
+            engine.pause(id, now);
+        } else {
+            engine.resume(id, now);
+        }
+        if let Some(e) = self.entries.get_mut(hash) {
+            e.record.paused = paused;
+            e.queued = false;
+        }
+    }
+
+    /// Checks torrent `id`'s data again; 409 while it checks or writes pieces.
+    pub(crate) fn recheck(
+        engine: &mut Engine,
+        id: TorrentId,
+        now: Instant,
+    ) -> Result<(), ApiError> {
+        conflict_unless(
+            engine.recheck(id, now),
+            "it is checking or writing pieces now; try again",
+        )
+    }
+
+    /// Announces torrent `id` now; 409 when it cannot.
+    pub(crate) fn reannounce(
+        engine: &mut Engine,
+        id: TorrentId,
+        now: Instant,
+    ) -> Result<(), ApiError> {
+        conflict_unless(
+            engine.reannounce(id, now),
+            "it cannot announce now (paused, no trackers, or announced moments ago)",
+        )
+    }
+
+    /// Removes torrent `hash` from the engine and the session, deleting its data when
+    /// asked; `answer` goes to `reply` once the store agrees.
+    pub(crate) fn remove(
+        &mut self,
+        engine: &mut Engine,
+        hash: InfoHash,
+        id: TorrentId,
+        delete_data: bool,
+        reply: Option<Reply>,
+        answer: Vec<u8>,
+    ) {
+        let storage = engine.remove(id);
+        self.forget(engine, hash, storage.filter(|_| delete_data), reply, answer);
+    }
+
     /// Starts a login. The password is hashed on a worker (PBKDF2 takes tens of
     /// milliseconds: a stream of logins must not stall the reactor), at most
     /// [`MAX_LOGINS_IN_FLIGHT`] at a time so they cannot crowd out disk work either.
@@ -418,8 +518,7 @@ impl ApiService {
         engine: &mut Engine,
         ip: IpAddr,
         password: String,
-        conn: HttpConnId,
-        keep_alive: bool,
+        reply: Reply,
         now: Instant,
     ) -> Result<ApiAnswer, ApiError> {
         if self.logins >= MAX_LOGINS_IN_FLIGHT {
@@ -431,14 +530,11 @@ impl ApiService {
         }
         let Some(hash) = self.auth.begin_login(ip, now)? else {
             let result = self.auth.finish_login(ip, true, now);
-            return Ok(ApiAnswer::Now(v1::login_answer(self, result, keep_alive)));
+            let answer = reply.front.logged_in(self, result, reply.keep_alive);
+            return Ok(ApiAnswer::Now(answer));
         };
         self.logins += 1;
-        let pending = Pending::Login {
-            conn,
-            keep_alive,
-            ip,
-        };
+        let pending = Pending::Login { reply, ip };
         self.spawn(engine, pending, move || Box::new(hash.verify(&password)));
         Ok(ApiAnswer::Later)
     }
@@ -449,8 +545,7 @@ impl ApiService {
         engine: &mut Engine,
         source: AddSource,
         options: AddOptions,
-        conn: Option<HttpConnId>,
-        keep_alive: bool,
+        reply: Option<Reply>,
         watched: Option<PathBuf>,
     ) -> Result<(), ApiError> {
         let save_path = match &options.save_path {
@@ -474,8 +569,7 @@ impl ApiService {
         self.spawn(
             engine,
             Pending::Prepare {
-                conn,
-                keep_alive,
+                reply,
                 options,
                 watched,
             },
@@ -512,25 +606,18 @@ impl ApiService {
         &mut self,
         engine: &mut Engine,
         hash: InfoHash,
-        conn: Option<HttpConnId>,
-        keep_alive: bool,
+        reply: Option<Reply>,
         answer: Vec<u8>,
     ) {
         let Some(entry) = self.entries.get_mut(&hash) else {
-            return self.answer(conn, answer);
+            return self.answer(reply, answer);
         };
         entry.dirty = false;
         let record = entry.record.clone();
         let state = self.setup.state_dir.clone();
-        self.spawn(
-            engine,
-            Pending::Written {
-                conn,
-                keep_alive,
-                answer,
-            },
-            move || Box::new(store::save_record(&state, &hash, &record).map_err(|e| e.to_string())),
-        );
+        self.spawn(engine, Pending::Written { reply, answer }, move || {
+            Box::new(store::save_record(&state, &hash, &record).map_err(|e| e.to_string()))
+        });
     }
 
     /// Removes `hash`'s files from the store (and its data when asked) on a worker,
@@ -540,8 +627,7 @@ impl ApiService {
         engine: &mut Engine,
         hash: InfoHash,
         storage: Option<Arc<Storage>>,
-        conn: Option<HttpConnId>,
-        keep_alive: bool,
+        reply: Option<Reply>,
         answer: Vec<u8>,
     ) {
         self.entries.remove(&hash);
@@ -550,21 +636,13 @@ impl ApiService {
             "removed",
             &serde_json::json!({ "info_hash": hash.to_hex() }),
         );
-        self.spawn(
-            engine,
-            Pending::Written {
-                conn,
-                keep_alive,
-                answer,
-            },
-            move || {
-                let mut result = store::remove(&state, &hash).map_err(|e| e.to_string());
-                if let (Ok(()), Some(storage)) = (&result, storage) {
-                    result = delete_data(&storage);
-                }
-                Box::new(result)
-            },
-        );
+        self.spawn(engine, Pending::Written { reply, answer }, move || {
+            let mut result = store::remove(&state, &hash).map_err(|e| e.to_string());
+            if let (Ok(()), Some(storage)) = (&result, storage) {
+                result = delete_data(&storage);
+            }
+            Box::new(result)
+        });
     }
 
     /// A worker task finished.
@@ -581,18 +659,16 @@ impl ApiService {
         self.touch();
         match pending {
             Pending::Prepare {
-                conn,
-                keep_alive,
+                reply,
                 options,
                 watched,
             } => {
                 let prepared =
                     task_output(output, || Err(ApiError::new(500, "internal", "lost task")));
-                self.on_prepared(engine, prepared, options, conn, keep_alive, watched, now);
+                self.on_prepared(engine, prepared, options, reply, watched, now);
             }
             Pending::Added {
-                conn,
-                keep_alive,
+                reply,
                 hash,
                 torrent,
                 watched,
@@ -604,30 +680,26 @@ impl ApiService {
                         engine.remove(id);
                     }
                     self.entries.remove(&hash);
-                    return self.answer(conn, write_failed(&why).to_response(keep_alive));
+                    return self.fail(reply, &write_failed(&why));
                 }
                 if let Some(path) = watched {
                     rename_with(&path, "added");
                 }
-                let Some(object) = self.torrent_json(engine, &hash) else {
-                    return;
-                };
-                self.broadcast("added", &object);
-                let mut object = object;
-                if let (Some(bytes), serde_json::Value::Object(map)) = (torrent, &mut object) {
-                    map.insert("torrent".into(), base64(&bytes).into());
+                if let Some(object) = self.torrent_json(engine, &hash) {
+                    self.broadcast("added", &object);
                 }
-                self.answer(conn, json_response(201, &object, "", keep_alive));
+                if let Some(r) = reply {
+                    let answer =
+                        r.front
+                            .added(self, engine, &hash, torrent.as_deref(), r.keep_alive);
+                    self.answer(reply, answer);
+                }
             }
-            Pending::Written {
-                conn,
-                keep_alive,
-                answer,
-            } => {
+            Pending::Written { reply, answer } => {
                 let result: Result<(), String> = task_output(output, || Err("lost task".into()));
                 match result {
-                    Ok(()) => self.answer(conn, answer),
-                    Err(why) => self.answer(conn, write_failed(&why).to_response(keep_alive)),
+                    Ok(()) => self.answer(reply, answer),
+                    Err(why) => self.fail(reply, &write_failed(&why)),
                 }
             }
             Pending::Reload => {
@@ -635,16 +707,12 @@ impl ApiService {
                     task_output(output, || Err("lost task".into()));
                 self.on_reloaded(engine, result, now);
             }
-            Pending::Login {
-                conn,
-                keep_alive,
-                ip,
-            } => {
+            Pending::Login { reply, ip } => {
                 self.logins -= 1;
                 let verified = task_output(output, || false);
                 let result = self.auth.finish_login(ip, verified, now);
-                let answer = v1::login_answer(self, result, keep_alive);
-                self.answer(Some(conn), answer);
+                let answer = reply.front.logged_in(self, result, reply.keep_alive);
+                self.answer(Some(reply), answer);
             }
             Pending::Watch => {
                 self.watching = false;
@@ -658,7 +726,6 @@ impl ApiService {
                                 AddSource::Bytes(bytes),
                                 options,
                                 None,
-                                false,
                                 Some(path.clone()),
                             ) {
                                 log::warn!("{}: {}", path.display(), e.message);
@@ -681,8 +748,7 @@ impl ApiService {
         engine: &mut Engine,
         prepared: Result<Prepared, ApiError>,
         options: AddOptions,
-        conn: Option<HttpConnId>,
-        keep_alive: bool,
+        reply: Option<Reply>,
         watched: Option<PathBuf>,
         now: Instant,
     ) {
@@ -698,7 +764,7 @@ impl ApiService {
                     rename_with(path, "invalid");
                 }
             }
-            this.answer(conn, e.to_response(keep_alive));
+            this.fail(reply, &e);
         };
         if self.shutting_down {
             return fail(
@@ -757,8 +823,7 @@ impl ApiService {
         self.spawn(
             engine,
             Pending::Added {
-                conn,
-                keep_alive,
+                reply,
                 hash,
                 torrent: returned,
                 watched,
@@ -915,12 +980,12 @@ impl ApiService {
                 if let Some(e) = self.entries.get_mut(&hash) {
                     e.record.paused = true;
                 }
-                self.persist(engine, hash, None, false, Vec::new());
+                self.persist(engine, hash, None, Vec::new());
             }
             ShareAction::Remove => {
                 log::info!("{name}: share limit reached; removing it (its data stays)");
                 engine.remove(id);
-                self.forget(engine, hash, None, None, false, Vec::new());
+                self.forget(engine, hash, None, None, Vec::new());
             }
         }
     }
@@ -1010,7 +1075,7 @@ impl ApiService {
             .map(|(h, _)| *h)
             .collect();
         for hash in dirty {
-            self.persist(engine, hash, None, false, Vec::new());
+            self.persist(engine, hash, None, Vec::new());
         }
     }
 
@@ -1065,6 +1130,15 @@ fn task_output<T: 'static>(output: TaskOutput, lost: impl FnOnce() -> T) -> T {
         .downcast::<T>()
         .map(|b| *b)
         .unwrap_or_else(|_| lost())
+}
+
+/// `Ok` when the engine did it, else 409 saying `why`.
+fn conflict_unless(done: bool, why: &str) -> Result<(), ApiError> {
+    if done {
+        Ok(())
+    } else {
+        Err(ApiError::new(409, "conflict", why))
+    }
 }
 
 /// A session write that failed: logged, and answered 500.

@@ -10,8 +10,10 @@ use serde_json::{Value, json};
 
 use super::auth::{self, AuthRequest};
 use super::service::{
-    AddOptions, AddSource, ApiAnswer, ApiService, Entry, HttpConnId, progress, state_name,
+    AddOptions, AddSource, ApiAnswer, ApiService, Entry, Front, HttpConnId, Reply, progress,
+    state_name,
 };
+use super::tasks::base64;
 use super::{ApiError, json_response, metrics, query_pairs, response};
 use crate::engine::store::TorrentLimits;
 use crate::engine::{Engine, TorrentView};
@@ -210,33 +212,61 @@ fn login(
         password: String,
     }
     let body: Login = body_json(req)?;
-    api.start_login(
-        engine,
-        peer.ip(),
-        body.password,
-        conn,
-        req.head.keep_alive,
-        now,
-    )
+    let reply = Native::reply(conn, req.head.keep_alive);
+    api.start_login(engine, peer.ip(), body.password, reply, now)
 }
 
-/// The answer to a login: the session cookie, or why not.
-pub(crate) fn login_answer(
-    api: &ApiService,
-    result: Result<String, auth::Denied>,
-    keep_alive: bool,
-) -> Vec<u8> {
-    match result {
-        Ok(token) => json_response(
-            200,
-            &json!({"ok": true}),
-            &format!(
-                "Set-Cookie: {}\r\n",
-                auth::set_cookie_header(&token, api.auth.session_ttl().as_secs())
-            ),
+/// The native API's answers to work finished on the workers.
+pub(crate) struct Native;
+
+impl Native {
+    fn reply(conn: HttpConnId, keep_alive: bool) -> Reply {
+        Reply {
+            conn,
             keep_alive,
-        ),
-        Err(denied) => ApiError::from(denied).to_response(keep_alive),
+            front: &Native,
+        }
+    }
+}
+
+impl Front for Native {
+    fn added(
+        &self,
+        api: &ApiService,
+        engine: &Engine,
+        hash: &InfoHash,
+        torrent: Option<&[u8]>,
+        keep_alive: bool,
+    ) -> Vec<u8> {
+        let mut object = api.torrent_json(engine, hash).unwrap_or(Value::Null);
+        if let (Some(bytes), Value::Object(map)) = (torrent, &mut object) {
+            map.insert("torrent".into(), base64(bytes).into());
+        }
+        json_response(201, &object, "", keep_alive)
+    }
+
+    fn logged_in(
+        &self,
+        api: &ApiService,
+        result: Result<String, auth::Denied>,
+        keep_alive: bool,
+    ) -> Vec<u8> {
+        match result {
+            Ok(token) => json_response(
+                200,
+                &json!({"ok": true}),
+                &format!(
+                    "Set-Cookie: {}\r\n",
+                    auth::set_cookie_header(&token, api.auth.session_ttl().as_secs())
+                ),
+                keep_alive,
+            ),
+            Err(denied) => ApiError::from(denied).to_response(keep_alive),
+        }
+    }
+
+    fn error(&self, e: &ApiError, keep_alive: bool) -> Vec<u8> {
+        e.to_response(keep_alive)
     }
 }
 
@@ -464,7 +494,13 @@ fn add(
             ),
         ));
     };
-    api.start_add(engine, source, options, Some(conn), keep_alive, None)?;
+    api.start_add(
+        engine,
+        source,
+        options,
+        Some(Native::reply(conn, keep_alive)),
+        None,
+    )?;
     Ok(ApiAnswer::Later)
 }
 
@@ -518,6 +554,7 @@ fn one_torrent(
     now: Instant,
 ) -> Result<ApiAnswer, ApiError> {
     let keep_alive = req.head.keep_alive;
+    let reply = Native::reply(conn, keep_alive);
     let method = req.head.method.as_str();
     let object =
         |api: &ApiService, engine: &Engine| api.torrent_json(engine, &hash).unwrap_or(Value::Null);
@@ -570,49 +607,19 @@ fn one_torrent(
                 }
             }
             let answer = json_response(200, &object(api, engine), "", keep_alive);
-            api.persist(engine, hash, Some(conn), keep_alive, answer);
+            api.persist(engine, hash, Some(reply), answer);
             Ok(ApiAnswer::Later)
         }
         ("POST", ["pause" | "resume" | "recheck" | "reannounce"]) => {
             let action = rest[0];
-            let entry = api.entries.get_mut(&hash);
             match action {
-                "pause" => {
-                    engine.pause(id, now);
-                    if let Some(e) = entry {
-                        e.record.paused = true;
-                        e.queued = false;
-                    }
-                }
-                "resume" => {
-                    engine.resume(id, now);
-                    if let Some(e) = entry {
-                        e.record.paused = false;
-                        e.queued = false;
-                    }
-                }
-                "recheck" => {
-                    if !engine.recheck(id, now) {
-                        return Err(ApiError::new(
-                            409,
-                            "conflict",
-                            "it is checking or writing pieces now; try again",
-                        ));
-                    }
-                }
-                _ => {
-                    if !engine.reannounce(id, now) {
-                        return Err(ApiError::new(
-                            409,
-                            "conflict",
-                            "it cannot announce now (paused, no trackers, or announced moments ago)",
-                        ));
-                    }
-                }
+                "pause" | "resume" => api.set_paused(engine, &hash, id, action == "pause", now),
+                "recheck" => ApiService::recheck(engine, id, now)?,
+                _ => ApiService::reannounce(engine, id, now)?,
             }
             let answer = json_response(200, &object(api, engine), "", keep_alive);
             if matches!(action, "pause" | "resume") {
-                api.persist(engine, hash, Some(conn), keep_alive, answer);
+                api.persist(engine, hash, Some(reply), answer);
                 return Ok(ApiAnswer::Later);
             }
             Ok(ApiAnswer::Now(answer))
@@ -625,16 +632,8 @@ fn one_torrent(
                     _ => return Err(ApiError::bad(format!("unknown query parameter {k}"))),
                 }
             }
-            let storage = engine.remove(id);
             let answer = json_response(200, &json!({"removed": hash.to_hex()}), "", keep_alive);
-            api.forget(
-                engine,
-                hash,
-                storage.filter(|_| delete_data),
-                Some(conn),
-                keep_alive,
-                answer,
-            );
+            api.remove(engine, hash, id, delete_data, Some(reply), answer);
             Ok(ApiAnswer::Later)
         }
         (
