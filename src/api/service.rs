@@ -381,6 +381,7 @@ impl ApiService {
         now: Instant,
     ) -> ApiAnswer {
         let read_only = matches!(request.head.method.as_str(), "GET" | "HEAD");
+        // One front per path space; each checks its own credentials.
         let answer = v1::route(self, engine, request, peer, conn, now);
         if !read_only {
             self.touch();
