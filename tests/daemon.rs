@@ -630,6 +630,34 @@ fn the_event_stream_tells_of_an_added_torrent() {
         }
         seen.push(line);
     }
+    // `rates` carries the torrent while its figures change (it is new, then checked),
+    // then leaves it out while it sits idle.
+    let mut carried = seen.iter().any(|l| l.contains(&hash));
+    let mut rates = Vec::new();
+    while rates.len() < 8 {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "stream ended");
+        if line.starts_with("event: rates") {
+            let mut data = String::new();
+            reader.read_line(&mut data).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&data["data: ".len()..]).unwrap();
+            assert!(
+                v["upload_rate"].is_u64() && v["download_rate"].is_u64(),
+                "{v}"
+            );
+            let has = v["torrents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["info_hash"] == hash.as_str());
+            rates.push(has);
+            if carried && !has {
+                return;
+            }
+            carried |= has;
+        }
+    }
+    panic!("rates events, whether each carried the torrent: {rates:?}");
 }
 
 /// A single-file torrent of `data` named `name`, in one piece (bencoded by hand).

@@ -160,6 +160,9 @@ pub(crate) struct Entry {
     pub last_state: &'static str,
     /// Totals changed since the last save.
     pub dirty: bool,
+    /// Download and upload rate, bytes verified and peers as last sent in a `rates`
+    /// event.
+    last_rates: (u64, u64, u64, usize),
 }
 
 impl Entry {
@@ -171,6 +174,7 @@ impl Entry {
             queued: false,
             last_state: "",
             dirty: false,
+            last_rates: (0, 0, u64::MAX, 0),
         }
     }
 }
@@ -890,27 +894,7 @@ impl ApiService {
         }
         self.report_states(&snapshot);
         self.list_body = None;
-        if !self.streams.is_empty() {
-            let up: u64 = snapshot.torrents.iter().map(|t| t.up_rate).sum();
-            let down: u64 = snapshot.torrents.iter().map(|t| t.down_rate).sum();
-            let torrents: Vec<serde_json::Value> = snapshot
-                .torrents
-                .iter()
-                .map(|t| {
-                    serde_json::json!({
-                        "info_hash": t.info_hash.to_hex(),
-                        "download_rate": t.down_rate,
-                        "upload_rate": t.up_rate,
-                        "progress": progress(t),
-                        "peers": t.peers,
-                    })
-                })
-                .collect();
-            self.broadcast(
-                "rates",
-                &serde_json::json!({"download_rate": down, "upload_rate": up, "torrents": torrents}),
-            );
-        }
+        self.report_rates(&snapshot);
         self.views = snapshot;
         self.views_fresh = true;
         if self.totals_at.is_none_or(|at| now >= at) {
@@ -1064,6 +1048,44 @@ impl ApiService {
                 self.broadcast("completed", &data);
             }
             self.broadcast("state", &data);
+        }
+    }
+
+    /// The `rates` event: the totals, and the torrents whose rates, progress or peer
+    /// count changed since the last one (10,000 idle torrents are not sent every
+    /// second; a new subscriber reads the list first).
+    fn report_rates(&mut self, snapshot: &EngineSnapshot) {
+        #[derive(serde::Serialize)]
+        struct Rates {
+            info_hash: String,
+            download_rate: u64,
+            upload_rate: u64,
+            progress: f64,
+            peers: usize,
+        }
+        let mut torrents = Vec::new();
+        let (mut up, mut down) = (0, 0);
+        for t in &snapshot.torrents {
+            up += t.up_rate;
+            down += t.down_rate;
+            let Some(entry) = self.entries.get_mut(&t.info_hash) else {
+                continue;
+            };
+            let now = (t.down_rate, t.up_rate, t.bytes_done, t.peers);
+            if std::mem::replace(&mut entry.last_rates, now) != now {
+                torrents.push(Rates {
+                    info_hash: t.info_hash.to_hex(),
+                    download_rate: t.down_rate,
+                    upload_rate: t.up_rate,
+                    progress: progress(t),
+                    peers: t.peers,
+                });
+            }
+        }
+        if !self.streams.is_empty() {
+            let data =
+                serde_json::json!({"download_rate": down, "upload_rate": up, "torrents": torrents});
+            self.broadcast("rates", &data);
         }
     }
 
