@@ -87,6 +87,10 @@ fn a_torrent_added_by_upload_seeds_to_libtorrent_and_pauses_and_resumes() {
     let files = d.get(&format!("/api/v1/torrents/{hash}/files")).json();
     assert_eq!(files[0]["path"], "album.bin");
     assert_eq!(files[0]["progress"], 1.0);
+    // 300 KiB + 7 in 16 KiB pieces: 19, all verified.
+    let pieces = d.get(&format!("/api/v1/torrents/{hash}/pieces")).json();
+    assert_eq!(pieces["pieces"], 19);
+    assert_eq!(pieces["states"], "2".repeat(19));
     let session = d.get("/api/v1/session").json();
     assert_eq!(session["torrents"], 1);
     assert_eq!(session["by_state"]["seeding"], 1);

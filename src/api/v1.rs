@@ -570,6 +570,10 @@ fn one_torrent(
                     .collect(),
             ))
         }
+        ("GET", ["pieces"]) => {
+            let states = engine.piece_states(id).unwrap_or_default();
+            ok(&json!({"pieces": states.len(), "states": String::from_utf8_lossy(&states)}))
+        }
         ("GET", ["peers"]) => {
             let peers = engine.peers_of(id).unwrap_or_default();
             ok(&Value::Array(
@@ -638,7 +642,11 @@ fn one_torrent(
         }
         (
             _,
-            [] | ["pause" | "resume" | "recheck" | "reannounce" | "files" | "peers" | "trackers"],
+            []
+            | [
+                "pause" | "resume" | "recheck" | "reannounce" | "files" | "pieces" | "peers"
+                | "trackers",
+            ],
         ) => Err(ApiError::new(
             405,
             "method_not_allowed",

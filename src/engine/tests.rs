@@ -153,6 +153,8 @@ fn a_torrent_without_a_record_checks_then_runs() {
         &mut blocks,
     );
     assert!(!blocks.is_empty() && blocks.iter().all(|b| b.piece.0 == 3));
+    // Piece 3 is downloading now (blocks requested), the rest verified.
+    assert_eq!(e.piece_states(e.torrents[0].id).unwrap(), b"22212");
     assert!(!e.take_shutdown_wanted());
     // The configured peer is dialled as soon as the check ends, not at the next tick.
     let dials = e.take_dials();

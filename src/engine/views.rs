@@ -88,6 +88,25 @@ impl Engine {
         Some(out)
     }
 
+    /// Every piece of torrent `id` as a digit: `0` missing, `1` downloading (some of
+    /// it requested or received, or waiting for its hash), `2` verified. qBittorrent's
+    /// `pieceStates` numbering; the web page draws its piece map from it.
+    pub fn piece_states(&self, id: TorrentId) -> Option<Vec<u8>> {
+        let t = self.torrent_ref(id)?;
+        let mut out = vec![b'0'; t.storage.layout.piece_count() as usize];
+        for p in t.picker.downloading_pieces() {
+            if let Some(s) = out.get_mut(p.0 as usize) {
+                *s = b'1';
+            }
+        }
+        for p in t.have().iter_ones() {
+            if let Some(s) = out.get_mut(p.0 as usize) {
+                *s = b'2';
+            }
+        }
+        Some(out)
+    }
+
     /// The peers of torrent `id` that finished their handshakes.
     pub fn peers_of(&self, id: TorrentId) -> Option<Vec<PeerInfo>> {
         let t = self.torrent_ref(id)?;

@@ -312,6 +312,11 @@ impl Picker {
         self.downloading.len()
     }
 
+    /// The pieces downloading (see [`Picker::downloading_count`]), in no order.
+    pub fn downloading_pieces(&self) -> impl Iterator<Item = PieceIndex> + '_ {
+        self.downloading.iter().map(|d| PieceIndex(d.piece))
+    }
+
     /// True when some block is requested and every block still missing of every piece
     /// some peer has is requested too, so [`Picker::pick`] hands out duplicates.
     pub fn in_endgame(&self) -> bool {
