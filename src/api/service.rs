@@ -616,6 +616,7 @@ impl ApiService {
             have: p.have,
             require_data: false,
             paused: options.paused,
+            caps: Default::default(),
         };
         match engine.add(spec, now) {
             Ok(_) => {}
