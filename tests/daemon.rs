@@ -685,6 +685,21 @@ fn hivebt_ctl_drives_the_daemon() {
         String::from_utf8_lossy(&set.stderr)
     );
     assert_eq!(d.torrent(&hash)["limits"]["seed_time_limit"], 7 * 86400);
+    // Only what is given changes: clearing one limit keeps the other.
+    assert!(
+        ctl(&["set", "album.bin", "--seed-time-limit", "none"])
+            .status
+            .success()
+    );
+    let limits = d.torrent(&hash)["limits"].clone();
+    assert_eq!(
+        (
+            limits["seed_time_limit"].clone(),
+            limits["ratio_limit"].clone()
+        ),
+        (serde_json::Value::Null, 3.0.into()),
+        "{limits}"
+    );
     let stats = String::from_utf8_lossy(&ctl(&["stats"]).stdout).into_owned();
     assert!(stats.contains("seeding"), "{stats}");
     let unknown = ctl(&["pause", "no-such-torrent"]);
