@@ -616,7 +616,7 @@ impl ApiService {
             have: p.have,
             require_data: false,
             paused: options.paused,
-            caps: Default::default(),
+            caps: options.limits.caps(),
         };
         match engine.add(spec, now) {
             Ok(_) => {}

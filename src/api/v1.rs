@@ -428,12 +428,22 @@ fn split_labels(v: &str) -> Vec<String> {
         .collect()
 }
 
-/// The engine does not enforce per-torrent rates and connection caps yet: refuse
-/// them rather than store limits nothing honours.
+/// Rates are more than 0 bytes per second and a connection cap at least 1 (`null`
+/// is no limit of the torrent's own).
 fn check_limits(l: &TorrentLimits) -> Result<(), ApiError> {
-    if l.max_upload_rate.is_some() || l.max_download_rate.is_some() || l.max_connections.is_some() {
+    for (key, rate) in [
+        ("max_upload_rate", l.max_upload_rate),
+        ("max_download_rate", l.max_download_rate),
+    ] {
+        if rate == Some(0) {
+            return Err(ApiError::bad(format!(
+                "{key} must be more than 0 bytes per second, or null for no limit"
+            )));
+        }
+    }
+    if l.max_connections == Some(0) {
         return Err(ApiError::bad(
-            "per-torrent rate and connection limits are not supported yet (ratio_limit and seed_time_limit are)",
+            "max_connections must be at least 1, or null for no limit",
         ));
     }
     if l.ratio_limit.is_some_and(|r| !(r >= 0.0 && r.is_finite())) {
@@ -539,6 +549,7 @@ fn one_torrent(
                 if let Some(l) = patch.limits {
                     let limits = l.applied_to(&entry.record.limits);
                     check_limits(&limits)?;
+                    engine.set_torrent_caps(id, limits.caps(), now);
                     entry.record.limits = limits;
                 }
                 if let Some(labels) = patch.labels {

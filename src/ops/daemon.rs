@@ -420,7 +420,7 @@ fn load_session(state: &Path) -> (Vec<TorrentSpec>, Vec<(InfoHash, TorrentRecord
             have,
             require_data: false,
             paused: s.record.paused,
-            caps: Default::default(),
+            caps: s.record.limits.caps(),
         });
         records.push((s.info_hash, s.record));
     }
