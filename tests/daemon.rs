@@ -3,13 +3,18 @@
 //! must turn away.
 
 mod common;
+mod swarm;
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use common::daemon::{Daemon, send_raw};
 use common::fixture::{Content, Fixture};
 use common::proc::{Deadline, poll_until, run_ok};
 use common::{KIB, Scratch, clients, hivebt, require_libtorrent, s};
+use hivebt::types::{BlockRef, InfoHash, PieceIndex};
+use hivebt::wire::peer::Message;
+use swarm::{End, Got, Wire};
 
 /// The state of torrent `hash`, polled until it is `want`.
 fn wait_state(d: &Daemon, hash: &str, want: &str, deadline: Deadline) -> serde_json::Value {
@@ -740,6 +745,11 @@ fn hivebt_ctl_drives_the_daemon() {
         cmd.args(["ctl", "--url", &url]).args(args);
         common::proc::run("hivebt ctl", &mut cmd, deadline).into_output()
     };
+    let ctl_ok = |args: &[&str]| {
+        let out = ctl(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "ctl {args:?}: {err}");
+    };
     let out = ctl(&["add", s(&fx.torrent), "--label", "music"]);
     assert!(
         out.status.success(),
@@ -759,7 +769,7 @@ fn hivebt_ctl_drives_the_daemon() {
     assert_eq!(d.torrent(&hash)["state"], "paused");
     assert!(ctl(&["resume", &hash[..8]]).status.success());
     assert_eq!(d.torrent(&hash)["state"], "seeding");
-    let set = ctl(&[
+    ctl_ok(&[
         "set",
         "album.bin",
         "--ratio-limit",
@@ -767,17 +777,47 @@ fn hivebt_ctl_drives_the_daemon() {
         "--seed-time-limit",
         "7d",
     ]);
-    assert!(
-        set.status.success(),
-        "{}",
-        String::from_utf8_lossy(&set.stderr)
-    );
     assert_eq!(d.torrent(&hash)["limits"]["seed_time_limit"], 7 * 86400);
+    // Only what is given changes: clearing one limit keeps the other.
+    ctl_ok(&["set", "album.bin", "--seed-time-limit", "none"]);
+    let limits = d.torrent(&hash)["limits"].clone();
+    assert_eq!(
+        (
+            limits["seed_time_limit"].clone(),
+            limits["ratio_limit"].clone()
+        ),
+        (serde_json::Value::Null, 3.0.into()),
+        "{limits}"
+    );
     let stats = String::from_utf8_lossy(&ctl(&["stats"]).stdout).into_owned();
     assert!(stats.contains("seeding"), "{stats}");
     let unknown = ctl(&["pause", "no-such-torrent"]);
     assert_eq!(unknown.status.code(), Some(2));
-    let refused = ctl(&["set", "album.bin", "--max-upload-rate", "10M"]);
+    ctl_ok(&[
+        "set",
+        "album.bin",
+        "--max-upload-rate",
+        "10M",
+        "--max-download-rate",
+        "5M",
+        "--max-connections",
+        "50",
+    ]);
+    let limits = d.torrent(&hash)["limits"].clone();
+    assert_eq!(
+        (
+            limits["max_upload_rate"].as_u64(),
+            limits["max_download_rate"].as_u64(),
+            limits["max_connections"].as_u64(),
+            limits["ratio_limit"].as_f64()
+        ),
+        (Some(10 << 20), Some(5 << 20), Some(50), Some(3.0)),
+        "{limits}"
+    );
+    let refused = ctl(&[
+        "add",
+        "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567",
+    ]);
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("the daemon says"));
     assert!(ctl(&["remove", "album.bin"]).status.success());
@@ -789,4 +829,99 @@ fn hivebt_ctl_drives_the_daemon() {
             .is_empty()
     );
     assert!(fx.data_dir().join("album.bin").exists());
+}
+
+/// Connects a peer to the daemon for torrent `info_hash`: `Ok` with the connection if
+/// the daemon answers the handshake, `Err` if it closes it unanswered.
+fn peer_for(d: &Daemon, info_hash: InfoHash) -> Result<Wire, End> {
+    let mut w = Wire::connect(d.peer);
+    w.send_handshake(info_hash, true);
+    w.read_handshake().map(|_| w)
+}
+
+#[test]
+fn per_torrent_limits_are_enforced_and_kept_over_a_restart() {
+    let deadline = Deadline::start();
+    // 16 whole blocks, and the short last piece the fixture wants.
+    let fx = single("daemon-limits", 256 * KIB + 7, deadline);
+    let state = fx.scratch.path().join("state");
+    let d = Daemon::start(&state, fx.data_dir(), &[], deadline);
+    let add = |limits: serde_json::Value| {
+        let body = serde_json::json!({"torrent_path": fx.torrent, "save_path": fx.data_dir(), "limits": limits});
+        d.send_json("POST", "/api/v1/torrents", &body)
+    };
+    let zero = add(serde_json::json!({"max_connections": 0}));
+    assert_eq!(zero.status, 400, "{}", zero.text());
+    assert!(zero.text().contains("max_connections must be at least 1"));
+    let added = add(serde_json::json!({"max_connections": 1, "max_upload_rate": 128 * KIB}));
+    assert_eq!(added.status, 201, "{}", added.text());
+    let hash = added.json()["info_hash"].as_str().unwrap().to_string();
+    let info_hash = InfoHash::from_hex(&hash).unwrap();
+    wait_state(&d, &hash, "seeding", deadline);
+
+    // One peer is taken; the next is refused at its handshake, unanswered.
+    let mut first = peer_for(&d, info_hash).expect("the first peer is taken");
+    assert_eq!(peer_for(&d, info_hash).err(), Some(End::Closed));
+    let metrics = d.get("/metrics").text();
+    assert!(
+        metrics.contains("hivebt_peer_closes_total{reason=\"torrent_full\"} 1"),
+        "{metrics}"
+    );
+
+    let path = format!("/api/v1/torrents/{hash}");
+    let zero = d.send_json(
+        "PATCH",
+        &path,
+        &serde_json::json!({"limits": {"max_upload_rate": 0}}),
+    );
+    assert_eq!(zero.status, 400, "{}", zero.text());
+    let patch = serde_json::json!({"limits": {"max_download_rate": 5 << 20}});
+    let p = d.send_json("PATCH", &path, &patch);
+    assert_eq!(p.status, 200, "{}", p.text());
+    let want = serde_json::json!({"max_upload_rate": 128 * KIB, "max_download_rate": 5 << 20,
+        "max_connections": 1, "ratio_limit": null, "seed_time_limit": null});
+    assert_eq!(
+        p.json()["limits"],
+        want,
+        "the PATCH kept what it did not name"
+    );
+
+    // The first downloads everything at the torrent's rate: after the bucket's burst
+    // (a quarter second's worth) 224 KiB at 128 KiB/s take 1.75 s, less one block of
+    // debt. (A lower bound only: a slow machine makes it slower, never faster.)
+    first.get_unchoked();
+    let blocks: Vec<Message<'_>> = (0..16)
+        .map(|p| {
+            Message::Request(BlockRef {
+                piece: PieceIndex(p),
+                offset: 0,
+                len: 16 * KIB as u32,
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    first.send_all(&blocks);
+    let mut got = vec![0u8; 256 * KIB];
+    for _ in 0..16 {
+        let Got::Piece(b, data) = first.recv_until("a block", |m| matches!(m, Got::Piece(..)))
+        else {
+            unreachable!()
+        };
+        let at = b.piece.0 as usize * 16 * KIB;
+        got[at..at + data.len()].copy_from_slice(&data);
+    }
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(1200), "took {took:?}");
+    let data = std::fs::read(fx.data_dir().join("album.bin")).unwrap();
+    assert!(got == data[..256 * KIB], "the blocks are the file's");
+    first.close();
+
+    // A restart brings the limits back, and the engine enforces them again.
+    let mut d = d;
+    d.proc.terminate(deadline);
+    let d = Daemon::start(&state, fx.data_dir(), &[], deadline);
+    let t = wait_state(&d, &hash, "seeding", deadline);
+    assert_eq!(t["limits"], want);
+    let _first = peer_for(&d, info_hash).expect("the first peer is taken");
+    assert_eq!(peer_for(&d, info_hash).err(), Some(End::Closed));
 }

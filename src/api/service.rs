@@ -798,6 +798,7 @@ impl ApiService {
             have: p.have,
             require_data: false,
             paused: options.paused,
+            caps: options.limits.caps(),
         };
         match engine.add(spec, now) {
             Ok(_) => {}

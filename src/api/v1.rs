@@ -520,12 +520,22 @@ fn split_labels(v: &str) -> Vec<String> {
         .collect()
 }
 
-/// The engine does not enforce per-torrent rates and connection caps yet: refuse
-/// them rather than store limits nothing honours.
+/// Rates are more than 0 bytes per second and a connection cap at least 1 (`null`
+/// is no limit of the torrent's own).
 fn check_limits(l: &TorrentLimits) -> Result<(), ApiError> {
-    if l.max_upload_rate.is_some() || l.max_download_rate.is_some() || l.max_connections.is_some() {
+    for (key, rate) in [
+        ("max_upload_rate", l.max_upload_rate),
+        ("max_download_rate", l.max_download_rate),
+    ] {
+        if rate == Some(0) {
+            return Err(ApiError::bad(format!(
+                "{key} must be more than 0 bytes per second, or null for no limit"
+            )));
+        }
+    }
+    if l.max_connections == Some(0) {
         return Err(ApiError::bad(
-            "per-torrent rate and connection limits are not supported yet (ratio_limit and seed_time_limit are)",
+            "max_connections must be at least 1, or null for no limit",
         ));
     }
     if l.ratio_limit.is_some_and(|r| !(r >= 0.0 && r.is_finite())) {
@@ -537,9 +547,42 @@ fn check_limits(l: &TorrentLimits) -> Result<(), ApiError> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TorrentPatch {
-    limits: Option<TorrentLimits>,
+    limits: Option<LimitsPatch>,
     labels: Option<Vec<String>>,
     save_path: Option<PathBuf>,
+}
+
+/// A torrent's limits in a PATCH: an absent key is unchanged, `null` clears it (as
+/// `hivebt ctl set` sends them: only the flags given).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsPatch {
+    #[serde(default, with = "double_option")]
+    max_upload_rate: Option<Option<u64>>,
+    #[serde(default, with = "double_option")]
+    max_download_rate: Option<Option<u64>>,
+    #[serde(default, with = "double_option")]
+    max_connections: Option<Option<u32>>,
+    #[serde(default, with = "double_option")]
+    ratio_limit: Option<Option<f64>>,
+    #[serde(default, with = "double_option")]
+    seed_time_limit: Option<Option<u64>>,
+}
+
+impl LimitsPatch {
+    /// `limits` with the keys given changed.
+    fn applied_to(self, limits: &TorrentLimits) -> TorrentLimits {
+        fn or<T>(patch: Option<Option<T>>, old: Option<T>) -> Option<T> {
+            patch.unwrap_or(old)
+        }
+        TorrentLimits {
+            max_upload_rate: or(self.max_upload_rate, limits.max_upload_rate),
+            max_download_rate: or(self.max_download_rate, limits.max_download_rate),
+            max_connections: or(self.max_connections, limits.max_connections),
+            ratio_limit: or(self.ratio_limit, limits.ratio_limit),
+            seed_time_limit: or(self.seed_time_limit, limits.seed_time_limit),
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -599,12 +642,12 @@ fn one_torrent(
                     "moving a torrent's data is not supported yet",
                 ));
             }
-            if let Some(l) = &patch.limits {
-                check_limits(l)?;
-            }
             if let Some(entry) = api.entries.get_mut(&hash) {
                 if let Some(l) = patch.limits {
-                    entry.record.limits = l;
+                    let limits = l.applied_to(&entry.record.limits);
+                    check_limits(&limits)?;
+                    engine.set_torrent_caps(id, limits.caps(), now);
+                    entry.record.limits = limits;
                 }
                 if let Some(labels) = patch.labels {
                     entry.record.labels = labels;

@@ -10,9 +10,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{Engine, TorrentSpec, new_picker};
+use super::{Engine, TorrentCaps, TorrentSpec, new_picker};
 use crate::bitfield::Bitfield;
-use crate::limit::TokenBucket;
 use crate::peer::close::CloseReason;
 use crate::torrent::cache::UploadCache;
 use crate::torrent::state::{Torrent, TorrentState};
@@ -95,6 +94,7 @@ impl Engine {
             return Err(AddError::Duplicate(self.torrents[slot].id));
         }
         let pieces = spec.storage.layout.piece_count();
+        let caps = spec.caps;
         let (state, have) = match spec.have {
             Some(have) if spec.paused => (TorrentState::Paused, have),
             Some(have) => (TorrentState::Active, have),
@@ -128,6 +128,9 @@ impl Engine {
         entry.insert(torrent);
         self.by_hash
             .insert(self.torrents[slot].meta.info_hash, slot);
+        if caps != TorrentCaps::default() {
+            self.set_torrent_caps(id, caps, now);
+        }
         for &addr in &self.config.peers {
             self.torrents[slot].peer_list.keep(addr, now);
         }
@@ -146,6 +149,7 @@ impl Engine {
         let slot = self.torrent_slot(id)?;
         self.close_peers_of(slot, CloseReason::Shutdown);
         self.tracker_changed.retain(|&s| s != slot);
+        self.rate_capped.retain(|&t| t != id);
         let t = self.torrents.remove(slot);
         self.by_hash.remove(&t.meta.info_hash);
         self.removed.push(id);
@@ -228,25 +232,42 @@ impl Engine {
     }
 
     /// Sets the total upload and download limits, in bytes per second (`None` or 0:
-    /// unlimited). Connections held back by the old limits go on at once.
+    /// unlimited). Connections held back by a limit that changed go on at once; a
+    /// limit set to what it was keeps its tokens (a reload does not make a burst).
     pub fn set_rate_limits(&mut self, up: Option<u64>, down: Option<u64>, now: Instant) {
         let (up, down) = (up.filter(|&r| r > 0), down.filter(|&r| r > 0));
         self.config.max_upload_rate = up;
         self.config.max_download_rate = down;
-        self.up_limit = up.map(|r| TokenBucket::new(r, now));
-        self.down_limit = down.map(|r| TokenBucket::new(r, now));
+        let woken = self.throttles.set(up, down, now);
         self.limits_changed = true;
-        let (up_held, down_held) = (
-            std::mem::take(&mut self.throttled_up),
-            std::mem::take(&mut self.throttled_down),
-        );
-        for key in self.live_all(up_held) {
-            self.serve_requests(key, now);
+        self.wake(woken, now);
+    }
+
+    /// Sets torrent `id`'s own limits (see [`TorrentCaps`]); they apply beside the
+    /// session's. Connections held back by a rate that changed go on at once. A
+    /// connection cap below what the torrent holds closes the least useful connections
+    /// (`Engine::shed_excess`); a higher one lets the next per-second sweep dial more.
+    /// False if the torrent is gone.
+    pub fn set_torrent_caps(&mut self, id: TorrentId, caps: TorrentCaps, now: Instant) -> bool {
+        let Some(slot) = self.torrent_slot(id) else {
+            return false;
+        };
+        let t = &mut self.torrents[slot];
+        let own = t.caps.get_or_insert_with(Default::default);
+        let woken = own.throttles.set(caps.up, caps.down, now);
+        own.max_connections = caps.max_connections.filter(|&n| n > 0);
+        let rated = !own.throttles.is_empty();
+        if own.is_empty() {
+            t.caps = None;
         }
-        for key in self.live_all(down_held) {
-            self.fill_requests(key, now);
-            self.want_write(key, now);
+        self.rate_capped.retain(|&t| t != id);
+        if rated {
+            self.rate_capped.push(id);
         }
+        self.limits_changed = true;
+        self.wake(woken, now);
+        self.shed_excess(slot);
+        true
     }
 
     /// Whether the rate limits changed since the last call (the reactor then makes

@@ -1,7 +1,7 @@
 //! The engine's periodic work: the per-second sweep over connections, reconnecting
-//! to configured peers, dialling tracker peers, rate-limit refills, resume records
-//! (written on the workers while running, on the reactor thread at the end) and
-//! progress lines. The reactor calls each from a tick of its timer heap.
+//! to configured peers, dialling tracker peers, resume records (written on the workers
+//! while running, on the reactor thread at the end) and progress lines. The reactor
+//! calls each from a tick of its timer heap (the rate-limit refills are in `caps`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -160,17 +160,25 @@ impl Engine {
     }
 
     /// Dials peers learned from trackers while a torrent has fewer connections than
-    /// `Limits::peers_per_torrent`, a few per second, never an address dialled in the last
-    /// `REDIAL_AFTER`, never one we are already connected to.
+    /// its own connection cap, else `Limits::peers_per_torrent`, a few per second,
+    /// never an address dialled in the last `REDIAL_AFTER`, never one we are already
+    /// connected to, none once its dials in flight reach its own cap.
     pub(crate) fn dial_candidates(&mut self, now: Instant) {
         let keys: Vec<usize> = self.torrents.iter().map(|(k, _)| k).collect();
         for tkey in keys {
             let mut budget = self.config.limits.dials_per_second;
             loop {
+                let full = self.torrent_full(tkey);
                 let t = &mut self.torrents[tkey];
+                let target = t
+                    .caps
+                    .as_ref()
+                    .and_then(|c| c.max_connections)
+                    .unwrap_or(self.config.limits.peers_per_torrent);
                 if budget == 0
+                    || full
                     || !t.is_active()
-                    || t.peers.len() >= self.config.limits.peers_per_torrent
+                    || t.peers.len() >= target
                     || (t.complete() && self.config.exit_when_complete)
                 {
                     break;
@@ -182,31 +190,6 @@ impl Engine {
                 };
                 budget -= 1;
                 self.dial(addr, tkey, now);
-            }
-        }
-    }
-
-    /// Tops up the rate-limit buckets and lets throttled connections continue.
-    pub fn refill_limits(&mut self, now: Instant) {
-        if let Some(b) = &mut self.up_limit {
-            b.refill(now);
-            if b.available() {
-                for ck in std::mem::take(&mut self.throttled_up) {
-                    if let Some(key) = self.live(ck) {
-                        self.serve_requests(key, now);
-                    }
-                }
-            }
-        }
-        if let Some(b) = &mut self.down_limit {
-            b.refill(now);
-            if b.available() {
-                for ck in std::mem::take(&mut self.throttled_down) {
-                    if let Some(key) = self.live(ck) {
-                        self.fill_requests(key, now);
-                        self.want_write(key, now);
-                    }
-                }
             }
         }
     }

@@ -26,6 +26,7 @@
 //! - a torrent is referenced by its [`TorrentId`] wherever it outlives a call (jobs,
 //!   completions); a connection by its [`ConnKey`].
 
+mod caps;
 mod check;
 mod control;
 mod housekeeping;
@@ -45,7 +46,7 @@ use slab::Slab;
 
 use crate::bitfield::Bitfield;
 use crate::error::{Error, Result};
-use crate::limit::TokenBucket;
+use crate::limit::Throttles;
 use crate::peer::close::CloseReason;
 use crate::peer::conn::{ConnState, Connection};
 use crate::peer::ext::Registry;
@@ -61,6 +62,7 @@ use crate::tracker::server::TrackerConfig;
 use crate::types::{ConnKey, InfoHash, PeerId, PieceIndex, TorrentId};
 use crate::wire::metainfo::Metainfo;
 use crate::workers::{Job, Task, TaskOutput};
+pub use caps::TorrentCaps;
 pub use control::{AddError, EngineSnapshot, TorrentView};
 pub use serve::UploadMode;
 pub(crate) use serve::high_water;
@@ -137,6 +139,8 @@ pub struct TorrentSpec {
     pub require_data: bool,
     /// Start paused: after its check, or at once when `have` is known.
     pub paused: bool,
+    /// Its own rate limits and connection cap, in force from the moment it is added.
+    pub caps: TorrentCaps,
 }
 
 /// What a run did, per torrent.
@@ -290,12 +294,11 @@ pub struct Engine {
     /// Port of the first listener, advertised in extension handshakes (`p`).
     pub(crate) listen_port: Option<u16>,
     pub(crate) close_counts: HashMap<CloseReason, u64>,
-    up_limit: Option<TokenBucket>,
-    down_limit: Option<TokenBucket>,
-    /// Connections waiting for upload tokens.
-    throttled_up: Vec<ConnKey>,
-    /// Connections waiting for download tokens.
-    throttled_down: Vec<ConnKey>,
+    /// The session's upload and download limits, with the connections waiting for
+    /// their tokens.
+    throttles: Throttles<ConnKey>,
+    /// Torrents with a rate limit of their own, refilled beside the session's.
+    rate_capped: Vec<TorrentId>,
     /// Files open for `sendfile`.
     serve_files: serve::ServeFiles,
     /// Latency histograms, with `--stats`.
@@ -339,10 +342,8 @@ impl Engine {
             rng: Rng::new(random()),
             listen_port,
             close_counts: HashMap::new(),
-            up_limit: config.max_upload_rate.map(|r| TokenBucket::new(r, now)),
-            down_limit: config.max_download_rate.map(|r| TokenBucket::new(r, now)),
-            throttled_up: Vec::new(),
-            throttled_down: Vec::new(),
+            throttles: Throttles::new(config.max_upload_rate, config.max_download_rate, now),
+            rate_capped: Vec::new(),
             serve_files: serve::ServeFiles::default(),
             stats: config.stats.then(|| Box::new(EngineStats::new())),
             extensions: Registry::default(),
@@ -416,9 +417,10 @@ impl Engine {
         }
     }
 
-    /// Whether rate limits are set (the reactor then refills them on a timer).
+    /// Whether rate limits are set, the session's or a torrent's (the reactor then
+    /// refills them on a timer).
     pub fn has_limits(&self) -> bool {
-        self.up_limit.is_some() || self.down_limit.is_some()
+        !self.throttles.is_empty() || !self.rate_capped.is_empty()
     }
 
     /// The slot of connection `k`, if it is still the connection in that slot.
@@ -615,9 +617,10 @@ impl Engine {
             .slot as usize
     }
 
-    /// Asks for a connection to `addr` for torrent `torrent`; false at `--max-peers`.
+    /// Asks for a connection to `addr` for torrent `torrent`; false at `--max-peers`
+    /// or at the torrent's own connection cap.
     fn dial(&mut self, addr: SocketAddr, torrent: usize, now: Instant) -> bool {
-        if self.conns.len() >= self.config.max_peers {
+        if self.conns.len() >= self.config.max_peers || self.torrent_full(torrent) {
             return false;
         }
         let key = self.add_conn(addr, true, Some(torrent), now);
@@ -645,12 +648,14 @@ impl Engine {
                 waiters.retain(|&k| k != id);
             }
             t.choker.forget(id);
+            if let Some(caps) = t.caps.as_deref_mut() {
+                caps.throttles.forget(id);
+            }
             if let ConnState::Active(mut session) = state {
                 session.detach(&mut t.picker);
             }
         }
-        self.throttled_up.retain(|&k| k != id);
-        self.throttled_down.retain(|&k| k != id);
+        self.throttles.forget(id);
         self.closing.push((key, was_active));
     }
 

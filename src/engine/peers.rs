@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::caps::{self, Way};
 use super::{Engine, EngineEvent};
 use crate::peer::close::CloseReason;
 use crate::peer::conn::ReadPass;
@@ -179,6 +180,10 @@ impl Engine {
         if self.torrents[tkey].bans.peer_banned(conn.addr, hs.peer_id) {
             return self.close(key, CloseReason::Banned);
         }
+        // A dial was counted against the torrent's cap when it was made.
+        if !outgoing && self.torrent_full(tkey) {
+            return self.close(key, CloseReason::TorrentFull);
+        }
         if !outgoing {
             self.conns[key].torrent = Some(tkey);
             self.send_handshake(key, tkey);
@@ -266,24 +271,17 @@ impl Engine {
         let ConnState::Active(s) = &mut conn.state else {
             return;
         };
-        let mut want = s.request_room(t.complete());
+        let want = s.request_room(t.complete());
         if want == 0 {
             return;
         }
-        if let Some(limit) = &self.down_limit {
-            let affordable = limit.tokens().div_ceil(u64::from(BLOCK_SIZE)) as usize;
-            if affordable < want && !self.throttled_down.contains(&conn.id) {
-                self.throttled_down.push(conn.id);
-            }
-            want = want.min(affordable);
-            if want == 0 {
-                return;
-            }
+        let gates = caps::gates(&mut self.throttles, t, Way::Down);
+        let want = caps::afford(gates, conn.id, want, u64::from(BLOCK_SIZE));
+        if want == 0 {
+            return;
         }
         let asked = s.send_requests(&mut t.picker, want, now, &mut conn.send);
-        if let Some(limit) = &mut self.down_limit {
-            limit.spend(asked);
-        }
+        caps::spend(caps::gates(&mut self.throttles, t, Way::Down), asked);
     }
 
     /// A worker finished a job.

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::caps::{self, Way};
 use super::{Engine, EngineEvent};
 use crate::peer::close::CloseReason;
 use crate::peer::conn::ConnState;
@@ -155,13 +156,8 @@ impl Engine {
             let Some(&block) = s.requests_in().get(i) else {
                 break;
             };
-            if let Some(limit) = &mut self.up_limit {
-                if !limit.available() {
-                    if !self.throttled_up.contains(&conn.id) {
-                        self.throttled_up.push(conn.id);
-                    }
-                    break;
-                }
+            if !caps::admit(caps::gates(&mut self.throttles, t, Way::Up), id) {
+                break;
             }
             let header = peer::piece_header(block.piece, block.offset, block.len);
             match mode {
@@ -226,9 +222,10 @@ impl Engine {
                 }
             }
             s.served(i);
-            if let Some(limit) = &mut self.up_limit {
-                limit.spend(u64::from(block.len));
-            }
+            caps::spend(
+                caps::gates(&mut self.throttles, t, Way::Up),
+                u64::from(block.len),
+            );
             t.stats.up.add(u64::from(block.len));
         }
         if let Some((piece, file, e)) = failed {

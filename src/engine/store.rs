@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::TorrentCaps;
 use crate::config::MAX_TORRENT_FILE_BYTES;
 use crate::types::InfoHash;
 
@@ -42,6 +43,17 @@ pub struct TorrentLimits {
     /// Stop seeding after this many seconds of seeding.
     #[serde(default)]
     pub seed_time_limit: Option<u64>,
+}
+
+impl TorrentLimits {
+    /// The limits the engine enforces (the share limits are the daemon's own).
+    pub fn caps(&self) -> TorrentCaps {
+        TorrentCaps {
+            up: self.max_upload_rate,
+            down: self.max_download_rate,
+            max_connections: self.max_connections.map(|n| n as usize),
+        }
+    }
 }
 
 /// What the daemon keeps of one torrent besides its metainfo and verified pieces.

@@ -29,10 +29,16 @@ impl std::io::Read for Arrived<'_> {
 
 /// A torrent of `pieces` pieces whose hashes are `[p; 20]` for piece `p`.
 fn spec(pieces: u8, require_data: bool) -> TorrentSpec {
+    named_spec("x", pieces, require_data)
+}
+
+/// [`spec`] of a torrent called `name` (another name, another info-hash).
+fn named_spec(name: &str, pieces: u8, require_data: bool) -> TorrentSpec {
     let hashes: Vec<u8> = (0..pieces).flat_map(|p| [p; 20]).collect();
     let mut text = format!(
-        "d4:infod6:lengthi{}e4:name1:x12:piece lengthi{PIECE}e6:pieces{}:",
+        "d4:infod6:lengthi{}e4:name{}:{name}12:piece lengthi{PIECE}e6:pieces{}:",
         u64::from(pieces) * PIECE,
+        name.len(),
         hashes.len()
     )
     .into_bytes();
@@ -46,6 +52,7 @@ fn spec(pieces: u8, require_data: bool) -> TorrentSpec {
         have: None,
         require_data,
         paused: false,
+        caps: TorrentCaps::default(),
     }
 }
 
@@ -240,8 +247,12 @@ fn a_late_completion_for_a_gone_torrent_is_ignored() {
 
 /// A torrent of `pieces` pieces, active at once with `have` verified.
 pub(super) fn active_spec(pieces: u8, have: &[u32]) -> TorrentSpec {
-    let mut s = spec(pieces, false);
-    let mut bits = Bitfield::new(u32::from(pieces));
+    with_have(spec(pieces, false), have)
+}
+
+/// `s`, active at once with `have` verified.
+fn with_have(mut s: TorrentSpec, have: &[u32]) -> TorrentSpec {
+    let mut bits = Bitfield::new(s.storage.layout.piece_count());
     for &p in have {
         bits.set(PieceIndex(p), true).unwrap();
     }
@@ -251,18 +262,7 @@ pub(super) fn active_spec(pieces: u8, have: &[u32]) -> TorrentSpec {
 
 /// A spec of a different torrent (another name, so another info-hash).
 fn other_spec() -> TorrentSpec {
-    let mut s = active_spec(1, &[0]);
-    let text = format!(
-        "d4:infod6:lengthi{PIECE}e4:name1:y12:piece lengthi{PIECE}e6:pieces20:{}ee",
-        "\u{1}".repeat(20)
-    );
-    let meta = Metainfo::from_bytes(text.as_bytes()).unwrap();
-    s.storage = Arc::new(Storage::new(
-        "/nonexistent".into(),
-        Layout::new(&meta.info, &sanitize(&meta.info)),
-    ));
-    s.meta = Arc::new(meta);
-    s
+    with_have(named_spec("y", 1, false), &[0])
 }
 
 #[test]
@@ -388,34 +388,57 @@ fn a_check_stops_handing_out_pieces_once_the_run_stops() {
     );
 }
 
-/// Every message `conn` queued since the last call, decoded.
-fn sent(e: &mut Engine, key: usize) -> Vec<String> {
+/// Takes everything connection `key` queued as written (without telling the engine)
+/// and decodes it: `None` for our handshake, then each message. Returns the bytes
+/// taken.
+fn take_sent(
+    e: &mut Engine,
+    key: usize,
+    mut each: impl FnMut(Option<crate::wire::peer::Message<'_>>),
+) -> usize {
     let mut bytes = Vec::new();
-    e.conns[key].send.write_to(&mut bytes).unwrap();
-    let mut out = Vec::new();
+    let written = e.conns[key].send.write_to(&mut bytes).unwrap();
     let mut rest = &bytes[..];
-    // Our handshake comes first when the peer's arrived.
+    // Our handshake comes first when the peer's arrived (no frame starts with 19: its
+    // length would be past any cap).
     if rest.len() >= crate::wire::peer::HANDSHAKE_LEN && rest[0] == 19 {
         rest = &rest[crate::wire::peer::HANDSHAKE_LEN..];
-        out.push("handshake".to_string());
+        each(None);
     }
     while let Some((m, used)) = crate::wire::peer::decode(rest, 1 << 20).unwrap() {
-        out.push(match m {
-            crate::wire::peer::Message::Request(b) => format!("request {}+{}", b.piece.0, b.offset),
-            other => format!("{other:?}").chars().take(12).collect(),
-        });
+        each(Some(m));
         rest = &rest[used..];
     }
+    written
+}
+
+/// Every message `conn` queued since the last call, decoded.
+fn sent(e: &mut Engine, key: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    take_sent(e, key, |m| {
+        out.push(match m {
+            None => "handshake".to_string(),
+            Some(crate::wire::peer::Message::Request(b)) => {
+                format!("request {}+{}", b.piece.0, b.offset)
+            }
+            Some(other) => format!("{other:?}").chars().take(12).collect(),
+        })
+    });
     out
 }
 
 /// Feeds `msgs` (encoded) to connection `key` as if they had just been read.
 fn feed(e: &mut Engine, key: usize, bytes: &[u8]) {
+    feed_at(e, key, bytes, Instant::now());
+}
+
+/// [`feed`] at `now`.
+fn feed_at(e: &mut Engine, key: usize, bytes: &[u8], now: Instant) {
     let pass = e.conns[key]
         .recv
         .read_from(&mut Arrived(bytes), 1 << 20, 1 << 21)
         .unwrap();
-    e.on_input(key, pass, Instant::now());
+    e.on_input(key, pass, now);
 }
 
 fn encode(msgs: &[crate::wire::peer::Message<'_>]) -> Vec<u8> {
@@ -520,4 +543,370 @@ fn the_run_ends_once_stopping_and_nothing_is_left_to_write() {
     assert!(!e.finished(now));
     answer_checks(&mut e, |_| true);
     assert!(e.finished(now));
+}
+
+// Rate limits and connection caps, simulated: leechers that keep requests out and read
+// everything the engine queues for them, a refill interval per turn.
+
+/// Requests a simulated leecher keeps out: more blocks than the engine's high-water
+/// mark, so a leecher never waits on itself.
+const WINDOW: u32 = 32;
+const BLOCK: u64 = crate::types::BLOCK_SIZE as u64;
+/// Pieces of each simulated torrent (1 MiB).
+const SIM_PIECES: u8 = 32;
+
+/// Connects a peer of torrent `hash` from `port` at `now` (the fast extension, a peer
+/// id of its own) and feeds it `msgs` after the handshake.
+fn connect(
+    e: &mut Engine,
+    hash: InfoHash,
+    port: u16,
+    now: Instant,
+    msgs: &[crate::wire::peer::Message<'_>],
+) -> usize {
+    let key = e.add_conn(SocketAddr::from(([127, 0, 0, 1], port)), false, None, now);
+    let mut hs = Handshake::new(hash, PeerId([port as u8; 20]));
+    hs.set(crate::wire::peer::ReservedBit::FAST_EXTENSION, true);
+    feed_at(e, key, &hs.encode(), now);
+    if !msgs.is_empty() && !e.conns[key].is_closing() {
+        feed_at(e, key, &encode(msgs), now);
+    }
+    key
+}
+
+/// A leecher the simulation drives.
+struct Leecher {
+    key: usize,
+    /// Blocks in its torrent.
+    blocks: u32,
+    /// Blocks it asked for.
+    asked: u32,
+    /// Payload bytes it received.
+    got: u64,
+}
+
+impl Leecher {
+    /// A peer that has nothing and is interested, so the seeding engine unchokes it.
+    fn join(e: &mut Engine, hash: InfoHash, port: u16, now: Instant) -> Leecher {
+        use crate::wire::peer::Message;
+        let key = connect(
+            e,
+            hash,
+            port,
+            now,
+            &[Message::HaveNone, Message::Interested],
+        );
+        let blocks = u32::from(SIM_PIECES) * (PIECE / BLOCK) as u32;
+        Leecher {
+            key,
+            blocks,
+            asked: 0,
+            got: 0,
+        }
+    }
+
+    /// One turn: asks for more blocks, up to `WINDOW` out, then reads everything
+    /// queued for it.
+    fn turn(&mut self, e: &mut Engine, now: Instant) {
+        use crate::wire::peer::Message;
+        let received = (self.got / BLOCK) as u32;
+        let mut asks = Vec::new();
+        while self.asked - received < WINDOW {
+            let n = self.asked % self.blocks;
+            asks.push(Message::Request(crate::types::BlockRef {
+                piece: PieceIndex(n / 2),
+                offset: (n % 2) * crate::types::BLOCK_SIZE,
+                len: crate::types::BLOCK_SIZE,
+            }));
+            self.asked += 1;
+        }
+        feed_at(e, self.key, &encode(&asks), now);
+        let mut got = 0;
+        let written = take_sent(e, self.key, |m| {
+            if let Some(Message::Piece { data, .. }) = m {
+                got += data.len() as u64;
+            }
+        });
+        self.got += got;
+        e.on_written(self.key, written, now);
+    }
+}
+
+/// Seeding torrents, each with one leecher, on a simulated clock.
+struct Sim {
+    e: Engine,
+    ids: Vec<TorrentId>,
+    leechers: Vec<Leecher>,
+    clock: Instant,
+    /// What each torrent had sent at the end of the last [`Sim::play`].
+    seen: Vec<u64>,
+}
+
+impl Sim {
+    /// `torrents` complete torrents of [`SIM_PIECES`] pieces, every piece in the upload
+    /// cache, a leecher each, and the session's upload limit `session_up`.
+    fn seeding(torrents: usize, session_up: Option<u64>) -> Sim {
+        let mut cfg = config();
+        cfg.peers.clear();
+        cfg.upload_mode = UploadMode::Buffered;
+        let all: Vec<u32> = (0..u32::from(SIM_PIECES)).collect();
+        let specs = (0..torrents)
+            .map(|i| with_have(named_spec(&format!("t{i}"), SIM_PIECES, false), &all))
+            .collect();
+        let mut e = engine_with(cfg, specs);
+        let clock = Instant::now();
+        e.set_rate_limits(session_up, None, clock);
+        let mut ids = Vec::new();
+        for (_, t) in e.torrents.iter_mut() {
+            for &p in &all {
+                let data = bytes::Bytes::from(vec![0u8; PIECE as usize]);
+                t.cache.insert(PieceIndex(p), data);
+            }
+            ids.push(t.id);
+        }
+        let hashes: Vec<InfoHash> = e.torrents.iter().map(|(_, t)| t.meta.info_hash).collect();
+        let leechers = (0..)
+            .zip(hashes)
+            .map(|(i, h)| Leecher::join(&mut e, h, 7000 + i, clock))
+            .collect();
+        Sim {
+            seen: vec![0; ids.len()],
+            e,
+            ids,
+            leechers,
+            clock,
+        }
+    }
+
+    /// Sets torrent `i`'s caps at the current time.
+    fn cap(&mut self, i: usize, caps: TorrentCaps) -> bool {
+        self.e.set_torrent_caps(self.ids[i], caps, self.clock)
+    }
+
+    /// Plays `steps` refill intervals: the limits are topped up, then every leecher
+    /// takes its turn. Returns the payload each torrent queued since the last call
+    /// (what the limits govern: a leecher has read all of it but the last turn's).
+    fn play(&mut self, steps: u32) -> Vec<u64> {
+        for _ in 0..steps {
+            self.clock += crate::limit::REFILL_INTERVAL;
+            self.e.refill_limits(self.clock);
+            for l in &mut self.leechers {
+                l.turn(&mut self.e, self.clock);
+            }
+        }
+        let now: Vec<u64> = (self.ids.iter())
+            .map(|&id| self.e.torrent(id).map_or(0, |v| v.uploaded))
+            .collect();
+        let sent = now.iter().zip(&self.seen).map(|(n, s)| n - s).collect();
+        self.seen = now;
+        sent
+    }
+}
+
+fn up(rate: u64) -> TorrentCaps {
+    TorrentCaps {
+        up: Some(rate),
+        ..Default::default()
+    }
+}
+
+/// What a throttle of `rate` lets through over `intervals` refills after it was last
+/// full: its burst (a quarter second, at least a block) and what it earns. (A
+/// [`Sim::play`] from a fresh throttle earns nothing in its first interval: the bucket
+/// is full until the leechers' first requests.)
+fn allowance(rate: u64, intervals: u64) -> u64 {
+    (rate / 4).max(BLOCK) + rate * intervals / 10
+}
+
+/// Fails unless `sent` is what a throttle of `rate` allows over `intervals` (see
+/// [`allowance`]): each block is spent before it goes, so at most one block of debt.
+fn assert_allowed(sent: u64, rate: u64, intervals: u64, what: &str) {
+    let allowed = allowance(rate, intervals);
+    assert!(
+        (allowed..allowed + BLOCK).contains(&sent),
+        "{what}: sent {sent}, allowed {allowed}"
+    );
+}
+
+#[test]
+fn a_torrent_upload_limit_holds_it_to_its_rate_and_slows_no_other() {
+    const RATE: u64 = 256 * 1024;
+    let free = Sim::seeding(2, None).play(20);
+    let mut sim = Sim::seeding(2, None);
+    assert!(sim.cap(0, up(RATE)));
+    assert!(sim.e.has_limits() && sim.e.take_limits_changed());
+    let got = sim.play(20);
+    assert_allowed(got[0], RATE, 19, "the capped torrent");
+    assert!(
+        free[0] > 4 * got[0],
+        "without its limit it sends more: {free:?}"
+    );
+    assert!(
+        got[1] >= free[1],
+        "the other torrent is not slowed: {got:?} {free:?}"
+    );
+}
+
+#[test]
+fn the_session_limit_is_shared_by_turns() {
+    // Every refill the first connection served spends everything: without turns, the
+    // same one would be first every time and the other would get nothing.
+    const SESSION: u64 = 1 << 20;
+    let got = Sim::seeding(2, Some(SESSION)).play(20);
+    assert_allowed(got.iter().sum(), SESSION, 19, "the session");
+    let total: u64 = got.iter().sum();
+    assert!(
+        got.iter().all(|&g| g > total * 2 / 5),
+        "fair shares: {got:?}"
+    );
+}
+
+#[test]
+fn under_the_session_limit_a_capped_torrent_gets_its_rate_and_the_other_the_rest() {
+    const SESSION: u64 = 1 << 20;
+    const RATE: u64 = 128 * 1024;
+    let mut sim = Sim::seeding(2, Some(SESSION));
+    sim.cap(0, up(RATE));
+    let got = sim.play(20);
+    assert_allowed(got.iter().sum(), SESSION, 19, "both spend the session's");
+    let own = allowance(RATE, 19);
+    // It waits in its own bucket or in the session's, taking turns there.
+    assert!(
+        got[0] < own + BLOCK && got[0] > own * 4 / 5,
+        "{got:?}, own {own}"
+    );
+}
+
+#[test]
+fn torrent_limits_change_at_runtime() {
+    let mut sim = Sim::seeding(1, None);
+    sim.cap(0, up(512 * 1024));
+    let fast = sim.play(10)[0];
+    assert_allowed(fast, 512 * 1024, 9, "first");
+    // Lowered: a new, full bucket of the new rate, spent at once by the leecher that
+    // waited for the old one.
+    sim.cap(0, up(128 * 1024));
+    let slow = sim.play(10)[0];
+    assert_allowed(slow, 128 * 1024, 10, "lowered");
+    // Cleared: nothing is left of the caps, and the torrent runs free.
+    assert!(sim.cap(0, TorrentCaps::default()));
+    assert!(sim.e.torrents[0].caps.is_none() && !sim.e.has_limits());
+    let free = sim.play(10)[0];
+    assert!(free > 4 * fast, "{free}");
+    // A stale id changes nothing.
+    let id = sim.ids[0];
+    sim.e.remove(id);
+    assert!(!sim.e.set_torrent_caps(id, up(1), sim.clock));
+    assert!(!sim.e.has_limits());
+}
+
+#[test]
+fn a_torrent_connection_cap_refuses_the_next_peer_and_stops_dialling() {
+    let mut sim = Sim::seeding(2, None);
+    let now = sim.clock;
+    let hashes: Vec<InfoHash> = sim
+        .e
+        .torrents
+        .iter()
+        .map(|(_, t)| t.meta.info_hash)
+        .collect();
+    let caps = TorrentCaps {
+        max_connections: Some(2),
+        ..Default::default()
+    };
+    assert!(sim.cap(0, caps));
+    assert!(!sim.e.has_limits(), "no rate to refill");
+    // Its leecher and a dial in flight make two: nothing more is dialled...
+    assert!(sim.e.dial("127.0.0.1:8001".parse().unwrap(), 0, now));
+    assert!(!sim.e.dial("127.0.0.1:8002".parse().unwrap(), 0, now));
+    sim.e.take_dials();
+    // ...and the next incoming peer is refused at its handshake, unanswered.
+    let refused = connect(&mut sim.e, hashes[0], 7100, now, &[]);
+    assert!(sim.e.conns[refused].is_closing());
+    assert_eq!(sim.e.conns[refused].send.queued(), 0);
+    // The other torrent takes peers as before.
+    let other = connect(&mut sim.e, hashes[1], 7101, now, &[]);
+    assert!(sim.e.conns[other].session().is_some());
+    sim.e.reap_closed();
+    assert_eq!(
+        sim.e.close_counts().get(&CloseReason::TorrentFull),
+        Some(&1)
+    );
+    assert_eq!(sim.e.torrent(sim.ids[0]).map(|v| v.peers), Some(1));
+}
+
+#[test]
+fn a_lowered_connection_cap_closes_the_least_useful_first() {
+    use crate::wire::peer::Message;
+    let mut sim = Sim::seeding(1, None);
+    let t0 = sim.clock;
+    let hash = sim.e.torrents[0].meta.info_hash;
+    let second = Duration::from_secs(1);
+    // The sim's leecher (unchoked, the oldest), an idle peer, a newer leecher, a dial.
+    let idle = connect(&mut sim.e, hash, 7200, t0 + second, &[Message::HaveNone]);
+    let newer = Leecher::join(&mut sim.e, hash, 7201, t0 + 2 * second).key;
+    assert!(
+        sim.e
+            .dial("127.0.0.1:8001".parse().unwrap(), 0, t0 + 3 * second)
+    );
+    let dial = sim.e.take_dials()[0].key;
+    let oldest = sim.leechers[0].key;
+    let cap = |n| TorrentCaps {
+        max_connections: Some(n),
+        ..Default::default()
+    };
+    sim.cap(0, cap(2));
+    let closing = |e: &Engine| {
+        [oldest, idle, newer, dial].map(|k| e.conns.get(k).is_none_or(|c| c.is_closing()))
+    };
+    assert_eq!(
+        closing(&sim.e),
+        [false, true, false, true],
+        "the dial, then the idle one"
+    );
+    sim.cap(0, cap(1));
+    assert_eq!(
+        closing(&sim.e),
+        [false, true, true, true],
+        "then the newest"
+    );
+    sim.e.reap_closed();
+    assert_eq!(
+        sim.e.close_counts().get(&CloseReason::TorrentFull),
+        Some(&3)
+    );
+    // Raised again: nothing reopens by itself; the per-second sweep dials for it.
+    sim.cap(0, cap(10));
+    assert_eq!(sim.e.torrent(sim.ids[0]).map(|v| v.peers), Some(1));
+}
+
+#[test]
+fn a_torrent_download_limit_holds_back_its_own_requests_only() {
+    use crate::wire::peer::Message;
+    let mut cfg = config();
+    cfg.peers.clear();
+    let specs = ["a", "b"].map(|n| with_have(named_spec(n, 4, false), &[]));
+    let mut e = engine_with(cfg, specs.into());
+    let now = Instant::now();
+    let (a, b) = (&e.torrents[0], &e.torrents[1]);
+    let (id, hashes) = (a.id, [a.meta.info_hash, b.meta.info_hash]);
+    let caps = TorrentCaps {
+        down: Some(32 * 1024),
+        ..Default::default()
+    };
+    assert!(e.set_torrent_caps(id, caps, now));
+    let requests = |e: &mut Engine, key| {
+        let all = sent(e, key);
+        all.iter().filter(|m| m.starts_with("request")).count()
+    };
+    let seeds = [Message::HaveAll, Message::Unchoke];
+    let from_a = connect(&mut e, hashes[0], 7300, now, &seeds);
+    let from_b = connect(&mut e, hashes[1], 7301, now, &seeds);
+    assert_eq!(requests(&mut e, from_a), 1, "its burst buys one block");
+    assert_eq!(requests(&mut e, from_b), 4, "the other's first pipeline");
+    // A part block's worth of tokens buys the next block; then the debt is paid first.
+    e.refill_limits(now + Duration::from_millis(100));
+    assert_eq!(requests(&mut e, from_a), 1);
+    e.refill_limits(now + Duration::from_millis(200));
+    assert_eq!(requests(&mut e, from_a), 0);
 }

@@ -420,6 +420,7 @@ fn load_session(state: &Path) -> (Vec<TorrentSpec>, Vec<(InfoHash, TorrentRecord
             have,
             require_data: false,
             paused: s.record.paused,
+            caps: s.record.limits.caps(),
         });
         records.push((s.info_hash, s.record));
     }

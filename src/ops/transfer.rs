@@ -217,6 +217,7 @@ pub fn prepare_meta(
         have,
         require_data: mode == DataMode::Existing,
         paused: false,
+        caps: Default::default(),
     })
 }
 

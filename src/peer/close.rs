@@ -35,8 +35,11 @@ pub enum CloseReason {
     SocketError,
     /// The peer's send queue grew past its bound (it does not read).
     SendQueueFull,
-    /// Too many peers on this torrent or in total.
+    /// Too many peers in total (`--max-peers`): refused at accept.
     TooManyPeers,
+    /// The torrent holds its own connection cap (`max_connections`): an incoming peer
+    /// is refused at its handshake, and lowering the cap closes the least useful.
+    TorrentFull,
     /// Closed to make room for a new peer at `--max-peers`: neither side was
     /// interested for a while (see `Engine::evict_useless`).
     Evicted,
@@ -66,6 +69,7 @@ impl CloseReason {
             CloseReason::SocketError => "socket_error",
             CloseReason::SendQueueFull => "send_queue_full",
             CloseReason::TooManyPeers => "too_many_peers",
+            CloseReason::TorrentFull => "torrent_full",
             CloseReason::Evicted => "evicted",
             CloseReason::BothSeeding => "both_seeding",
             CloseReason::DiskError => "disk_error",

@@ -1,7 +1,7 @@
 //! One torrent inside the engine: what we have, what is being assembled and written,
 //! the piece cache that serves uploads, the connected peers and the bans.
 //!
-//! Depends on `wire`, `torrent::{picker, storage}`, `bitfield` and `types`. Plain data
+//! Depends on `wire`, `torrent::{picker, storage}`, `bitfield`, `limit` and `types`. Plain data
 //! owned by the reactor thread. Invariants:
 //! - a piece is in at most one of: `have` and the `assembly` (receiving or writing).
 
@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::bitfield::Bitfield;
+use crate::limit::Throttles;
 use crate::rate::Rate;
 use crate::torrent::assembly::Assembly;
 use crate::torrent::ban::{Bans, Source};
@@ -101,6 +102,24 @@ impl TorrentStats {
     }
 }
 
+/// What an operator capped one torrent at, beside the session's limits. Kept boxed in
+/// [`Torrent::caps`] and only while something is capped, so a torrent without caps
+/// costs one pointer.
+#[derive(Debug, Default)]
+pub struct Caps {
+    /// Its own upload and download throttles; a block must pass the session's too.
+    pub throttles: Throttles<ConnKey>,
+    /// Most connections it holds at once, dials and handshakes included.
+    pub max_connections: Option<usize>,
+}
+
+impl Caps {
+    /// Whether nothing is capped.
+    pub fn is_empty(&self) -> bool {
+        self.throttles.is_empty() && self.max_connections.is_none()
+    }
+}
+
 /// Borrows of one torrent's piece records, from [`Torrent::pieces_mut`].
 pub struct PiecesMut<'a> {
     /// Where the pieces are in the files.
@@ -164,6 +183,8 @@ pub struct Torrent {
     pub tracker: Option<TrackerClient>,
     /// The peers it knows of, where from, and when to dial them.
     pub peer_list: PeerList,
+    /// Its own rate limits and connection cap; `None` when it has none.
+    pub caps: Option<Box<Caps>>,
 }
 
 impl Torrent {
@@ -204,6 +225,7 @@ impl Torrent {
             choker: Choker::new(),
             tracker: None,
             peer_list: PeerList::default(),
+            caps: None,
         }
     }
 
