@@ -166,7 +166,7 @@ enum CtlCommandArgs {
         #[arg(long)]
         create: bool,
         /// With --create: piece length in bytes (256K, 4M) [default: the daemon's].
-        #[arg(long, requires = "create", value_name = "N", value_parser = ops::parse_bytes)]
+        #[arg(long, requires = "create", value_name = "N", value_parser = hivebt::settings::parse_size)]
         piece_length: Option<u64>,
         /// With --create: mark the torrent private (BEP 27).
         #[arg(long, requires = "create")]
@@ -491,10 +491,10 @@ struct EngineArgs {
     #[arg(long, value_name = "DIR")]
     state: Option<PathBuf>,
     /// Total upload limit in bytes per second (K/M/G suffixes) [default: none].
-    #[arg(long, value_name = "RATE", value_parser = ops::parse_bytes)]
+    #[arg(long, value_name = "RATE", value_parser = hivebt::settings::parse_rate_flag)]
     max_upload_rate: Option<u64>,
     /// Total download limit in bytes per second (K/M/G suffixes) [default: none].
-    #[arg(long, value_name = "RATE", value_parser = ops::parse_bytes)]
+    #[arg(long, value_name = "RATE", value_parser = hivebt::settings::parse_rate_flag)]
     max_download_rate: Option<u64>,
     /// Worker threads for hashing and disk I/O [default: cores - 1, at least 1].
     #[arg(long, value_name = "N")]

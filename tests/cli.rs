@@ -506,8 +506,14 @@ fn create_rejects_bad_options() {
             "0",
             "piece length 0 must be a power of two from 16384 to 268435456",
         ),
-        ("big", "'big' is not a size (try 262144, 256K or auto)"),
-        ("-16K", "'-16K' is not a size (try 262144, 256K or auto)"),
+        (
+            "big",
+            "bad size \"big\": expected bytes like 262144, 256K or 4M (or auto)",
+        ),
+        (
+            "-16K",
+            "bad size \"-16K\": expected bytes like 262144, 256K or 4M (or auto)",
+        ),
     ];
     for (value, reason) in bad_piece_lengths {
         let arg = format!("--piece-length={value}");

@@ -83,8 +83,7 @@ pub fn parse_piece_length(s: &str) -> std::result::Result<PieceLength, String> {
     if s.eq_ignore_ascii_case("auto") {
         return Ok(PieceLength(None));
     }
-    let bytes =
-        crate::ops::parse_bytes(s).map_err(|e| format!("{e} (try 262144, 256K or auto)"))?;
+    let bytes = crate::settings::parse_size(s).map_err(|e| format!("{e} (or auto)"))?;
     if !bytes.is_power_of_two() || !(AUTO_PIECE_LENGTH_MIN..=MAX_PIECE_LENGTH).contains(&bytes) {
         return Err(format!(
             "piece length {bytes} must be a power of two from {AUTO_PIECE_LENGTH_MIN} to {MAX_PIECE_LENGTH}"
@@ -493,7 +492,7 @@ mod tests {
         assert!(
             parse_piece_length("big")
                 .unwrap_err()
-                .contains("not a size")
+                .contains("bad size \"big\"")
         );
         assert!(
             parse_piece_length("99999999999999M")

@@ -39,7 +39,7 @@ pub use error::SettingsError;
 pub use keys::Reload;
 pub use value::{
     ActiveLimit, ByteRate, Secs, ShareLimitAction, format_duration, format_rate, parse_duration,
-    parse_rate,
+    parse_rate, parse_rate_flag, parse_size,
 };
 
 /// Largest `engine.workers` accepted; more threads than this only contend.

@@ -21,6 +21,7 @@ const RATE_SUFFIXES: &[(&str, u64)] = &[
     ("g", 1 << 30),
     ("tib", 1 << 40),
     ("t", 1 << 40),
+    ("b", 1),
 ];
 
 /// Most digits after the decimal point a rate may have; more is no real limit.
@@ -41,27 +42,77 @@ fn rate_error(s: &str) -> String {
 
 /// Parses a byte rate in bytes per second: `1048576`, `512K`, `10M`, `1.5G` (binary
 /// units K, M, G, T, also written KiB, MiB, GiB, TiB, case-insensitive, with an
-/// optional `/s`). `0` means unlimited and gives `None`.
+/// optional `/s`). `0` means unlimited and gives `None`. The config file, the daemon's
+/// flags, `hivebt ctl` and `seed`/`download` all read rates with this.
 ///
 /// A fraction needs a suffix (`1.5` bytes is an error), and a rate that is not zero
 /// but rounds down to less than one byte per second is an error rather than a
-/// silent "unlimited".
+/// silent "unlimited". `MB` is refused (decimal or binary? say `M` or `MiB`).
 pub fn parse_rate(s: &str) -> Result<Option<u64>, String> {
     let lower = s.trim().to_ascii_lowercase();
-    let lower = lower.strip_suffix("/s").unwrap_or(&lower);
-    let number_end = lower
+    let text = lower.strip_suffix("/s").unwrap_or(&lower);
+    let bytes = parse_binary(s, text, &RATE)?;
+    Ok((bytes != 0).then_some(bytes))
+}
+
+/// [`parse_rate`] for a flag that keeps "unlimited" as 0.
+pub fn parse_rate_flag(s: &str) -> Result<u64, String> {
+    Ok(parse_rate(s)?.unwrap_or(0))
+}
+
+/// Parses a size in bytes the way [`parse_rate`] reads a rate (without `/s`):
+/// `262144`, `256K`, `4MiB`, `1.5G`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    parse_binary(s, &s.trim().to_ascii_lowercase(), &SIZE)
+}
+
+/// What [`parse_binary`] reads, for its messages.
+struct Unit {
+    name: &'static str,
+    expected: &'static str,
+    /// Said after "less than one byte".
+    zero: &'static str,
+}
+
+const RATE: Unit = Unit {
+    name: "rate",
+    expected: "bytes per second like 10M, 512K or 1.5G",
+    zero: " per second (0 means unlimited)",
+};
+
+const SIZE: Unit = Unit {
+    name: "size",
+    expected: "bytes like 262144, 256K or 4M",
+    zero: "",
+};
+
+/// The number with an optional binary suffix in `text` (`s` lowercased and trimmed),
+/// in bytes, computed exactly (no floating point).
+fn parse_binary(s: &str, text: &str, what: &Unit) -> Result<u64, String> {
+    let name = what.name;
+    let bad = || format!("bad {name} \"{s}\": expected {}", what.expected);
+    let number_end = text
         .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(lower.len());
-    let (number, suffix) = lower.split_at(number_end);
+        .unwrap_or(text.len());
+    let (number, suffix) = text.split_at(number_end);
     let suffix = suffix.trim();
+    if let Some(unit) = ["k", "m", "g", "t"]
+        .into_iter()
+        .find(|u| suffix == format!("{u}b"))
+    {
+        let unit = unit.to_ascii_uppercase();
+        return Err(format!(
+            "bad {name} \"{s}\": {unit}B is ambiguous; write {unit} or {unit}iB (binary units)"
+        ));
+    }
     let multiplier = if suffix.is_empty() {
         1
     } else {
         RATE_SUFFIXES
             .iter()
-            .find(|(name, _)| *name == suffix)
+            .find(|(n, _)| *n == suffix)
             .map(|(_, m)| *m)
-            .ok_or_else(|| rate_error(s))?
+            .ok_or_else(bad)?
     };
     let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
     let well_formed = !whole.is_empty()
@@ -69,22 +120,20 @@ pub fn parse_rate(s: &str) -> Result<Option<u64>, String> {
         && fraction.bytes().all(|b| b.is_ascii_digit())
         && !number.ends_with('.');
     if !well_formed || (multiplier == 1 && !fraction.is_empty()) {
-        return Err(rate_error(s));
+        return Err(bad());
     }
     if fraction.len() > MAX_RATE_DECIMALS {
         return Err(format!(
-            "bad rate \"{s}\": at most {MAX_RATE_DECIMALS} digits after the point"
+            "bad {name} \"{s}\": at most {MAX_RATE_DECIMALS} digits after the point"
         ));
     }
-    let too_large = || format!("bad rate \"{s}\": too large");
-    // u128 holds any u64 rate scaled by 10^9; more digits than that is too large anyway.
+    let too_large = || format!("bad {name} \"{s}\": too large");
+    // u128 holds any u64 scaled by 10^9; more digits than that is too large anyway.
     if whole.trim_start_matches('0').len() > 20 {
         return Err(too_large());
     }
     let scale = 10u128.pow(fraction.len() as u32);
-    let digits: u128 = format!("{whole}{fraction}")
-        .parse()
-        .map_err(|_| rate_error(s))?;
+    let digits: u128 = format!("{whole}{fraction}").parse().map_err(|_| bad())?;
     let bytes = digits
         .checked_mul(u128::from(multiplier))
         .map(|b| b / scale)
@@ -92,10 +141,11 @@ pub fn parse_rate(s: &str) -> Result<Option<u64>, String> {
     let bytes = u64::try_from(bytes).map_err(|_| too_large())?;
     if bytes == 0 && digits != 0 {
         return Err(format!(
-            "bad rate \"{s}\": less than one byte per second (0 means unlimited)"
+            "bad {name} \"{s}\": less than one byte{}",
+            what.zero
         ));
     }
-    Ok((bytes != 0).then_some(bytes))
+    Ok(bytes)
 }
 
 /// Writes a byte rate the way [`parse_rate`] reads it: `0` for unlimited, the largest
@@ -404,7 +454,7 @@ mod tests {
     #[test]
     fn rates_that_do_not_parse() {
         for bad in [
-            "", " ", "K", "10Q", "10MB", "-5", "-5K", "1.5", "1.", ".5M", "1..5M", "1.2.3M", "ten",
+            "", " ", "K", "10Q", "-5", "-5K", "1.5", "1.", ".5M", "1..5M", "1.2.3M", "ten",
             "10 M M", "1e6",
         ] {
             let err = parse_rate(bad).unwrap_err();
@@ -438,6 +488,42 @@ mod tests {
                 .unwrap_err()
                 .contains("digits after")
         );
+    }
+
+    #[test]
+    fn decimal_looking_units_are_refused_by_name() {
+        assert_eq!(
+            parse_rate("10MB").unwrap_err(),
+            "bad rate \"10MB\": MB is ambiguous; write M or MiB (binary units)"
+        );
+        assert!(parse_size("4kb").unwrap_err().contains("KB is ambiguous"));
+        assert_eq!(parse_rate("100B"), Ok(Some(100)));
+    }
+
+    #[test]
+    fn sizes_and_flag_rates() {
+        assert_eq!(parse_size("262144"), Ok(262_144));
+        assert_eq!(parse_size("256K"), Ok(256 * K));
+        assert_eq!(parse_size("4MiB"), Ok(4 * M));
+        assert_eq!(parse_size("0"), Ok(0));
+        for bad in ["", "x", "-1", "1.5", "4M/s"] {
+            let err = parse_size(bad).unwrap_err();
+            assert!(
+                err.starts_with(&format!("bad size \"{bad}\"")),
+                "{bad:?}: {err}"
+            );
+        }
+        assert!(
+            parse_size("99999999999999999G")
+                .unwrap_err()
+                .ends_with("too large")
+        );
+        assert_eq!(
+            parse_size("0.0001K").unwrap_err(),
+            "bad size \"0.0001K\": less than one byte"
+        );
+        assert_eq!(parse_rate_flag("0"), Ok(0));
+        assert_eq!(parse_rate_flag("5M"), Ok(5 * M));
     }
 
     #[test]
