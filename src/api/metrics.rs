@@ -6,7 +6,7 @@
 use std::fmt::Write;
 use std::time::Instant;
 
-use super::service::{ApiService, state_name};
+use super::service::ApiService;
 use crate::engine::Engine;
 
 /// The whole scrape.
@@ -14,30 +14,9 @@ pub(crate) fn render(api: &mut ApiService, engine: &Engine, now: Instant) -> Str
     let api = api.fresh(engine);
     let snapshot = api.snapshot();
     let mut out = String::with_capacity(4096);
-    let (mut up, mut down, mut uploaded, mut downloaded, mut peers, mut failures) =
-        (0u64, 0u64, 0u64, 0u64, 0usize, 0u64);
-    let mut by_state = [
-        ("checking", 0u64),
-        ("queued", 0),
-        ("downloading", 0),
-        ("seeding", 0),
-        ("paused", 0),
-        ("error", 0),
-    ];
-    for v in &snapshot.torrents {
-        up += v.up_rate;
-        down += v.down_rate;
-        peers += v.peers;
-        failures += u64::from(v.hash_failures);
-        if let Some(e) = api.entries.get(&v.info_hash) {
-            uploaded += e.record.uploaded + v.uploaded.saturating_sub(e.seen_up);
-            downloaded += e.record.downloaded + v.downloaded.saturating_sub(e.seen_down);
-            let name = state_name(v, e);
-            if let Some(slot) = by_state.iter_mut().find(|(s, _)| *s == name) {
-                slot.1 += 1;
-            }
-        }
-    }
+    let t = api.totals();
+    let (up, down, uploaded, downloaded) = (t.up_rate, t.down_rate, t.uploaded, t.downloaded);
+    let (peers, failures, by_state) = (t.peers, t.hash_failures, t.by_state);
     let mut metric = |name: &str, kind: &str, help: &str, value: String| {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} {kind}");

@@ -26,6 +26,17 @@ pub use service::{
 
 use std::borrow::Cow;
 
+/// The states a torrent is reported in, in the order lists of them are shown (see
+/// `service::state_name`).
+pub const STATES: [&str; 6] = [
+    "checking",
+    "queued",
+    "downloading",
+    "seeding",
+    "paused",
+    "error",
+];
+
 use serde::Serialize;
 
 /// The reason phrase of the statuses the API answers with.

@@ -25,7 +25,7 @@ use bytes::Bytes;
 
 use super::auth::{Auth, Denied};
 use super::tasks::{delete_data, prepare, rename_with, scan_watch_dir};
-use super::{ApiError, v1};
+use super::{ApiError, STATES, v1};
 use crate::bitfield::Bitfield;
 use crate::engine::store::{self, TorrentRecord};
 use crate::engine::{AddError, Engine, EngineSnapshot, TorrentSpec, TorrentView};
@@ -1184,7 +1184,50 @@ fn bring_totals(entry: &mut Entry, view: &TorrentView) {
     entry.seen_down = down;
 }
 
-/// The API's name for where a torrent is.
+/// The session's figures summed over every torrent, from the views as last taken.
+pub(crate) struct Totals {
+    pub up_rate: u64,
+    pub down_rate: u64,
+    /// Over the torrents' lives in the session.
+    pub uploaded: u64,
+    pub downloaded: u64,
+    pub peers: usize,
+    pub hash_failures: u64,
+    /// Torrents in each of [`STATES`], in its order.
+    pub by_state: [(&'static str, u64); 6],
+}
+
+impl ApiService {
+    /// See [`Totals`]; [`ApiService::fresh`] first.
+    pub(crate) fn totals(&self) -> Totals {
+        let mut t = Totals {
+            up_rate: 0,
+            down_rate: 0,
+            uploaded: 0,
+            downloaded: 0,
+            peers: 0,
+            hash_failures: 0,
+            by_state: STATES.map(|s| (s, 0)),
+        };
+        for v in &self.views.torrents {
+            t.up_rate += v.up_rate;
+            t.down_rate += v.down_rate;
+            t.peers += v.peers;
+            t.hash_failures += u64::from(v.hash_failures);
+            if let Some(e) = self.entries.get(&v.info_hash) {
+                t.uploaded += e.record.uploaded + v.uploaded.saturating_sub(e.seen_up);
+                t.downloaded += e.record.downloaded + v.downloaded.saturating_sub(e.seen_down);
+                let name = state_name(v, e);
+                if let Some(slot) = t.by_state.iter_mut().find(|(s, _)| *s == name) {
+                    slot.1 += 1;
+                }
+            }
+        }
+        t
+    }
+}
+
+/// The API's name for where a torrent is (one of [`STATES`]).
 pub(crate) fn state_name(view: &TorrentView, entry: &Entry) -> &'static str {
     match &view.state {
         TorrentState::FetchingMetadata | TorrentState::Checking { .. } => "checking",

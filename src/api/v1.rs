@@ -352,43 +352,21 @@ fn list(api: &mut ApiService, engine: &Engine, query: &str) -> Result<Vec<u8>, A
 
 fn session(api: &mut ApiService, engine: &Engine) -> Value {
     let api = api.fresh(engine);
-    let (snapshot, entries) = (api.snapshot(), &api.entries);
-    let mut by_state = serde_json::Map::new();
-    for s in [
-        "checking",
-        "queued",
-        "downloading",
-        "seeding",
-        "paused",
-        "error",
-    ] {
-        by_state.insert(s.into(), 0.into());
-    }
-    let (mut up, mut down, mut uploaded, mut downloaded, mut peers) =
-        (0u64, 0u64, 0u64, 0u64, 0usize);
-    for v in &snapshot.torrents {
-        up += v.up_rate;
-        down += v.down_rate;
-        peers += v.peers;
-        if let Some(e) = entries.get(&v.info_hash) {
-            uploaded += e.record.uploaded + v.uploaded.saturating_sub(e.seen_up);
-            downloaded += e.record.downloaded + v.downloaded.saturating_sub(e.seen_down);
-            let name = state_name(v, e);
-            if let Some(Value::Number(n)) = by_state.get(name) {
-                let n = n.as_u64().unwrap_or(0) + 1;
-                by_state.insert(name.into(), n.into());
-            }
-        }
-    }
+    let (snapshot, t) = (api.snapshot(), api.totals());
+    let by_state: serde_json::Map<String, Value> = t
+        .by_state
+        .iter()
+        .map(|&(s, n)| (s.to_owned(), n.into()))
+        .collect();
     json!({
         "version": env!("CARGO_PKG_VERSION"),
-        "download_rate": down,
-        "upload_rate": up,
-        "downloaded": downloaded,
-        "uploaded": uploaded,
-        "torrents": entries.len(),
+        "download_rate": t.down_rate,
+        "upload_rate": t.up_rate,
+        "downloaded": t.downloaded,
+        "uploaded": t.uploaded,
+        "torrents": api.entries.len(),
         "by_state": by_state,
-        "peers": peers,
+        "peers": t.peers,
         "connections": snapshot.connections,
         "disk_queue": snapshot.jobs_waiting,
         "limits": {

@@ -45,14 +45,7 @@ pub const CREATE_TIMEOUT_SECS: u64 = 3600;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A torrent's states, in the order `stats` lists them.
-pub const STATES: [&str; 6] = [
-    "checking",
-    "queued",
-    "downloading",
-    "seeding",
-    "paused",
-    "error",
-];
+pub use crate::api::STATES;
 
 /// Everything `hivebt ctl` was told.
 #[derive(Debug, Clone)]
