@@ -268,14 +268,35 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
-/// Parses a response from `buf`; `closed` says the peer closed the connection (then a
-/// body without a length ends there). `Ok(None)` while incomplete.
+/// Longest response head read; response heads carry more headers than requests.
+pub const MAX_RESPONSE_HEAD: usize = 16 * 1024;
+const MAX_RESPONSE_HEADERS: usize = 64;
+
+/// Parses a response from `buf` with a body of at most [`MAX_BODY`] bytes; see
+/// [`parse_response_limited`].
 pub fn parse_response(buf: &[u8], closed: bool) -> Result<Option<Response>, HttpError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    parse_response_limited(buf, closed, MAX_BODY)
+}
+
+/// Parses a response from `buf`; `closed` says the peer closed the connection (then a
+/// body without a length ends there). `Ok(None)` while incomplete. A head over
+/// [`MAX_RESPONSE_HEAD`] or a body (de-chunked or not) over `max_body` bytes is
+/// [`HttpError::TooLarge`], however it is framed.
+pub fn parse_response_limited(
+    buf: &[u8],
+    closed: bool,
+    max_body: usize,
+) -> Result<Option<Response>, HttpError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
     let head_len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) if n > MAX_RESPONSE_HEAD => {
+            return Err(HttpError::TooLarge);
+        }
         Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(HttpError::TooLarge),
+        Ok(httparse::Status::Partial) if buf.len() > MAX_RESPONSE_HEAD => {
+            return Err(HttpError::TooLarge);
+        }
         Ok(httparse::Status::Partial) if closed => return Err(HttpError::Truncated),
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(HttpError::Malformed(e.to_string())),
@@ -287,62 +308,58 @@ pub fn parse_response(buf: &[u8], closed: bool) -> Result<Option<Response>, Http
             .find(|h| h.name.eq_ignore_ascii_case(name))
             .map(|h| String::from_utf8_lossy(h.value).trim().to_ascii_lowercase())
     };
-    let body = &buf[head_len..];
-    if header("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
-        return match dechunk(body)? {
-            Some(body) => Ok(Some(Response { status, body })),
-            None if closed => Err(HttpError::Truncated),
-            None => Ok(None),
-        };
-    }
-    if let Some(len) = header("content-length") {
-        let len: usize = len
-            .parse()
-            .map_err(|_| HttpError::Malformed("bad Content-Length".into()))?;
-        if len > MAX_BODY {
+    let rest = &buf[head_len..];
+    let body = if header("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
+        dechunk(rest, max_body)?
+    } else if let Some(len) = header("content-length") {
+        let len: usize = Some(len.as_str())
+            .filter(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|l| l.parse().ok())
+            .ok_or_else(|| HttpError::Malformed("bad Content-Length".into()))?;
+        if len > max_body {
             return Err(HttpError::TooLarge);
         }
-        return match body.len() >= len {
-            true => Ok(Some(Response {
-                status,
-                body: body[..len].to_vec(),
-            })),
-            false if closed => Err(HttpError::Truncated),
-            false => Ok(None),
-        };
-    }
-    if body.len() > MAX_BODY {
+        rest.get(..len).map(<[u8]>::to_vec)
+    } else if rest.len() > max_body {
         return Err(HttpError::TooLarge);
+    } else {
+        closed.then(|| rest.to_vec())
+    };
+    match body {
+        Some(body) => Ok(Some(Response { status, body })),
+        None if closed => Err(HttpError::Truncated),
+        None => Ok(None),
     }
-    Ok(closed.then(|| Response {
-        status,
-        body: body.to_vec(),
-    }))
 }
 
-/// Decodes a chunked body; `Ok(None)` while incomplete.
-fn dechunk(mut buf: &[u8]) -> Result<Option<Vec<u8>>, HttpError> {
+/// Decodes a chunked body (RFC 9112 section 7.1; trailers are ignored) of at most
+/// `max_body` bytes; `Ok(None)` while incomplete.
+fn dechunk(mut buf: &[u8], max_body: usize) -> Result<Option<Vec<u8>>, HttpError> {
     let mut out = Vec::new();
     loop {
         let Some(line_end) = buf.windows(2).position(|w| w == b"\r\n") else {
             return Ok(None);
         };
-        let size_text = String::from_utf8_lossy(&buf[..line_end]);
-        let size_text = size_text.split(';').next().unwrap_or("").trim();
+        let line = String::from_utf8_lossy(&buf[..line_end]);
+        let size_text = line.split(';').next().unwrap_or("").trim();
         let size = usize::from_str_radix(size_text, 16)
             .map_err(|_| HttpError::Malformed("bad chunk size".into()))?;
-        if out.len() + size > MAX_BODY {
-            return Err(HttpError::TooLarge);
-        }
-        let start = line_end + 2;
         if size == 0 {
             return Ok(Some(out));
         }
-        if buf.len() < start + size + 2 {
-            return Ok(None);
+        if out.len().saturating_add(size) > max_body {
+            return Err(HttpError::TooLarge);
         }
-        out.extend_from_slice(&buf[start..start + size]);
-        buf = &buf[start + size + 2..];
+        let start = line_end + 2;
+        let Some(chunk) = buf.get(start..start + size) else {
+            return Ok(None);
+        };
+        out.extend_from_slice(chunk);
+        match buf.get(start + size..start + size + 2) {
+            None => return Ok(None),
+            Some(b"\r\n") => buf = &buf[start + size + 2..],
+            Some(_) => return Err(HttpError::Malformed("chunk without CRLF".into())),
+        }
     }
 }
 

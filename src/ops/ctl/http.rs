@@ -3,7 +3,7 @@
 //! (all pure), and [`Client::call`], one exchange per connection over a
 //! `std::net::TcpStream` with connect, read and write timeouts.
 //!
-//! Depends on `httparse`, `serde_json` and `crate::error`. Every request asks for
+//! Depends on `wire::http` (the response parser), `serde_json` and `crate::error`. Every request asks for
 //! `Connection: close`, so an answer ends at its `Content-Length`, at the last chunk or
 //! when the daemon closes; it is bounded by [`MAX_ANSWER`] bytes, and a whole exchange
 //! by one deadline, so a stuck or hostile server cannot hold `ctl` forever.
@@ -17,12 +17,10 @@ use serde::Deserialize;
 
 use super::render::printable;
 use crate::error::{Error, Result};
+use crate::wire::http;
 
 /// Largest answer accepted: a list of tens of thousands of torrents fits.
 pub const MAX_ANSWER: usize = 64 << 20;
-/// Largest answer head accepted.
-const MAX_HEAD: usize = 16 * 1024;
-const MAX_HEADERS: usize = 64;
 
 /// The daemon's address, from a URL of exactly the form `http://HOST:PORT`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,111 +215,15 @@ impl ApiRequest {
     }
 }
 
-/// A complete answer: status code and (de-chunked) body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
-    /// Status code.
-    pub status: u16,
-    /// The body.
-    pub body: Vec<u8>,
-}
-
 /// Why the daemon's answer bytes were refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AnswerError {
-    /// Not HTTP, or a bad length or chunk size.
-    Malformed(String),
-    /// More than [`MAX_ANSWER`] bytes of body, or a head over 16 KiB.
-    TooLarge,
-    /// The connection closed before the answer was complete.
-    Truncated,
-}
+pub use crate::wire::http::HttpError as AnswerError;
+/// A complete answer: status code and (de-chunked) body.
+pub use crate::wire::http::Response as Answer;
 
-impl fmt::Display for AnswerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AnswerError::Malformed(m) => write!(f, "malformed HTTP answer: {m}"),
-            AnswerError::TooLarge => write!(f, "answer larger than {MAX_ANSWER} bytes"),
-            AnswerError::Truncated => f.write_str("the connection closed mid-answer"),
-        }
-    }
-}
-
-/// Parses an answer from `buf`; `closed` says the daemon closed the connection (then a
-/// body without a length ends there). `Ok(None)` while incomplete.
+/// Parses an answer from `buf` (see [`http::parse_response_limited`]), with a body of
+/// at most [`MAX_ANSWER`] bytes.
 pub fn parse_answer(buf: &[u8], closed: bool) -> std::result::Result<Option<Answer>, AnswerError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut headers);
-    let head_len = match resp.parse(buf) {
-        Ok(httparse::Status::Complete(n)) if n > MAX_HEAD => return Err(AnswerError::TooLarge),
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
-            return Err(AnswerError::TooLarge);
-        }
-        Ok(httparse::Status::Partial) if closed => return Err(AnswerError::Truncated),
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(AnswerError::Malformed(e.to_string())),
-    };
-    let status = resp.code.unwrap_or(0);
-    let header = |name: &str| {
-        resp.headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| String::from_utf8_lossy(h.value).trim().to_ascii_lowercase())
-    };
-    let rest = &buf[head_len..];
-    let body = if header("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
-        dechunk(rest)?
-    } else if let Some(len) = header("content-length") {
-        let len: usize = Some(len.as_str())
-            .filter(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|l| l.parse().ok())
-            .ok_or_else(|| AnswerError::Malformed("bad Content-Length".into()))?;
-        if len > MAX_ANSWER {
-            return Err(AnswerError::TooLarge);
-        }
-        rest.get(..len).map(<[u8]>::to_vec)
-    } else if rest.len() > MAX_ANSWER {
-        return Err(AnswerError::TooLarge);
-    } else {
-        closed.then(|| rest.to_vec())
-    };
-    match body {
-        Some(body) => Ok(Some(Answer { status, body })),
-        None if closed => Err(AnswerError::Truncated),
-        None => Ok(None),
-    }
-}
-
-/// Decodes a chunked body (RFC 9112 section 7.1; trailers are ignored); `Ok(None)`
-/// while incomplete.
-fn dechunk(mut buf: &[u8]) -> std::result::Result<Option<Vec<u8>>, AnswerError> {
-    let mut out = Vec::new();
-    loop {
-        let Some(line_end) = buf.windows(2).position(|w| w == b"\r\n") else {
-            return Ok(None);
-        };
-        let line = String::from_utf8_lossy(&buf[..line_end]);
-        let size_text = line.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_text, 16)
-            .map_err(|_| AnswerError::Malformed("bad chunk size".into()))?;
-        if size == 0 {
-            return Ok(Some(out));
-        }
-        if out.len().saturating_add(size) > MAX_ANSWER {
-            return Err(AnswerError::TooLarge);
-        }
-        let start = line_end + 2;
-        let Some(chunk) = buf.get(start..start + size) else {
-            return Ok(None);
-        };
-        out.extend_from_slice(chunk);
-        match buf.get(start + size..start + size + 2) {
-            None => return Ok(None),
-            Some(b"\r\n") => buf = &buf[start + size + 2..],
-            Some(_) => return Err(AnswerError::Malformed("chunk without CRLF".into())),
-        }
-    }
+    http::parse_response_limited(buf, closed, MAX_ANSWER)
 }
 
 /// The `{"error", "code"}` body of a refused request.
@@ -619,7 +521,11 @@ mod tests {
             parse_answer(bad_chunk, false),
             Err(AnswerError::Malformed(_))
         ));
-        let long_head = [b"HTTP/1.1 200 OK\r\nX: ".as_slice(), &[b'a'; MAX_HEAD + 1]].concat();
+        let long_head = [
+            b"HTTP/1.1 200 OK\r\nX: ".as_slice(),
+            &[b'a'; http::MAX_RESPONSE_HEAD + 1],
+        ]
+        .concat();
         assert_eq!(parse_answer(&long_head, false), Err(AnswerError::TooLarge));
     }
 
