@@ -120,7 +120,7 @@ pub const KEYS: &[Key] = &[
     ),
     key(
         "limits.max_connections_per_torrent",
-        "Peer connections of one torrent, unless the torrent sets its own.",
+        "Peers one torrent dials until it holds this many, unless it sets its own max_connections (which is a hard cap); incoming peers are bounded by max_connections.",
         "80",
         Runtime,
     ),
