@@ -11,6 +11,8 @@ mod bencode;
 mod ext_handshake;
 #[path = "../tools/fuzz/checks/http_tracker.rs"]
 mod http_tracker;
+#[path = "../tools/fuzz/checks/krpc.rs"]
+mod krpc;
 #[path = "../tools/fuzz/checks/magnet.rs"]
 mod magnet;
 #[path = "../tools/fuzz/checks/metainfo.rs"]
@@ -46,6 +48,7 @@ mod seeds_replay {
         udp_tracker,
         http_tracker,
         resume,
+        krpc,
     );
 }
 
