@@ -58,6 +58,7 @@
 //! - [`engine`]: every torrent and peer decision, the control seam every front
 //!   calls, and the daemon's session store ([`engine::store`]).
 //! - [`settings`]: the daemon's configuration file.
+//! - [`dht`]: the Mainline DHT, sans-io (so far its routing table).
 //! - [`api`]: the daemon's HTTP API, sans-io: auth, the session service beside the
 //!   engine (queueing, share limits, watch folder, answers that wait for worker
 //!   tasks, event streams), `/api/v1` and `/metrics`.
@@ -73,6 +74,7 @@
 pub mod api;
 pub mod bitfield;
 pub mod config;
+pub mod dht;
 pub mod disk;
 pub mod engine;
 pub mod error;
