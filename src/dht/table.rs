@@ -159,6 +159,30 @@ impl RoutingTable {
         })
     }
 
+    /// Whether `node` is in the table at that address.
+    pub fn contains(&self, node: &NodeInfo) -> bool {
+        self.buckets[self.bucket_of(&node.id)]
+            .nodes
+            .iter()
+            .any(|e| e.info == *node)
+    }
+
+    /// Whether an answer from `node` would put it in the table (a free or bad place
+    /// in its bucket, or the bucket would split): worth pinging a node that queried us.
+    pub fn wants(&self, node: &NodeInfo) -> bool {
+        if node.id == self.own || self.find(node.addr).is_some() {
+            return false;
+        }
+        if self.one_per_ip && self.ip_taken(node.addr.ip(), &node.id) {
+            return false;
+        }
+        let b = self.bucket_of(&node.id);
+        let bucket = &self.buckets[b];
+        bucket.nodes.len() < K
+            || bucket.nodes.iter().any(Entry::bad)
+            || (b == self.buckets.len() - 1 && b < 159)
+    }
+
     /// `node` answered one of our queries.
     pub fn on_answer(&mut self, node: NodeInfo, now: Instant) -> Added {
         if node.id == self.own {

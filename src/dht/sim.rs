@@ -1,0 +1,300 @@
+//! An in-process network of sans-io nodes on a fake clock: no sockets, no sleeps.
+//! A round delivers every datagram in flight (one one-way trip); when nothing is in
+//! flight but queries wait, the clock jumps past the query timeout.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::node::{DhtEvent, Node, NodeConfig, QUERY_TIMEOUT};
+use super::table::K;
+use crate::rng::Rng;
+use crate::types::InfoHash;
+use crate::wire::krpc::NodeId;
+
+struct Net {
+    nodes: Vec<Node>,
+    addrs: Vec<SocketAddr>,
+    by_addr: HashMap<SocketAddr, usize>,
+    dead: HashSet<usize>,
+    now: Instant,
+    rounds: u64,
+    datagrams: u64,
+}
+
+fn addr(i: usize) -> SocketAddr {
+    SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 6881))
+}
+
+impl Net {
+    fn new(n: usize, seed: u64) -> Net {
+        let now = Instant::now();
+        let mut rng = Rng::new(seed);
+        let mut nodes = Vec::new();
+        let mut addrs = Vec::new();
+        let mut by_addr = HashMap::new();
+        for i in 0..n {
+            let mut id = [0u8; 20];
+            for chunk in id.chunks_mut(8) {
+                chunk.copy_from_slice(&rng.next_u64().to_be_bytes()[..chunk.len()]);
+            }
+            nodes.push(Node::new(
+                NodeId(id),
+                NodeConfig::default(),
+                rng.next_u64(),
+                now,
+            ));
+            addrs.push(addr(i));
+            by_addr.insert(addr(i), i);
+        }
+        Net {
+            nodes,
+            addrs,
+            by_addr,
+            dead: HashSet::new(),
+            now,
+            rounds: 0,
+            datagrams: 0,
+        }
+    }
+
+    /// Delivers until nothing is in flight and no lookup runs (or `max` rounds).
+    fn settle(&mut self, max: u64) -> Vec<(usize, DhtEvent)> {
+        let mut events = Vec::new();
+        for _ in 0..max {
+            let mut flight = Vec::new();
+            for (i, n) in self.nodes.iter_mut().enumerate() {
+                while let Some((to, bytes)) = n.poll_send() {
+                    flight.push((i, to, bytes));
+                }
+                while let Some(e) = n.poll_event() {
+                    events.push((i, e));
+                }
+            }
+            if flight.is_empty() {
+                if self.nodes.iter().all(|n| n.lookups_running() == 0) {
+                    return events;
+                }
+                // Only unanswered queries left: let them time out.
+                self.now += QUERY_TIMEOUT;
+                for n in &mut self.nodes {
+                    n.on_tick(self.now);
+                }
+                continue;
+            }
+            self.rounds += 1;
+            self.now += Duration::from_millis(20);
+            for (from, to, bytes) in flight {
+                self.datagrams += 1;
+                let Some(&j) = self.by_addr.get(&to) else {
+                    continue;
+                };
+                if self.dead.contains(&j) || self.dead.contains(&from) {
+                    continue;
+                }
+                let src = self.addrs[from];
+                self.nodes[j].on_datagram(src, &bytes, self.now);
+            }
+        }
+        panic!("the network did not settle in {max} rounds");
+    }
+
+    fn bootstrap_all(&mut self) {
+        let router = self.addrs[0];
+        for i in 1..self.nodes.len() {
+            self.nodes[i].bootstrap(&[router], self.now);
+            if i % 25 == 0 {
+                self.settle(10_000);
+            }
+        }
+        self.settle(10_000);
+        // A quarter of an hour on: every node refreshes its stale buckets, as a live
+        // node does, and the tables of the nodes that joined first fill in.
+        self.now += super::table::REFRESH_AFTER;
+        for n in &mut self.nodes {
+            n.on_tick(self.now);
+        }
+        self.settle(100_000);
+    }
+
+    /// Runs one lookup from node `i` alone; returns its peers, rounds, datagrams and
+    /// Done event.
+    fn lookup(&mut self, i: usize, info_hash: InfoHash, announce: Option<u16>) -> Outcome {
+        let (rounds, datagrams) = (self.rounds, self.datagrams);
+        let id = self.nodes[i].get_peers(info_hash, announce, self.now);
+        let mut peers = HashSet::new();
+        let mut done = None;
+        for (node, e) in self.settle(10_000) {
+            match e {
+                DhtEvent::Peers {
+                    lookup, peers: p, ..
+                } if node == i && lookup == id => {
+                    peers.extend(p);
+                }
+                DhtEvent::Done {
+                    lookup,
+                    queries,
+                    answered,
+                    announced,
+                } if node == i && lookup == id => done = Some((queries, answered, announced)),
+                _ => {}
+            }
+        }
+        Outcome {
+            peers,
+            rounds: self.rounds - rounds,
+            datagrams: self.datagrams - datagrams,
+            done: done.expect("the lookup ended"),
+        }
+    }
+}
+
+struct Outcome {
+    peers: HashSet<SocketAddr>,
+    rounds: u64,
+    datagrams: u64,
+    /// Queries, answers, announces.
+    done: (u32, u32, u32),
+}
+
+#[test]
+fn five_hundred_nodes_bootstrap_announce_and_find_every_peer() {
+    let mut net = Net::new(500, 7);
+    net.bootstrap_all();
+    // Bootstrapping from one router filled every table.
+    let sizes: Vec<usize> = net.nodes.iter().map(|n| n.table().len()).collect();
+    let min = *sizes.iter().min().unwrap();
+    let mean = sizes.iter().sum::<usize>() as f64 / sizes.len() as f64;
+    assert!(min >= K, "smallest table {min} (mean {mean:.1})");
+
+    let info_hash = InfoHash([0x42; 20]);
+    let announcers: Vec<usize> = (0..10).map(|k| 20 + k * 37).collect();
+    for &a in &announcers {
+        let out = net.lookup(a, info_hash, Some(6000 + a as u16));
+        assert!(out.done.2 >= 1, "announced to no node: {:?}", out.done);
+    }
+    let want: HashSet<SocketAddr> = announcers
+        .iter()
+        .map(|&a| SocketAddr::new(net.addrs[a].ip(), 6000 + a as u16))
+        .collect();
+    let mut rounds = Vec::new();
+    let mut datagrams = Vec::new();
+    for seeker in [1, 250, 499] {
+        let out = net.lookup(seeker, info_hash, None);
+        assert_eq!(out.peers, want, "from node {seeker}");
+        rounds.push(out.rounds);
+        datagrams.push(out.datagrams);
+        // Converges in a bounded number of round trips.
+        assert!(out.rounds <= 40, "{} rounds", out.rounds);
+    }
+    eprintln!(
+        "500 nodes: mean table {mean:.1}; lookups took {rounds:?} one-way rounds, {datagrams:?} datagrams"
+    );
+
+    // A fifth of the nodes vanish (not the announcers): lookups still find them all.
+    let mut rng = Rng::new(3);
+    while net.dead.len() < 100 {
+        let i = 2 + rng.below(497);
+        if !announcers.contains(&i) && i != 300 {
+            net.dead.insert(i);
+        }
+    }
+    let out = net.lookup(300, info_hash, None);
+    assert_eq!(out.peers, want, "with 20 % of the nodes gone");
+    eprintln!(
+        "with 100 of 500 gone: {} rounds, {} datagrams, {:?} (queries, answers)",
+        out.rounds, out.datagrams, out.done
+    );
+}
+
+#[test]
+fn a_flood_from_one_address_is_cut_off_and_garbage_is_counted() {
+    let now = Instant::now();
+    let mut node = Node::new(NodeId([1; 20]), NodeConfig::default(), 1, now);
+    let flooder: SocketAddr = "192.0.2.66:4000".parse().unwrap();
+    let ping = b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe";
+    let mut answers = 0;
+    for _ in 0..1000 {
+        node.on_datagram(flooder, ping, now);
+        while let Some((to, bytes)) = node.poll_send() {
+            if to == flooder && bytes.windows(4).any(|w| w == b"1:rd") {
+                answers += 1;
+            }
+        }
+    }
+    assert!(
+        (50..=51).contains(&answers),
+        "{answers} answers to 1000 pings at once"
+    );
+    // Blocked now: even after the bucket would have refilled, nothing is answered.
+    let later = now + Duration::from_secs(10);
+    node.on_datagram(flooder, ping, later);
+    let sent = node.poll_send();
+    assert!(
+        sent.is_none(),
+        "{:?}",
+        sent.map(|(a, b)| (a, String::from_utf8_lossy(&b).into_owned()))
+    );
+    // Another address is served as usual.
+    node.on_datagram("192.0.2.67:4000".parse().unwrap(), ping, later);
+    let sent: Vec<Vec<u8>> = std::iter::from_fn(|| node.poll_send().map(|(_, b)| b)).collect();
+    assert!(sent.iter().any(|b| b.windows(4).any(|w| w == b"1:rd")));
+    assert!(node.counters().rate_limited >= 949);
+
+    // Garbage is counted and dropped; a malformed query gets error 203 with its tid.
+    node.on_datagram("192.0.2.68:1".parse().unwrap(), b"\xff\x00junk", later);
+    assert!(node.poll_send().is_none());
+    node.on_datagram(
+        "192.0.2.68:1".parse().unwrap(),
+        b"d1:ad2:id3:abce1:q4:ping1:t2:zz1:y1:qe",
+        later,
+    );
+    let (_, bytes) = node.poll_send().expect("an error answer");
+    let m = crate::wire::krpc::decode(&bytes).unwrap();
+    assert_eq!(m.tid, b"zz");
+    assert!(matches!(
+        m.body,
+        crate::wire::krpc::Body::Error { code: 203, .. }
+    ));
+    assert_eq!(node.counters().malformed, 2);
+}
+
+#[test]
+fn tokens_are_checked_and_answers_come_only_from_the_address_asked() {
+    let now = Instant::now();
+    let mut net = Net::new(3, 11);
+    // Node 1 learns node 0, then announces through it.
+    net.nodes[1].bootstrap(&[net.addrs[0]], now);
+    net.settle(100);
+    let info_hash = InfoHash([9; 20]);
+    let out = net.lookup(1, info_hash, Some(7000));
+    assert_eq!(out.done.2, 1, "announced to node 0");
+    // Node 2 finds the peer through node 0.
+    net.nodes[2].bootstrap(&[net.addrs[0]], now);
+    net.settle(100);
+    let out = net.lookup(2, info_hash, None);
+    assert_eq!(
+        out.peers,
+        HashSet::from([SocketAddr::new(net.addrs[1].ip(), 7000)])
+    );
+    // An announce with a made-up token is refused with 203.
+    let forged = b"d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz1234564:porti1e5:token8:aoeusnthe1:q13:announce_peer1:t2:aa1:y1:qe";
+    net.nodes[0].on_datagram("192.0.2.9:1".parse().unwrap(), forged, net.now);
+    // First the ping that checks the unknown sender, then the refusal.
+    let (_, ping) = net.nodes[0].poll_send().unwrap();
+    assert!(ping.windows(6).any(|w| w == b"4:ping"));
+    let (_, bytes) = net.nodes[0].poll_send().unwrap();
+    assert!(matches!(
+        crate::wire::krpc::decode(&bytes).unwrap().body,
+        crate::wire::krpc::Body::Error { code: 203, .. }
+    ));
+    // A response from an address that was never asked is ignored.
+    let before = net.nodes[0].counters().unexpected;
+    net.nodes[0].on_datagram(
+        "192.0.2.10:1".parse().unwrap(),
+        b"d1:rd2:id20:mnopqrstuvwxyz123456e1:t4:abcd1:y1:re",
+        net.now,
+    );
+    assert_eq!(net.nodes[0].counters().unexpected, before + 1);
+    assert_eq!(net.nodes[0].table().len(), 2, "nodes 1 and 2 only");
+}
