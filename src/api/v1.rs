@@ -522,7 +522,7 @@ fn split_labels(v: &str) -> Vec<String> {
 
 /// The engine does not enforce per-torrent rates and connection caps yet: refuse
 /// them rather than store limits nothing honours.
-fn check_limits(l: &TorrentLimits) -> Result<(), ApiError> {
+pub(crate) fn check_limits(l: &TorrentLimits) -> Result<(), ApiError> {
     if l.max_upload_rate.is_some() || l.max_download_rate.is_some() || l.max_connections.is_some() {
         return Err(ApiError::bad(
             "per-torrent rate and connection limits are not supported yet (ratio_limit and seed_time_limit are)",
