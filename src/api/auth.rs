@@ -49,6 +49,9 @@ pub const SESSION_COOKIE: &str = "hivebt_session";
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The most sessions kept at once; past it, the oldest is dropped.
 pub const MAX_SESSIONS: usize = 1024;
+/// The most verified credentials (HTTP Basic) remembered at once; past it, the one
+/// that expires first is dropped.
+pub const MAX_CREDENTIALS: usize = 64;
 
 /// Failed logins (within [`DEFAULT_BLOCK_FOR`]) that block an address, unless
 /// configured otherwise.
@@ -377,6 +380,68 @@ impl Sessions {
     /// Ends the session `cookie` names, if any (logout).
     pub fn remove(&mut self, cookie: &str) {
         self.expires_at.remove(&session_key(cookie));
+    }
+}
+
+/// Credentials sent with every request (HTTP Basic) whose password was verified, so
+/// the slow hash runs once per credential rather than once per request: each held as
+/// the SHA-256 of the whole `Authorization` value, never the value, until it expires
+/// (a session lifetime after it was verified). At most [`MAX_CREDENTIALS`].
+#[derive(Debug)]
+pub struct Credentials {
+    ttl: Duration,
+    expires_at: HashMap<[u8; 32], Instant>,
+}
+
+impl Credentials {
+    /// An empty set whose entries last `ttl` (at most ten years).
+    pub fn new(ttl: Duration) -> Credentials {
+        Credentials {
+            ttl: ttl.min(MAX_SPAN),
+            expires_at: HashMap::new(),
+        }
+    }
+
+    /// The key a credential (an `Authorization` header value) is held under.
+    pub fn key(authorization: &str) -> [u8; 32] {
+        Sha256::digest(authorization).into()
+    }
+
+    /// Remembers `key` as verified until `now + ttl`; when full, drops the entry
+    /// that expires first.
+    pub fn insert(&mut self, key: [u8; 32], now: Instant) {
+        if !self.expires_at.contains_key(&key) && self.expires_at.len() >= MAX_CREDENTIALS {
+            self.expires_at.retain(|_, at| *at > now);
+            if self.expires_at.len() >= MAX_CREDENTIALS {
+                let first = self.expires_at.iter().min_by_key(|(_, at)| **at);
+                if let Some((&k, _)) = first {
+                    self.expires_at.remove(&k);
+                }
+            }
+        }
+        self.expires_at.insert(key, now + self.ttl);
+    }
+
+    /// Whether `key` was verified and has not expired; an expired one is removed.
+    pub fn contains(&mut self, key: &[u8; 32], now: Instant) -> bool {
+        match self.expires_at.get(key) {
+            Some(&at) if at > now => true,
+            Some(_) => {
+                self.expires_at.remove(key);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Credentials held, expired ones not yet purged included.
+    pub fn len(&self) -> usize {
+        self.expires_at.len()
+    }
+
+    /// Whether none is held.
+    pub fn is_empty(&self) -> bool {
+        self.expires_at.is_empty()
     }
 }
 
@@ -829,6 +894,7 @@ pub struct Auth {
     listen: Vec<SocketAddr>,
     sessions: Sessions,
     lockout: Lockout,
+    credentials: Credentials,
 }
 
 impl Auth {
@@ -848,6 +914,7 @@ impl Auth {
             listen,
             sessions: Sessions::new(config.session_ttl),
             lockout: Lockout::new(config.max_failures, config.block_for),
+            credentials: Credentials::new(config.session_ttl),
         })
     }
 
@@ -893,7 +960,23 @@ impl Auth {
         let Some(given) = req.authorization.and_then(parse_bearer) else {
             return Err(Denied::Unauthorized);
         };
-        if self.lockout.is_blocked(req.peer, now) {
+        self.check_token(req.peer, given, now)
+    }
+
+    /// Whether the `Host` header value names this API (see [`host_allowed`]).
+    pub fn host_ok(&self, host: Option<&str>) -> bool {
+        host_allowed(host, &self.allowed_hosts, &self.listen)
+    }
+
+    /// Whether `ip` is blocked by the lockout now.
+    pub fn is_blocked(&self, ip: IpAddr, now: Instant) -> bool {
+        self.lockout.is_blocked(ip, now)
+    }
+
+    /// Whether `given` (from `ip`) is the API token: from a blocked address
+    /// [`Denied::LockedOut`] without looking at it; a wrong one counts as a failure.
+    pub fn check_token(&mut self, ip: IpAddr, given: &str, now: Instant) -> Result<(), Denied> {
+        if self.lockout.is_blocked(ip, now) {
             return Err(Denied::LockedOut);
         }
         // A right token does not clear the failures: a script polling with it would
@@ -901,8 +984,29 @@ impl Auth {
         if self.token.as_deref().is_some_and(|t| secret_eq(given, t)) {
             return Ok(());
         }
-        self.lockout.on_failure(req.peer, now);
+        self.lockout.on_failure(ip, now);
         Err(Denied::Unauthorized)
+    }
+
+    /// Whether the credential `key` ([`Credentials::key`]) was verified and has not
+    /// expired.
+    pub fn credential_known(&mut self, key: &[u8; 32], now: Instant) -> bool {
+        self.credentials.contains(key, now)
+    }
+
+    /// The second half of a Basic-credential check begun with [`Auth::begin_login`]:
+    /// when `verified`, the failures of `ip` are cleared and `key` is remembered
+    /// (the answer is an empty string: no session is opened).
+    pub fn finish_credential(
+        &mut self,
+        ip: IpAddr,
+        key: [u8; 32],
+        verified: bool,
+        now: Instant,
+    ) -> Result<String, Denied> {
+        self.verified(ip, verified)?;
+        self.credentials.insert(key, now);
+        Ok(String::new())
     }
 
     /// A login from `ip`: a new session's cookie value when `password` is right.
@@ -948,11 +1052,17 @@ impl Auth {
         verified: bool,
         now: Instant,
     ) -> Result<String, Denied> {
+        self.verified(ip, verified)?;
+        Ok(self.sessions.create(now))
+    }
+
+    /// A password check ended: a right one clears the failures of `ip`.
+    fn verified(&mut self, ip: IpAddr, verified: bool) -> Result<(), Denied> {
         if !verified {
             return Err(Denied::Unauthorized);
         }
         self.lockout.on_success(ip);
-        Ok(self.sessions.create(now))
+        Ok(())
     }
 
     /// Ends the session named in a `Cookie` header value, if any.

@@ -9,6 +9,8 @@
 //! - `tasks`: the file work it sends to the workers (adds, data deletion, the
 //!   watch folder).
 //! - `v1`: the native JSON API, `/api/v1/...` (paths and shapes in the README).
+//! - `transmission`: Transmission's RPC, `/transmission/rpc`, for the tools written
+//!   for Transmission.
 //! - `metrics`: `/metrics` in the Prometheus text format.
 //!
 //! Depends on `engine` (its control seam and views), `wire::http` (the request type)
@@ -18,6 +20,7 @@ pub mod auth;
 mod metrics;
 pub mod service;
 mod tasks;
+mod transmission;
 mod v1;
 
 pub use service::{

@@ -235,6 +235,34 @@ pub(crate) trait Front: Sync {
     ) -> Vec<u8>;
     /// An error answer.
     fn error(&self, e: &ApiError, keep_alive: bool) -> Vec<u8>;
+    /// As [`Front::added`], for a front that needs to know which request it answers
+    /// (the default calls `added`).
+    fn added_to(
+        &self,
+        api: &ApiService,
+        engine: &Engine,
+        hash: &InfoHash,
+        torrent: Option<&[u8]>,
+        reply: &Reply,
+    ) -> Vec<u8> {
+        self.added(api, engine, hash, torrent, reply.keep_alive)
+    }
+    /// As [`Front::error`], for a front that needs to know which request it answers
+    /// (the default calls `error`).
+    fn error_to(&self, _api: &ApiService, e: &ApiError, reply: &Reply) -> Vec<u8> {
+        self.error(e, reply.keep_alive)
+    }
+    /// The answer to an add of torrent `hash`, already in the session; `None` (the
+    /// default) answers with [`Front::error`] (409).
+    fn duplicate(
+        &self,
+        _api: &ApiService,
+        _engine: &Engine,
+        _hash: &InfoHash,
+        _reply: &Reply,
+    ) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// Where and how to answer a request whose work finishes later.
@@ -243,12 +271,6 @@ pub(crate) struct Reply {
     pub conn: HttpConnId,
     pub keep_alive: bool,
     pub front: &'static dyn Front,
-}
-
-impl Reply {
-    fn error(&self, e: &ApiError) -> Vec<u8> {
-        self.front.error(e, self.keep_alive)
-    }
 }
 
 /// A request waiting for a worker task.
@@ -272,8 +294,16 @@ enum Pending {
         reply: Option<Reply>,
         answer: Vec<u8>,
     },
-    /// A password is being verified: answer with a session cookie or 401.
-    Login { reply: Reply, ip: IpAddr },
+    /// A password is being verified: answer with a session cookie or 401. With
+    /// `remember`, a right password makes that credential (a hash of it) known to
+    /// [`Auth`] for the session lifetime.
+    Login {
+        reply: Reply,
+        ip: IpAddr,
+        remember: Option<[u8; 32]>,
+    },
+    /// Work whose output is the whole answer.
+    Reply { reply: Reply },
     /// The watch folder was read.
     Watch,
     /// The configuration file was read again.
@@ -307,6 +337,8 @@ pub struct ApiService {
     /// The body of the last `GET /api/v1/torrents`, by query string, while the views
     /// it was made from are current.
     list_body: Option<(String, Vec<u8>)>,
+    /// The Transmission RPC front's own state (its session id, torrent numbers).
+    pub(crate) transmission: super::transmission::State,
 }
 
 impl ApiService {
@@ -338,6 +370,7 @@ impl ApiService {
             views: EngineSnapshot::default(),
             views_fresh: false,
             list_body: None,
+            transmission: super::transmission::State::new(),
         }
     }
 
@@ -357,7 +390,7 @@ impl ApiService {
     }
 
     /// Something changed through the API: the next read takes fresh views.
-    fn touch(&mut self) {
+    pub(crate) fn touch(&mut self) {
         self.views_fresh = false;
         self.list_body = None;
     }
@@ -384,8 +417,11 @@ impl ApiService {
         conn: HttpConnId,
         now: Instant,
     ) -> ApiAnswer {
-        let read_only = matches!(request.head.method.as_str(), "GET" | "HEAD");
         // One front per path space; each checks its own credentials.
+        if super::transmission::owns(&request.head.path) {
+            return super::transmission::route(self, engine, request, peer, conn, now);
+        }
+        let read_only = matches!(request.head.method.as_str(), "GET" | "HEAD");
         let answer = v1::route(self, engine, request, peer, conn, now);
         if !read_only {
             self.touch();
@@ -433,8 +469,8 @@ impl ApiService {
     /// Answers `reply` (if any) with error `e` in its front's shape.
     fn fail(&mut self, reply: Option<Reply>, e: &ApiError) {
         if let Some(r) = reply {
-            self.outputs
-                .push_back(ApiOutput::Answer(r.conn, r.error(e)));
+            let answer = r.front.error_to(self, e, &r);
+            self.outputs.push_back(ApiOutput::Answer(r.conn, answer));
         }
     }
 
@@ -474,6 +510,25 @@ impl ApiService {
             e.record.paused = paused;
             e.queued = false;
         }
+    }
+
+    /// Sets torrent `hash`'s own limits (checked first): the engine enforces the rates
+    /// and connection cap at once, the record keeps them. Every front sets them so.
+    pub(crate) fn set_limits(
+        &mut self,
+        engine: &mut Engine,
+        hash: &InfoHash,
+        limits: store::TorrentLimits,
+        now: Instant,
+    ) -> Result<(), ApiError> {
+        v1::check_limits(&limits)?;
+        if let Some(id) = engine.find(hash) {
+            engine.set_torrent_caps(id, limits.caps(), now);
+        }
+        if let Some(entry) = self.entries.get_mut(hash) {
+            entry.record.limits = limits;
+        }
+        Ok(())
     }
 
     /// Checks torrent `id`'s data again; 409 while it checks or writes pieces.
@@ -526,6 +581,33 @@ impl ApiService {
         reply: Reply,
         now: Instant,
     ) -> Result<ApiAnswer, ApiError> {
+        self.start_verify(engine, ip, password, reply, None, now)
+    }
+
+    /// As [`ApiService::start_login`] for a credential sent with every request (HTTP
+    /// Basic): a right password makes `key` (a hash of the credential) known to
+    /// [`Auth::credential_known`] instead of opening a session.
+    pub(crate) fn start_basic_login(
+        &mut self,
+        engine: &mut Engine,
+        ip: IpAddr,
+        password: String,
+        key: [u8; 32],
+        reply: Reply,
+        now: Instant,
+    ) -> Result<ApiAnswer, ApiError> {
+        self.start_verify(engine, ip, password, reply, Some(key), now)
+    }
+
+    fn start_verify(
+        &mut self,
+        engine: &mut Engine,
+        ip: IpAddr,
+        password: String,
+        reply: Reply,
+        remember: Option<[u8; 32]>,
+        now: Instant,
+    ) -> Result<ApiAnswer, ApiError> {
         if self.logins >= MAX_LOGINS_IN_FLIGHT {
             return Err(ApiError::new(
                 429,
@@ -534,14 +616,44 @@ impl ApiService {
             ));
         }
         let Some(hash) = self.auth.begin_login(ip, now)? else {
-            let result = self.auth.finish_login(ip, true, now);
+            let result = self.finish_verify(ip, true, remember, now);
             let answer = reply.front.logged_in(self, result, reply.keep_alive);
             return Ok(ApiAnswer::Now(answer));
         };
         self.logins += 1;
-        let pending = Pending::Login { reply, ip };
+        let pending = Pending::Login {
+            reply,
+            ip,
+            remember,
+        };
         self.spawn(engine, pending, move || Box::new(hash.verify(&password)));
         Ok(ApiAnswer::Later)
+    }
+
+    /// A login's password was verified (or needed none): a session's cookie, or for
+    /// a credential to `remember`, the credential known (and an empty string).
+    fn finish_verify(
+        &mut self,
+        ip: IpAddr,
+        verified: bool,
+        remember: Option<[u8; 32]>,
+        now: Instant,
+    ) -> Result<String, Denied> {
+        match remember {
+            Some(key) => self.auth.finish_credential(ip, key, verified, now),
+            None => self.auth.finish_login(ip, verified, now),
+        }
+    }
+
+    /// Runs `run` on a worker and answers `reply` with what it returns: work a front
+    /// answers from the file system (which may be slow), never on the reactor.
+    pub(crate) fn answer_later(
+        &mut self,
+        engine: &mut Engine,
+        reply: Reply,
+        run: impl FnOnce() -> Vec<u8> + Send + 'static,
+    ) {
+        self.spawn(engine, Pending::Reply { reply }, move || Box::new(run()));
     }
 
     /// Starts an add: the source is read and the files set up on a worker.
@@ -585,7 +697,7 @@ impl ApiService {
 
     /// A path given to the API must be absolute, free of `..`, and under an allowed
     /// root when roots are configured.
-    fn check_path(&self, what: &str, path: &Path) -> Result<(), ApiError> {
+    pub(crate) fn check_path(&self, what: &str, path: &Path) -> Result<(), ApiError> {
         if !path.is_absolute() {
             return Err(ApiError::bad(format!("{what} must be an absolute path")));
         }
@@ -694,9 +806,9 @@ impl ApiService {
                     self.broadcast("added", &object);
                 }
                 if let Some(r) = reply {
-                    let answer =
-                        r.front
-                            .added(self, engine, &hash, torrent.as_deref(), r.keep_alive);
+                    let answer = r
+                        .front
+                        .added_to(self, engine, &hash, torrent.as_deref(), &r);
                     self.answer(reply, answer);
                 }
             }
@@ -712,11 +824,19 @@ impl ApiService {
                     task_output(output, || Err("lost task".into()));
                 self.on_reloaded(engine, result, now);
             }
-            Pending::Login { reply, ip } => {
+            Pending::Login {
+                reply,
+                ip,
+                remember,
+            } => {
                 self.logins -= 1;
                 let verified = task_output(output, || false);
-                let result = self.auth.finish_login(ip, verified, now);
+                let result = self.finish_verify(ip, verified, remember, now);
                 let answer = reply.front.logged_in(self, result, reply.keep_alive);
+                self.answer(Some(reply), answer);
+            }
+            Pending::Reply { reply } => {
+                let answer = task_output(output, || reply.front.error_to(self, &lost(), &reply));
                 self.answer(Some(reply), answer);
             }
             Pending::Watch => {
@@ -783,6 +903,10 @@ impl ApiService {
         };
         let hash = p.meta.info_hash;
         if engine.find(&hash).is_some() {
+            let dup = reply.and_then(|r| Some((r, r.front.duplicate(self, engine, &hash, &r)?)));
+            if let Some((r, answer)) = dup {
+                return self.answer(Some(r), answer);
+            }
             return fail(
                 self,
                 ApiError::new(
@@ -1154,6 +1278,12 @@ fn task_output<T: 'static>(output: TaskOutput, lost: impl FnOnce() -> T) -> T {
         .downcast::<T>()
         .map(|b| *b)
         .unwrap_or_else(|_| lost())
+}
+
+/// The error of a task whose output went missing (a task and its pending entry are
+/// made together, so that would be a bug).
+fn lost() -> ApiError {
+    ApiError::new(500, "internal", "lost task")
 }
 
 /// `Ok` when the engine did it, else 409 saying `why`.

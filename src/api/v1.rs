@@ -500,7 +500,7 @@ fn split_labels(v: &str) -> Vec<String> {
 
 /// Rates are more than 0 bytes per second and a connection cap at least 1 (`null`
 /// is no limit of the torrent's own).
-fn check_limits(l: &TorrentLimits) -> Result<(), ApiError> {
+pub(crate) fn check_limits(l: &TorrentLimits) -> Result<(), ApiError> {
     for (key, rate) in [
         ("max_upload_rate", l.max_upload_rate),
         ("max_download_rate", l.max_download_rate),
@@ -620,16 +620,12 @@ fn one_torrent(
                     "moving a torrent's data is not supported yet",
                 ));
             }
-            if let Some(entry) = api.entries.get_mut(&hash) {
-                if let Some(l) = patch.limits {
-                    let limits = l.applied_to(&entry.record.limits);
-                    check_limits(&limits)?;
-                    engine.set_torrent_caps(id, limits.caps(), now);
-                    entry.record.limits = limits;
-                }
-                if let Some(labels) = patch.labels {
-                    entry.record.labels = labels;
-                }
+            if let (Some(l), Some(entry)) = (patch.limits, api.entries.get(&hash)) {
+                let limits = l.applied_to(&entry.record.limits);
+                api.set_limits(engine, &hash, limits, now)?;
+            }
+            if let (Some(labels), Some(entry)) = (patch.labels, api.entries.get_mut(&hash)) {
+                entry.record.labels = labels;
             }
             let answer = json_response(200, &object(api, engine), "", keep_alive);
             api.persist(engine, hash, Some(reply), answer);

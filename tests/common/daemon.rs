@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::hivebt;
-use super::proc::{Deadline, Proc};
+use super::proc::{Deadline, Proc, run_with_stdin};
 
 /// A running daemon and where it listens.
 pub struct Daemon {
@@ -77,6 +77,31 @@ impl Daemon {
             peer,
             state: state.to_path_buf(),
         }
+    }
+
+    /// As [`Daemon::start`], with `password` set (`hivebt daemon --set-password`) and
+    /// `max_failures` failed logins locking an address out.
+    pub fn start_with_password(
+        state: &Path,
+        data: &Path,
+        password: &str,
+        max_failures: u32,
+        deadline: Deadline,
+    ) -> Daemon {
+        std::fs::create_dir_all(state).expect("create the state directory");
+        let mut set = Daemon::command(state, data, &["--set-password"]);
+        let input = format!("{password}\n");
+        run_with_stdin(
+            "hivebt daemon --set-password",
+            &mut set,
+            input.as_bytes(),
+            deadline,
+        );
+        let file = state.join("hivebt.toml");
+        let config = format!("[api]\nlogin_max_failures = {max_failures}\n");
+        std::fs::write(&file, config).expect("write the configuration");
+        let file = file.to_str().expect("UTF-8 path");
+        Daemon::start(state, data, &["--config", file], deadline)
     }
 
     /// `hivebt daemon --state STATE --data DATA --listen 127.0.0.1:0` plus `extra`.

@@ -215,3 +215,9 @@ pub fn inspect_json(cwd: &Path, target: &str) -> serde_json::Value {
     assert_eq!(code(&out), 0, "inspect failed: {}", stderr(&out));
     serde_json::from_slice(&out.stdout).expect("inspect --json prints JSON")
 }
+
+/// Debian's `transmission-remote` (transmission-cli), for the Transmission RPC tests.
+/// `None` (SKIP) when it is missing, failing under `HIVEBT_REQUIRE_INTEROP=1`.
+pub fn require_transmission_remote() -> Option<PathBuf> {
+    require_tool("transmission-remote")
+}

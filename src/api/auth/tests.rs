@@ -1066,3 +1066,55 @@ fn token_is_created_once_then_loaded() {
     assert_ne!(fresh, t);
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn verified_credentials_expire_and_stay_bounded() {
+    let t0 = Instant::now();
+    let mut c = Credentials::new(Duration::from_secs(10));
+    let key = Credentials::key("Basic dXNlcjpwYXNz");
+    assert!(!c.contains(&key, t0));
+    c.insert(key, t0);
+    assert!(c.contains(&key, t0 + Duration::from_secs(9)));
+    assert!(!c.contains(&key, t0 + Duration::from_secs(10)));
+    assert!(c.is_empty(), "an expired credential is removed");
+    assert_ne!(key, Credentials::key("Basic dXNlcjpwYXNT"));
+    for i in 0..(MAX_CREDENTIALS as u64 + 10) {
+        c.insert(
+            Credentials::key(&format!("Basic {i}")),
+            t0 + Duration::from_millis(i),
+        );
+    }
+    assert_eq!(c.len(), MAX_CREDENTIALS);
+    assert!(
+        !c.contains(&Credentials::key("Basic 0"), t0),
+        "the oldest went first"
+    );
+    let last = Credentials::key(&format!("Basic {}", MAX_CREDENTIALS + 9));
+    assert!(c.contains(&last, t0));
+}
+
+#[test]
+fn a_basic_credential_is_remembered_only_once_verified() {
+    let t0 = Instant::now();
+    let config = AuthConfig {
+        password_hash: Some(PasswordHash::with_iterations("pw", [7; SALT_LEN], 1).to_string()),
+        max_failures: 2,
+        ..AuthConfig::default()
+    };
+    let mut auth = Auth::new(config, Vec::new()).unwrap();
+    let ip: IpAddr = "192.0.2.9".parse().unwrap();
+    let key = Credentials::key("Basic x");
+    assert!(auth.begin_login(ip, t0).unwrap().is_some());
+    assert_eq!(
+        auth.finish_credential(ip, key, false, t0),
+        Err(Denied::Unauthorized)
+    );
+    assert!(!auth.credential_known(&key, t0));
+    assert!(auth.begin_login(ip, t0).unwrap().is_some());
+    assert_eq!(auth.finish_credential(ip, key, true, t0), Ok(String::new()));
+    assert!(auth.credential_known(&key, t0));
+    assert!(
+        !auth.is_blocked(ip, t0),
+        "a right password clears the failures"
+    );
+}
