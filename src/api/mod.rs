@@ -9,6 +9,7 @@
 //! - `tasks`: the file work it sends to the workers (adds, data deletion, the
 //!   watch folder).
 //! - `v1`: the native JSON API, `/api/v1/...` (paths and shapes in the README).
+//! - `qbt`: the qBittorrent Web API v2, `/api/v2/...`, for tools made for qBittorrent.
 //! - `metrics`: `/metrics` in the Prometheus text format.
 //!
 //! Depends on `engine` (its control seam and views), `wire::http` (the request type)
@@ -16,6 +17,7 @@
 
 pub mod auth;
 mod metrics;
+mod qbt;
 pub mod service;
 mod tasks;
 mod v1;
@@ -41,6 +43,7 @@ fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         409 => "Conflict",
         413 => "Payload Too Large",
+        415 => "Unsupported Media Type",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
         503 => "Service Unavailable",

@@ -454,6 +454,7 @@ fn add(
             paused: body.paused,
             labels: body.labels,
             limits: body.limits,
+            ..AddOptions::default()
         };
         let source = match (body.torrent_path, body.magnet, body.create_from) {
             (Some(p), None, None) => {
