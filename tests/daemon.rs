@@ -428,24 +428,7 @@ fn the_api_turns_away_foreign_hosts_origins_and_guessed_passwords() {
     drop(d);
 
     // With a password: login, cookie, bearer token, lockout.
-    let mut set = hivebt();
-    set.args([
-        "daemon",
-        "--set-password",
-        "--state",
-        s(&state),
-        "--data",
-        s(scratch.path()),
-    ]);
-    common::proc::run_with_stdin(
-        "hivebt daemon --set-password",
-        &mut set,
-        b"hunter2\n",
-        deadline,
-    );
-    let file = scratch.path().join("hivebt.toml");
-    std::fs::write(&file, "[api]\nlogin_max_failures = 3\n").unwrap();
-    let d = Daemon::start(&state, scratch.path(), &["--config", s(&file)], deadline);
+    let d = Daemon::start_with_password(&state, scratch.path(), "hunter2", deadline);
     assert_eq!(d.get("/api/v1/torrents").status, 401);
     assert_eq!(d.get("/api/v1/health").status, 200);
     let token = std::fs::read_to_string(state.join("api_token")).unwrap();

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use common::daemon::Daemon;
 use common::fixture::Fixture;
 use common::proc::{Deadline, poll_until, run_ok};
-use common::{KIB, Scratch, clients, hivebt, require_libtorrent, require_qbittorrent_api, s};
+use common::{KIB, Scratch, clients, require_libtorrent, require_qbittorrent_api, s};
 
 const QBT_CALLS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/qbt_calls.py");
 
@@ -420,24 +420,7 @@ fn logins_hand_out_a_sid_and_wrong_passwords_are_locked_out() {
     assert!(a.header("content-type").unwrap().starts_with("text/plain"));
     drop(d);
 
-    let mut set = hivebt();
-    set.args([
-        "daemon",
-        "--set-password",
-        "--state",
-        s(&state),
-        "--data",
-        s(scratch.path()),
-    ]);
-    common::proc::run_with_stdin(
-        "hivebt daemon --set-password",
-        &mut set,
-        b"hunter2\n",
-        deadline,
-    );
-    let file = scratch.path().join("hivebt.toml");
-    std::fs::write(&file, "[api]\nlogin_max_failures = 3\n").unwrap();
-    let d = Daemon::start(&state, scratch.path(), &["--config", s(&file)], deadline);
+    let d = Daemon::start_with_password(&state, scratch.path(), "hunter2", deadline);
     let anon = d.get("/api/v2/torrents/info");
     assert_eq!((anon.status, anon.text().as_str()), (403, "Forbidden"));
 

@@ -135,6 +135,23 @@ impl From<auth::Denied> for ApiError {
     }
 }
 
+/// What the access policy looks at in a request from `peer` with `head`.
+pub(crate) fn auth_request(
+    head: &crate::wire::http::RequestHead,
+    peer: std::net::SocketAddr,
+) -> auth::AuthRequest<'_> {
+    auth::AuthRequest {
+        method: &head.method,
+        path: &head.path,
+        peer: peer.ip(),
+        host: head.header("host"),
+        origin: head.header("origin"),
+        referer: head.header("referer"),
+        cookie: head.header("cookie"),
+        authorization: head.header("authorization"),
+    }
+}
+
 /// The decoded `key=value` pairs of a query string or form body (`+` is a space);
 /// a pair with a bad escape is an error naming the key.
 pub(crate) fn query_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {

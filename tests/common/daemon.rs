@@ -79,6 +79,27 @@ impl Daemon {
         }
     }
 
+    /// [`Daemon::start`] with `password` set first (`hivebt daemon --set-password`)
+    /// and `[api] login_max_failures = 3`, so a test can reach the lockout quickly.
+    pub fn start_with_password(
+        state: &Path,
+        data: &Path,
+        password: &str,
+        deadline: Deadline,
+    ) -> Daemon {
+        let mut set = Daemon::command(state, data, &["--set-password"]);
+        super::proc::run_with_stdin(
+            "hivebt daemon --set-password",
+            &mut set,
+            format!("{password}\n").as_bytes(),
+            deadline,
+        );
+        let file = data.join("hivebt.toml");
+        std::fs::write(&file, "[api]\nlogin_max_failures = 3\n").expect("write the config");
+        let config = file.to_str().expect("UTF-8 path");
+        Daemon::start(state, data, &["--config", config], deadline)
+    }
+
     /// `hivebt daemon --state STATE --data DATA --listen 127.0.0.1:0` plus `extra`.
     pub fn command(state: &Path, data: &Path, extra: &[&str]) -> Command {
         let mut cmd = hivebt();

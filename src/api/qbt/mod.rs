@@ -9,7 +9,7 @@
 //!   own table, so either cookie name and the bearer token work), parameters (query
 //!   string, urlencoded or multipart body: every call also works as a POST), the
 //!   categories and tags kept beside the records, and the answers to work that ends
-//!   on the workers ([`Qbt`], [`QbtAdd`]).
+//!   on the workers ([`Qbt`]).
 //! - `app`: `app/*`, `transfer/*`, `auth/*`.
 //! - `torrents`: the torrent objects, states, filters and the `torrents/*` actions.
 //! - `categories`: categories and tags.
@@ -31,9 +31,9 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::auth::{self, AuthRequest, Denied};
+use super::auth::{self, Denied};
 use super::service::{ApiAnswer, ApiService, Front, HttpConnId, Reply};
-use super::{ApiError, json_response, query_pairs, response};
+use super::{ApiError, auth_request, json_response, query_pairs, response};
 use crate::engine::Engine;
 use crate::types::{InfoHash, TorrentId};
 use crate::wire::form;
@@ -295,18 +295,7 @@ pub(crate) fn route(
     now: Instant,
 ) -> ApiAnswer {
     let keep_alive = req.head.keep_alive;
-    let head = &req.head;
-    let check = AuthRequest {
-        method: &head.method,
-        path: &head.path,
-        peer: peer.ip(),
-        host: head.header("host"),
-        origin: head.header("origin"),
-        referer: head.header("referer"),
-        cookie: head.header("cookie"),
-        authorization: head.header("authorization"),
-    };
-    if let Err(d) = api.auth.check(&check, now) {
+    if let Err(d) = api.auth.check(&auth_request(&req.head, peer), now) {
         let (status, body) = denied(d);
         return ApiAnswer::Now(text(status, body, keep_alive));
     }
@@ -320,7 +309,7 @@ pub(crate) fn route(
         };
         dispatch(api, engine, &call)
     });
-    answer.unwrap_or_else(|e| ApiAnswer::Now(Qbt.error(&e, keep_alive)))
+    answer.unwrap_or_else(|e| ApiAnswer::Now(QBT.error(&e, keep_alive)))
 }
 
 /// One request, its parameters and where to answer.
@@ -342,7 +331,7 @@ impl Call<'_> {
         Reply {
             conn: self.conn,
             keep_alive: self.keep_alive(),
-            front: &Qbt,
+            front: &QBT,
         }
     }
 }
@@ -395,8 +384,17 @@ fn known(rest: &str) -> bool {
 
 /// The answers of this front to work that ends on the workers, and its errors: the
 /// text of the error, with its status (a refused login or credentials as
-/// qBittorrent: `Fails.`, 403 `Forbidden`).
-pub(crate) struct Qbt;
+/// qBittorrent: `Fails.`, 403 `Forbidden`). For an add ([`QBT_ADD`]) whatever stops
+/// it after it was accepted is `Fails.`, as qBittorrent answers an add that added
+/// nothing.
+pub(crate) struct Qbt {
+    add: bool,
+}
+
+/// The front for everything but adds.
+pub(crate) static QBT: Qbt = Qbt { add: false };
+/// The front for adds.
+pub(crate) static QBT_ADD: Qbt = Qbt { add: true };
 
 impl Front for Qbt {
     fn added(
@@ -434,6 +432,10 @@ impl Front for Qbt {
     }
 
     fn error(&self, e: &ApiError, keep_alive: bool) -> Vec<u8> {
+        if self.add && e.status < 500 {
+            log::info!("qBittorrent API add: {}", e.message);
+            return text(200, "Fails.", keep_alive);
+        }
         if e.code == "locked_out" {
             let (status, body) = denied(Denied::LockedOut);
             return text(status, body, keep_alive);
@@ -452,40 +454,6 @@ fn denied(d: Denied) -> (u16, &'static str) {
             403,
             "Your IP address has been banned after too many failed authentication attempts.",
         ),
-    }
-}
-
-/// [`Qbt`] for adds: whatever stops an add that was accepted is `Fails.`, as
-/// qBittorrent answers an add that added nothing.
-pub(crate) struct QbtAdd;
-
-impl Front for QbtAdd {
-    fn added(
-        &self,
-        api: &ApiService,
-        engine: &Engine,
-        hash: &InfoHash,
-        torrent: Option<&[u8]>,
-        keep_alive: bool,
-    ) -> Vec<u8> {
-        Qbt.added(api, engine, hash, torrent, keep_alive)
-    }
-
-    fn logged_in(
-        &self,
-        api: &ApiService,
-        result: Result<String, Denied>,
-        keep_alive: bool,
-    ) -> Vec<u8> {
-        Qbt.logged_in(api, result, keep_alive)
-    }
-
-    fn error(&self, e: &ApiError, keep_alive: bool) -> Vec<u8> {
-        if e.status >= 500 {
-            return Qbt.error(e, keep_alive);
-        }
-        log::info!("qBittorrent API add: {}", e.message);
-        text(200, "Fails.", keep_alive)
     }
 }
 

@@ -14,7 +14,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{
-    Call, Category, Handled, Params, QbtAdd, conflict, done, json, not_found, one, pick, valid_name,
+    Call, Category, Handled, Params, QBT_ADD, conflict, done, json, not_found, one, pick,
+    valid_name,
 };
 use crate::api::ApiError;
 use crate::api::service::{
@@ -836,7 +837,7 @@ fn add(api: &mut ApiService, engine: &mut Engine, call: &Call<'_>) -> Handled {
     let last = fresh.len() - 1;
     for (i, (_, bytes)) in fresh.into_iter().enumerate() {
         let reply = (i == last).then(|| Reply {
-            front: &QbtAdd,
+            front: &QBT_ADD,
             ..call.reply()
         });
         let source = AddSource::Bytes(bytes.to_vec());
