@@ -45,6 +45,9 @@ pub const HASH_LEN: usize = 32;
 
 /// The name of the login cookie.
 pub const SESSION_COOKIE: &str = "hivebt_session";
+/// The name qBittorrent gives its login cookie: the qBittorrent API hands it out, and
+/// it names a session of the same table (either name works on every path).
+pub const QBT_COOKIE: &str = "SID";
 /// How long a login lasts unless configured otherwise.
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The most sessions kept at once; past it, the oldest is dropped.
@@ -63,7 +66,7 @@ pub const DEFAULT_BLOCK_FOR: Duration = Duration::from_secs(3600);
 pub const MAX_TRACKED: usize = 10_000;
 
 /// Paths that need no credentials (the `Host` and `Origin` checks still apply).
-pub const OPEN_PATHS: [&str; 2] = ["/api/v1/health", "/api/v1/login"];
+pub const OPEN_PATHS: [&str; 3] = ["/api/v1/health", "/api/v1/login", "/api/v2/auth/login"];
 /// The API token's file name inside the state directory.
 pub const TOKEN_FILE: &str = "api_token";
 
@@ -953,9 +956,11 @@ impl Auth {
         if self.password.is_none() || OPEN_PATHS.contains(&path) {
             return Ok(());
         }
-        let cookie = req.cookie.and_then(|h| parse_cookie(h, SESSION_COOKIE));
-        if cookie.is_some_and(|c| self.sessions.check(c, now)) {
-            return Ok(());
+        for name in [SESSION_COOKIE, QBT_COOKIE] {
+            let cookie = req.cookie.and_then(|h| parse_cookie(h, name));
+            if cookie.is_some_and(|c| self.sessions.check(c, now)) {
+                return Ok(());
+            }
         }
         let Some(given) = req.authorization.and_then(parse_bearer) else {
             return Err(Denied::Unauthorized);
@@ -1067,8 +1072,10 @@ impl Auth {
 
     /// Ends the session named in a `Cookie` header value, if any.
     pub fn logout(&mut self, cookie_header: Option<&str>) {
-        if let Some(cookie) = cookie_header.and_then(|h| parse_cookie(h, SESSION_COOKIE)) {
-            self.sessions.remove(cookie);
+        for name in [SESSION_COOKIE, QBT_COOKIE] {
+            if let Some(cookie) = cookie_header.and_then(|h| parse_cookie(h, name)) {
+                self.sessions.remove(cookie);
+            }
         }
     }
 }

@@ -11,6 +11,7 @@
 //! - `v1`: the native JSON API, `/api/v1/...` (paths and shapes in the README).
 //! - `transmission`: Transmission's RPC, `/transmission/rpc`, for the tools written
 //!   for Transmission.
+//! - `qbt`: the qBittorrent Web API v2, `/api/v2/...`, for tools made for qBittorrent.
 //! - `metrics`: `/metrics` in the Prometheus text format.
 //!
 //! Depends on `engine` (its control seam and views), `wire::http` (the request type)
@@ -18,6 +19,7 @@
 
 pub mod auth;
 mod metrics;
+mod qbt;
 pub mod service;
 mod tasks;
 mod transmission;
@@ -55,6 +57,7 @@ fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         409 => "Conflict",
         413 => "Payload Too Large",
+        415 => "Unsupported Media Type",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
@@ -143,6 +146,23 @@ impl ApiError {
 impl From<auth::Denied> for ApiError {
     fn from(denied: auth::Denied) -> ApiError {
         ApiError::new(denied.status(), denied.code(), denied.to_string())
+    }
+}
+
+/// What the access policy looks at in a request from `peer` with `head`.
+pub(crate) fn auth_request(
+    head: &crate::wire::http::RequestHead,
+    peer: std::net::SocketAddr,
+) -> auth::AuthRequest<'_> {
+    auth::AuthRequest {
+        method: &head.method,
+        path: &head.path,
+        peer: peer.ip(),
+        host: head.header("host"),
+        origin: head.header("origin"),
+        referer: head.header("referer"),
+        cookie: head.header("cookie"),
+        authorization: head.header("authorization"),
     }
 }
 

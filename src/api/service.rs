@@ -25,7 +25,7 @@ use bytes::Bytes;
 
 use super::auth::{Auth, Denied};
 use super::tasks::{delete_data, prepare, rename_with, scan_watch_dir};
-use super::{ApiError, STATES, v1};
+use super::{ApiError, STATES, qbt, v1};
 use crate::bitfield::Bitfield;
 use crate::engine::store::{self, TorrentRecord};
 use crate::engine::{AddError, Engine, EngineSnapshot, TorrentSpec, TorrentView};
@@ -166,7 +166,7 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    fn new(record: TorrentRecord) -> Entry {
+    pub(crate) fn new(record: TorrentRecord) -> Entry {
         Entry {
             record,
             seen_up: 0,
@@ -185,6 +185,8 @@ pub(crate) struct AddOptions {
     pub save_path: Option<PathBuf>,
     pub paused: bool,
     pub labels: Vec<String>,
+    /// The qBittorrent API's category.
+    pub category: Option<String>,
     pub limits: store::TorrentLimits,
 }
 
@@ -339,6 +341,8 @@ pub struct ApiService {
     list_body: Option<(String, Vec<u8>)>,
     /// The Transmission RPC front's own state (its session id, torrent numbers).
     pub(crate) transmission: super::transmission::State,
+    /// The qBittorrent API's categories, tags and sync history.
+    pub(crate) qbt: qbt::QbtState,
 }
 
 impl ApiService {
@@ -350,6 +354,7 @@ impl ApiService {
         records: Vec<(InfoHash, TorrentRecord)>,
         now: Instant,
     ) -> ApiService {
+        let qbt = qbt::QbtState::load(&setup.state_dir);
         ApiService {
             setup,
             auth,
@@ -371,6 +376,7 @@ impl ApiService {
             views_fresh: false,
             list_body: None,
             transmission: super::transmission::State::new(),
+            qbt,
         }
     }
 
@@ -417,16 +423,32 @@ impl ApiService {
         conn: HttpConnId,
         now: Instant,
     ) -> ApiAnswer {
+        let (method, path) = (request.head.method.as_str(), request.head.path.as_str());
         // One front per path space; each checks its own credentials.
-        if super::transmission::owns(&request.head.path) {
+        if super::transmission::owns(path) {
             return super::transmission::route(self, engine, request, peer, conn, now);
         }
-        let read_only = matches!(request.head.method.as_str(), "GET" | "HEAD");
-        let answer = v1::route(self, engine, request, peer, conn, now);
+        let read_only = matches!(method, "GET" | "HEAD")
+            || (path.starts_with(qbt::PREFIX) && qbt::is_read(path));
+        let answer = if path.starts_with(qbt::PREFIX) {
+            qbt::route(self, engine, request, peer, conn, now)
+        } else {
+            v1::route(self, engine, request, peer, conn, now)
+        };
         if !read_only {
             self.touch();
         }
-        answer
+        match answer {
+            // A HEAD answer has the head a GET would, and no body (a client reusing
+            // the connection would read the body as the next answer).
+            ApiAnswer::Now(mut bytes) if method == "HEAD" => {
+                if let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+                    bytes.truncate(end + 4);
+                }
+                ApiAnswer::Now(bytes)
+            }
+            other => other,
+        }
     }
 
     /// The next thing to write to a connection.
@@ -566,8 +588,23 @@ impl ApiService {
         reply: Option<Reply>,
         answer: Vec<u8>,
     ) {
-        let storage = engine.remove(id);
-        self.forget(engine, hash, storage.filter(|_| delete_data), reply, answer);
+        self.remove_many(engine, &[(hash, id)], delete_data, reply, answer);
+    }
+
+    /// [`ApiService::remove`] for many torrents, answered once all are gone.
+    pub(crate) fn remove_many(
+        &mut self,
+        engine: &mut Engine,
+        torrents: &[(InfoHash, TorrentId)],
+        delete_data: bool,
+        reply: Option<Reply>,
+        answer: Vec<u8>,
+    ) {
+        let gone = torrents
+            .iter()
+            .map(|&(hash, id)| (hash, engine.remove(id).filter(|_| delete_data)))
+            .collect();
+        self.forget_many(engine, gone, reply, answer);
     }
 
     /// Starts a login. The password is hashed on a worker (PBKDF2 takes tens of
@@ -737,6 +774,40 @@ impl ApiService {
         });
     }
 
+    /// Writes the records of `hashes`, and `file` (a path and its bytes, written
+    /// atomically) if given, in one worker task, then answers `answer`: a change to
+    /// many torrents is answered once all of it is durable.
+    pub(crate) fn persist_many(
+        &mut self,
+        engine: &mut Engine,
+        hashes: &[InfoHash],
+        file: Option<(PathBuf, Vec<u8>)>,
+        reply: Option<Reply>,
+        answer: Vec<u8>,
+    ) {
+        let mut records = Vec::with_capacity(hashes.len());
+        for hash in hashes {
+            if let Some(entry) = self.entries.get_mut(hash) {
+                entry.dirty = false;
+                records.push((*hash, entry.record.clone()));
+            }
+        }
+        if records.is_empty() && file.is_none() {
+            return self.answer(reply, answer);
+        }
+        let state = self.setup.state_dir.clone();
+        self.spawn(engine, Pending::Written { reply, answer }, move || {
+            let mut result = Ok(());
+            if let Some((path, bytes)) = file {
+                result = store::write_atomic(&path, &bytes);
+            }
+            for (hash, record) in &records {
+                result = result.and_then(|()| store::save_record(&state, hash, record));
+            }
+            Box::new(result.map_err(|e| e.to_string()))
+        });
+    }
+
     /// Removes `hash`'s files from the store (and its data when asked) on a worker,
     /// then answers.
     pub(crate) fn forget(
@@ -747,16 +818,32 @@ impl ApiService {
         reply: Option<Reply>,
         answer: Vec<u8>,
     ) {
-        self.entries.remove(&hash);
+        self.forget_many(engine, vec![(hash, storage)], reply, answer);
+    }
+
+    /// [`ApiService::forget`] for many torrents in one worker task, answered once.
+    fn forget_many(
+        &mut self,
+        engine: &mut Engine,
+        torrents: Vec<(InfoHash, Option<Arc<Storage>>)>,
+        reply: Option<Reply>,
+        answer: Vec<u8>,
+    ) {
+        for (hash, _) in &torrents {
+            self.entries.remove(hash);
+            self.broadcast(
+                "removed",
+                &serde_json::json!({ "info_hash": hash.to_hex() }),
+            );
+        }
         let state = self.setup.state_dir.clone();
-        self.broadcast(
-            "removed",
-            &serde_json::json!({ "info_hash": hash.to_hex() }),
-        );
         self.spawn(engine, Pending::Written { reply, answer }, move || {
-            let mut result = store::remove(&state, &hash).map_err(|e| e.to_string());
-            if let (Ok(()), Some(storage)) = (&result, storage) {
-                result = delete_data(&storage);
+            let mut result = Ok(());
+            for (hash, storage) in torrents {
+                result = result.and_then(|()| {
+                    store::remove(&state, &hash).map_err(|e| e.to_string())?;
+                    storage.map_or(Ok(()), |s| delete_data(&s))
+                });
             }
             Box::new(result)
         });
@@ -938,6 +1025,7 @@ impl ApiService {
             save_path: options.save_path.clone().unwrap_or_default(),
             paused: options.paused,
             labels: options.labels,
+            category: options.category,
             limits: options.limits,
             uploaded: 0,
             downloaded: 0,

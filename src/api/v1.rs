@@ -8,13 +8,13 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::auth::{self, AuthRequest};
+use super::auth;
 use super::service::{
     AddOptions, AddSource, ApiAnswer, ApiService, Entry, Front, HttpConnId, Reply, progress,
     state_name,
 };
 use super::tasks::base64;
-use super::{ApiError, json_response, metrics, query_pairs, response};
+use super::{ApiError, auth_request, json_response, metrics, query_pairs, response};
 use crate::engine::store::TorrentLimits;
 use crate::engine::{Engine, TorrentView};
 use crate::types::{InfoHash, TorrentId};
@@ -91,17 +91,7 @@ pub(crate) fn route(
 ) -> ApiAnswer {
     let keep_alive = req.head.keep_alive;
     let head = &req.head;
-    let check = AuthRequest {
-        method: &head.method,
-        path: &head.path,
-        peer: peer.ip(),
-        host: head.header("host"),
-        origin: head.header("origin"),
-        referer: head.header("referer"),
-        cookie: head.header("cookie"),
-        authorization: head.header("authorization"),
-    };
-    if let Err(denied) = api.auth.check(&check, now) {
+    if let Err(denied) = api.auth.check(&auth_request(head, peer), now) {
         return ApiAnswer::Now(ApiError::from(denied).to_response(keep_alive));
     }
     if api.shutting_down && head.method != "GET" {
@@ -432,6 +422,7 @@ fn add(
             paused: body.paused,
             labels: body.labels,
             limits: body.limits,
+            ..AddOptions::default()
         };
         let source = match (body.torrent_path, body.magnet, body.create_from) {
             (Some(p), None, None) => {

@@ -64,9 +64,13 @@ pub struct TorrentRecord {
     /// Paused by the operator (or a share limit): stays paused over restarts.
     #[serde(default)]
     pub paused: bool,
-    /// The operator's labels.
+    /// The operator's labels (the qBittorrent API's tags).
     #[serde(default)]
     pub labels: Vec<String>,
+    /// Its category (the qBittorrent API's; one at most). Records written before
+    /// categories existed load without one.
+    #[serde(default)]
+    pub category: Option<String>,
     /// Its own limits.
     #[serde(default)]
     pub limits: TorrentLimits,
@@ -227,6 +231,7 @@ mod tests {
             save_path: "/srv/seed".into(),
             paused: true,
             labels: vec!["tv".into()],
+            category: Some("shows".into()),
             limits: TorrentLimits {
                 ratio_limit: Some(2.0),
                 ..Default::default()
@@ -266,6 +271,13 @@ mod tests {
         remove(&dir, &a).unwrap();
         assert_eq!(load_all(&dir).0.len(), 1);
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_record_from_before_categories_loads_without_one() {
+        let old = r#"{"save_path": "/srv", "labels": ["a"], "added_at": 5}"#;
+        let r: TorrentRecord = serde_json::from_str(old).unwrap();
+        assert_eq!((r.category, r.labels), (None, vec!["a".to_string()]));
     }
 
     #[test]

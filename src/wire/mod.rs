@@ -11,6 +11,7 @@
 pub mod bencode;
 pub mod compact;
 pub mod ext;
+pub mod form;
 pub mod http;
 pub mod http_tracker;
 pub mod krpc;

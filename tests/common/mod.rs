@@ -221,3 +221,24 @@ pub fn inspect_json(cwd: &Path, target: &str) -> serde_json::Value {
 pub fn require_transmission_remote() -> Option<PathBuf> {
     require_tool("transmission-remote")
 }
+
+/// The Python of the venv `tools/test` makes with the PyPI `qbittorrent-api` client
+/// (`target/qbt-venv`). `None` (SKIP) when it is missing or cannot import the client,
+/// failing under `HIVEBT_REQUIRE_INTEROP=1`.
+pub fn require_qbittorrent_api() -> Option<PathBuf> {
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/qbt-venv/bin/python");
+    let ok = Command::new(&py)
+        .args(["-c", "import qbittorrentapi"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            !interop_required(),
+            "qbittorrent-api is required (HIVEBT_REQUIRE_INTEROP=1) but {} cannot import it (tools/test makes the venv)",
+            py.display()
+        );
+        eprintln!("SKIP: qbittorrent-api not installed in target/qbt-venv");
+        return None;
+    }
+    Some(py)
+}

@@ -906,6 +906,24 @@ fn sessions_from_login_are_accepted_until_logout_or_expiry() {
 }
 
 #[test]
+fn a_session_works_under_the_qbittorrent_cookie_name_too() {
+    let t0 = Instant::now();
+    let mut a = auth_with(true);
+    let c = a.login(ip(PEER), PASSWORD, t0).unwrap();
+    // A dead native cookie beside a live SID still passes, and logout ends either.
+    let header = format!("{SESSION_COOKIE}=stale; {QBT_COOKIE}={c}");
+    let req = AuthRequest {
+        cookie: Some(&header),
+        ..get("/api/v2/torrents/info")
+    };
+    assert_eq!(a.check(&req, t0), Ok(()));
+    a.logout(Some(&header));
+    assert_eq!(a.check(&req, t0), Err(Denied::Unauthorized));
+    let open = get("/api/v2/auth/login");
+    assert_eq!(a.check(&open, t0), Ok(()), "the qBittorrent login is open");
+}
+
+#[test]
 fn login_lockout() {
     let t0 = Instant::now();
     let mut a = auth_with(true);

@@ -213,6 +213,7 @@ impl Call<'_> {
             paused: args.get("paused").and_then(Value::as_bool).unwrap_or(false),
             labels,
             limits,
+            ..AddOptions::default()
         };
         self.api
             .start_add(self.engine, source, options, Some(self.reply), None)
