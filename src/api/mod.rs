@@ -10,6 +10,7 @@
 //!   watch folder).
 //! - `v1`: the native JSON API, `/api/v1/...` (paths and shapes in the README).
 //! - `metrics`: `/metrics` in the Prometheus text format.
+//! - `web`: the web page at `/`, its files compiled in.
 //!
 //! Depends on `engine` (its control seam and views), `wire::http` (the request type)
 //! and `workers` (tasks); never on sockets or the reactor.
@@ -19,6 +20,7 @@ mod metrics;
 pub mod service;
 mod tasks;
 mod v1;
+mod web;
 
 pub use service::{
     ApiAnswer, ApiOutput, ApiService, ApiSetup, HttpConnId, ReloadFn, Reloaded, ShareAction,

@@ -25,7 +25,7 @@ use bytes::Bytes;
 
 use super::auth::{Auth, Denied};
 use super::tasks::{delete_data, prepare, rename_with, scan_watch_dir};
-use super::{ApiError, v1};
+use super::{ApiError, v1, web};
 use crate::bitfield::Bitfield;
 use crate::engine::store::{self, TorrentRecord};
 use crate::engine::{AddError, Engine, EngineSnapshot, TorrentSpec, TorrentView};
@@ -386,7 +386,11 @@ impl ApiService {
     ) -> ApiAnswer {
         let read_only = matches!(request.head.method.as_str(), "GET" | "HEAD");
         // One front per path space; each checks its own credentials.
-        let answer = v1::route(self, engine, request, peer, conn, now);
+        let answer = if web::owns(&request.head.path) {
+            web::route(&self.auth, request)
+        } else {
+            v1::route(self, engine, request, peer, conn, now)
+        };
         if !read_only {
             self.touch();
         }
