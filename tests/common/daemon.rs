@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::hivebt;
-use super::proc::{Deadline, Proc};
+use super::proc::{Deadline, Proc, run_with_stdin};
 
 /// A running daemon and where it listens.
 pub struct Daemon {
@@ -77,6 +77,20 @@ impl Daemon {
             peer,
             state: state.to_path_buf(),
         }
+    }
+
+    /// `hivebt daemon --set-password` for the state directory `state`, given
+    /// `password` on stdin (the directory is made first).
+    pub fn set_password(state: &Path, data: &Path, password: &str, deadline: Deadline) {
+        std::fs::create_dir_all(state).expect("create the state directory");
+        let mut cmd = Daemon::command(state, data, &["--set-password"]);
+        let input = format!("{password}\n");
+        run_with_stdin(
+            "hivebt daemon --set-password",
+            &mut cmd,
+            input.as_bytes(),
+            deadline,
+        );
     }
 
     /// `hivebt daemon --state STATE --data DATA --listen 127.0.0.1:0` plus `extra`.
