@@ -185,6 +185,7 @@ fn the_page_in_chromium_lists_adds_controls_and_details_torrents() {
     std::fs::write(file, &data).expect("write partial data");
 
     let scratch = Scratch::new("web-page");
+    let notes = scratch.write("release-notes.txt", &common::content(100 * KIB + 3, 6));
     let d = Daemon::start(&scratch.path().join("state"), scratch.path(), &[], deadline);
     add(&d, &seed, "video", "seeding", deadline);
     add(&d, &partial, "linux", "downloading", deadline);
@@ -212,6 +213,7 @@ fn the_page_in_chromium_lists_adds_controls_and_details_torrents() {
             "name": upload.content.name(),
             "save_path": upload.data_dir(),
         },
+        "create": {"path": notes, "name": "release-notes.txt"},
         "peer": leecher.is_some(),
         "shots": SHOTS,
     });

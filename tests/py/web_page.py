@@ -12,6 +12,7 @@ PLAN is written by tests/web.rs:
   seed         {hash, name, size}: a torrent the daemon seeds, the largest
   partial      {hash}: a torrent with half its data (downloading)
   upload       {path, hash, name, save_path}: a .torrent to add through the page
+  create       {path, name}: a file on the daemon's machine to make a torrent of
   peer         whether a libtorrent leecher is downloading `seed` from the daemon
   shots        the directory screenshots go to
 
@@ -146,6 +147,18 @@ def add_by_upload(page, plan):
     expect(cell(page, up["hash"], "name").locator(".label")).to_have_text(["linux", "iso"])
     expect(cell(page, up["hash"], "st")).to_have_text("seeding")
     step("a .torrent added through the file picker appears, labelled, and seeds")
+
+    create = plan["create"]
+    page.click("#btn-add")
+    page.click('#add-tabs [data-mode="create"]')
+    page.fill("#add-create", create["path"])
+    page.fill("#add-save", "")
+    page.fill("#add-labels", "")
+    page.click("#add-submit")
+    expect(page.locator("#add-dialog")).to_be_hidden()
+    made = page.locator("#rows .row", has_text=create["name"])
+    expect(made.locator(".cell.st")).to_have_text("seeding")
+    step("a torrent created from a path on the daemon's machine appears and seeds")
 
     page.click("#btn-add")
     page.click('#add-tabs [data-mode="magnet"]')
@@ -366,7 +379,7 @@ def main():
                 charts(page)
                 row(page, plan["seed"]["hash"]).locator(".cell.name").click()
                 page.click('#tabs [data-tab="general"]')
-                time.sleep(3)  # a few rates events into the charts
+                time.sleep(2)  # a few rates events into the charts
                 page.evaluate("document.querySelectorAll('.notice').forEach((n) => n.remove())")
                 page.screenshot(path=os.path.join(shots, "overview-light.png"))
                 remove(page, plan, shots)
@@ -375,7 +388,7 @@ def main():
                 expect(row(page, plan["seed"]["hash"])).to_be_visible()
                 row(page, plan["seed"]["hash"]).locator(".cell.name").click()
                 page.click('#tabs [data-tab="peers"]' if plan["peer"] else '#tabs [data-tab="files"]')
-                time.sleep(2.5)
+                time.sleep(1.5)
                 page.screenshot(path=os.path.join(shots, "overview-dark.png"))
                 step("dark scheme screenshot")
             ctx.close()
