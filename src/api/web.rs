@@ -214,5 +214,11 @@ mod tests {
         }
         let html = String::from_utf8_lossy(ASSETS[0].body);
         assert!(!html.contains("<script>") && !html.contains("<style"));
+        // Relative URLs only, so the page works under a reverse proxy's sub-path.
+        let js = String::from_utf8_lossy(ASSETS[1].body);
+        for absolute in ["\"/api", "`/api", "'/api"] {
+            assert!(!js.contains(absolute), "app.js holds {absolute}");
+        }
+        assert!(!html.contains("href=\"/") && !html.contains("src=\"/"));
     }
 }
