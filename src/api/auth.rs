@@ -940,9 +940,7 @@ impl Auth {
     /// no bearer token are [`Denied::Unauthorized`] without counting: a browser still
     /// holding a cookie from before a restart is no guesser.
     pub fn check(&mut self, req: &AuthRequest<'_>, now: Instant) -> Result<(), Denied> {
-        if !host_allowed(req.host, &self.allowed_hosts, &self.listen) {
-            return Err(Denied::BadHost);
-        }
+        self.check_host(req.host)?;
         if !origin_allowed(
             req.method,
             req.origin,
@@ -1012,6 +1010,17 @@ impl Auth {
         self.verified(ip, verified)?;
         self.credentials.insert(key, now);
         Ok(String::new())
+    }
+
+    /// The `Host` check of [`Auth::check`] alone, for what is served to anyone who can
+    /// reach the API (the web page's assets hold no data but must not be served
+    /// through a rebound name either).
+    pub fn check_host(&self, host: Option<&str>) -> Result<(), Denied> {
+        if host_allowed(host, &self.allowed_hosts, &self.listen) {
+            Ok(())
+        } else {
+            Err(Denied::BadHost)
+        }
     }
 
     /// A login from `ip`: a new session's cookie value when `password` is right.

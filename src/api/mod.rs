@@ -13,6 +13,7 @@
 //!   for Transmission.
 //! - `qbt`: the qBittorrent Web API v2, `/api/v2/...`, for tools made for qBittorrent.
 //! - `metrics`: `/metrics` in the Prometheus text format.
+//! - `web`: the web page at `/`, its files compiled in.
 //!
 //! Depends on `engine` (its control seam and views), `wire::http` (the request type)
 //! and `workers` (tasks); never on sockets or the reactor.
@@ -24,6 +25,7 @@ pub mod service;
 mod tasks;
 mod transmission;
 mod v1;
+mod web;
 
 pub use service::{
     ApiAnswer, ApiOutput, ApiService, ApiSetup, HttpConnId, ReloadFn, Reloaded, ShareAction,

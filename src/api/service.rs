@@ -25,7 +25,7 @@ use bytes::Bytes;
 
 use super::auth::{Auth, Denied};
 use super::tasks::{delete_data, prepare, rename_with, scan_watch_dir};
-use super::{ApiError, STATES, qbt, v1};
+use super::{ApiError, STATES, qbt, v1, web};
 use crate::bitfield::Bitfield;
 use crate::engine::store::{self, TorrentRecord};
 use crate::engine::{AddError, Engine, EngineSnapshot, TorrentSpec, TorrentView};
@@ -430,7 +430,9 @@ impl ApiService {
         }
         let read_only = matches!(method, "GET" | "HEAD")
             || (path.starts_with(qbt::PREFIX) && qbt::is_read(path));
-        let answer = if path.starts_with(qbt::PREFIX) {
+        let answer = if web::owns(path) {
+            web::route(&self.auth, request)
+        } else if path.starts_with(qbt::PREFIX) {
             qbt::route(self, engine, request, peer, conn, now)
         } else {
             v1::route(self, engine, request, peer, conn, now)

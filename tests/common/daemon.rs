@@ -79,6 +79,20 @@ impl Daemon {
         }
     }
 
+    /// `hivebt daemon --set-password` for the state directory `state`, given
+    /// `password` on stdin (the directory is made first).
+    pub fn set_password(state: &Path, data: &Path, password: &str, deadline: Deadline) {
+        std::fs::create_dir_all(state).expect("create the state directory");
+        let mut cmd = Daemon::command(state, data, &["--set-password"]);
+        let input = format!("{password}\n");
+        run_with_stdin(
+            "hivebt daemon --set-password",
+            &mut cmd,
+            input.as_bytes(),
+            deadline,
+        );
+    }
+
     /// As [`Daemon::start`], with `password` set (`hivebt daemon --set-password`) and
     /// `max_failures` failed logins locking an address out.
     pub fn start_with_password(
@@ -88,15 +102,7 @@ impl Daemon {
         max_failures: u32,
         deadline: Deadline,
     ) -> Daemon {
-        std::fs::create_dir_all(state).expect("create the state directory");
-        let mut set = Daemon::command(state, data, &["--set-password"]);
-        let input = format!("{password}\n");
-        run_with_stdin(
-            "hivebt daemon --set-password",
-            &mut set,
-            input.as_bytes(),
-            deadline,
-        );
+        Daemon::set_password(state, data, password, deadline);
         let file = state.join("hivebt.toml");
         let config = format!("[api]\nlogin_max_failures = {max_failures}\n");
         std::fs::write(&file, config).expect("write the configuration");
