@@ -242,3 +242,30 @@ impl Default for Limits {
         }
     }
 }
+
+/// Where the DHT joins when neither the configuration nor the command line names
+/// bootstrap nodes: the public routers other clients use. Tests and benchmarks always
+/// name loopback nodes or turn the DHT off, so that they never resolve these.
+pub const DHT_ROUTERS: &[&str] = &[
+    "router.bittorrent.com:6881",
+    "dht.transmissionbt.com:6881",
+    "router.utorrent.com:6881",
+    "dht.libtorrent.org:25401",
+];
+
+/// The DHT's routing table in a state directory, read back at the next start.
+pub const DHT_TABLE_FILE: &str = "dht.dat";
+
+/// How often a torrent that has every piece is looked up and announced in the DHT:
+/// at a random moment between this and half as long again, so the announce is
+/// renewed before nodes forget it (they keep peers 30 minutes).
+pub const DHT_ANNOUNCE_EVERY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// How often a torrent still downloading is looked up, for new peers.
+pub const DHT_SEARCH_EVERY: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// How often a torrent with no peer at all is looked up.
+pub const DHT_RETRY_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// DHT lookups for torrents running at once; the rest wait their turn.
+pub const DHT_MAX_LOOKUPS: usize = 16;

@@ -15,7 +15,7 @@ use hivebt::ops::seed::{EmbeddedTracker, NewTorrent, SeedOptions};
 use hivebt::ops::tracker::TrackerOptions;
 use hivebt::ops::transfer::{DownloadOptions, EngineOptions};
 use hivebt::ops::{self, create, daemon, inspect, seed, tracker, transfer, verify};
-use hivebt::reactor::UploadMode;
+use hivebt::reactor::{DhtSetup, UploadMode};
 
 #[derive(Parser)]
 #[command(
@@ -334,6 +334,8 @@ struct DaemonArgs {
     /// Peer every torrent connects to; repeatable.
     #[arg(long = "peer", value_name = "HOST:PORT", value_parser = transfer::parse_addr)]
     peers: Vec<SocketAddr>,
+    #[command(flatten)]
+    dht: DhtArgs,
     /// Print every setting with its default and a line of documentation, and exit.
     #[arg(long)]
     print_config: bool,
@@ -341,6 +343,23 @@ struct DaemonArgs {
     /// and exit.
     #[arg(long)]
     set_password: bool,
+}
+
+/// The DHT's flags: shared by `seed`, `download` and `daemon`.
+#[derive(clap::Args)]
+struct DhtArgs {
+    /// Keep out of the DHT (BEP 5; on by default, never for private torrents).
+    #[arg(long, help_heading = "DHT")]
+    no_dht: bool,
+    /// A node to join the DHT through; repeatable [default: the public routers
+    /// router.bittorrent.com:6881, dht.transmissionbt.com:6881, router.utorrent.com:6881,
+    /// dht.libtorrent.org:25401].
+    #[arg(long = "dht-bootstrap", value_name = "HOST:PORT", value_parser = hivebt::settings::parse_host_port, help_heading = "DHT")]
+    dht_bootstrap: Vec<String>,
+    /// UDP address of the DHT; repeatable [default: the --listen addresses, the peer
+    /// port over UDP].
+    #[arg(long = "dht-listen", value_name = "ADDR", value_parser = transfer::parse_addr, help_heading = "DHT")]
+    dht_listen: Vec<SocketAddr>,
 }
 
 /// What goes into a new torrent: shared by `create` and `seed PATH`.
@@ -507,6 +526,8 @@ struct EngineArgs {
     /// read, reactor loop) at exit.
     #[arg(long)]
     stats: bool,
+    #[command(flatten)]
+    dht: DhtArgs,
 }
 
 /// `--upload-mode` values.
@@ -534,6 +555,11 @@ impl EngineArgs {
                 UploadModeArg::Buffered => UploadMode::Buffered,
             },
             stats: self.stats,
+            dht: (!self.dht.no_dht).then_some(DhtSetup {
+                listen: self.dht.dht_listen,
+                bootstrap: self.dht.dht_bootstrap,
+                table_file: None,
+            }),
         }
     }
 }
@@ -617,6 +643,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 listen: args.listen,
                 watch: args.watch,
                 peers: args.peers,
+                no_dht: args.dht.no_dht,
+                dht_bootstrap: args.dht.dht_bootstrap,
+                dht_listen: args.dht.dht_listen,
             };
             if args.print_config {
                 print!("{}", daemon::print_config());

@@ -668,6 +668,7 @@ fn download_rejects_a_zero_timeout() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_hivebt"))
         .args([
             "download",
+            "--no-dht",
             swarm::s(&fx.torrent),
             "--out",
             swarm::s(&dl.out),

@@ -207,6 +207,7 @@ fn completed_download_seeds_from_its_record_until_a_file_changes() {
             "reseeder",
             &[
                 "seed",
+                "--no-dht",
                 s(&fx.torrent),
                 "--data",
                 s(&data),
@@ -241,6 +242,7 @@ fn completed_download_seeds_from_its_record_until_a_file_changes() {
         "reseeder",
         &[
             "seed",
+            "--no-dht",
             s(&fx.torrent),
             "--data",
             s(&dl.out),

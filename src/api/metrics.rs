@@ -64,6 +64,72 @@ pub(crate) fn render(api: &mut ApiService, engine: &Engine, now: Instant) -> Str
         "Jobs waiting for the worker pool.",
         snapshot.jobs_waiting.to_string(),
     );
+    if let Some(d) = snapshot.dht {
+        for (name, kind, help, value) in [
+            (
+                "hivebt_dht_nodes",
+                "gauge",
+                "Nodes in the DHT routing tables.",
+                d.nodes as u64,
+            ),
+            (
+                "hivebt_dht_good_nodes",
+                "gauge",
+                "DHT nodes heard from in the last 15 minutes.",
+                d.good_nodes as u64,
+            ),
+            (
+                "hivebt_dht_lookups",
+                "gauge",
+                "DHT lookups running.",
+                d.lookups as u64,
+            ),
+            (
+                "hivebt_dht_lookups_total",
+                "counter",
+                "Torrent lookups the DHT finished.",
+                d.lookups_done,
+            ),
+            (
+                "hivebt_dht_peers_found_total",
+                "counter",
+                "Peers the DHT gave torrents.",
+                d.peers_found,
+            ),
+            (
+                "hivebt_dht_queries_answered_total",
+                "counter",
+                "DHT queries from other nodes answered.",
+                d.counters.queries_answered,
+            ),
+            (
+                "hivebt_dht_rate_limited_total",
+                "counter",
+                "DHT datagrams dropped by the per-address rate limit or block list.",
+                d.counters.rate_limited,
+            ),
+            (
+                "hivebt_dht_malformed_total",
+                "counter",
+                "DHT datagrams that were not KRPC.",
+                d.counters.malformed,
+            ),
+            (
+                "hivebt_dht_timeouts_total",
+                "counter",
+                "DHT queries of ours that went unanswered.",
+                d.counters.timeouts,
+            ),
+            (
+                "hivebt_dht_announces_stored_total",
+                "counter",
+                "Peers stored from other nodes' announce_peer.",
+                d.counters.announces_stored,
+            ),
+        ] {
+            metric(name, kind, help, value.to_string());
+        }
+    }
     metric(
         "hivebt_hash_failures",
         "gauge",

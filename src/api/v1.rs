@@ -359,6 +359,18 @@ fn session(api: &mut ApiService, engine: &Engine) -> Value {
         "peers": t.peers,
         "connections": snapshot.connections,
         "disk_queue": snapshot.jobs_waiting,
+        "dht": snapshot.dht.map(|d| json!({
+            "nodes": d.nodes,
+            "good_nodes": d.good_nodes,
+            "lookups": d.lookups,
+            "lookups_done": d.lookups_done,
+            "peers_found": d.peers_found,
+            "queries_answered": d.counters.queries_answered,
+            "rate_limited": d.counters.rate_limited,
+            "malformed": d.counters.malformed,
+            "timeouts": d.counters.timeouts,
+            "announces_stored": d.counters.announces_stored,
+        })),
         "limits": {
             "max_upload_rate": engine.config.max_upload_rate,
             "max_download_rate": engine.config.max_download_rate,

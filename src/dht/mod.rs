@@ -9,6 +9,7 @@
 //! DHT issue.
 
 pub mod node;
+pub mod persist;
 pub mod table;
 
 #[cfg(test)]

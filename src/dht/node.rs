@@ -10,9 +10,12 @@
 //! previous one still accepted. Every answer carries the asker's address (`ip`,
 //! BEP 42).
 //!
-//! Abuse is bounded: each source address gets [`QUERIES_PER_SECOND`] queries a second
-//! (a burst of [`QUERY_BURST`]); one that keeps going over is blocked for
-//! [`BLOCK_FOR`]; the tables of addresses are bounded. An asker not in our routing
+//! Abuse is bounded: each source address (IP and port: one node) gets
+//! [`QUERIES_PER_SECOND`] queries a second (a burst of [`QUERY_BURST`]); one that keeps
+//! going over is blocked for [`BLOCK_FOR`]. The nodes behind one IP (a NAT, a seed-box
+//! host, loopback) share a budget [`PER_IP_FACTOR`] times larger, which drops what is
+//! over it but blocks nobody, so a flooder costs its neighbours nothing unless it
+//! rotates ports to eat their common budget. The tables of addresses are bounded. An asker not in our routing
 //! table gets at most [`UNVERIFIED_VALUES`] peers, so a spoofed source cannot turn a
 //! small query into a large answer aimed at someone else. Answers are matched to our
 //! queries by a random transaction id *and* the address queried; at most
@@ -57,6 +60,8 @@ pub const UNVERIFIED_VALUES: usize = 8;
 pub const QUERIES_PER_SECOND: f64 = 20.0;
 /// Queries one address may send at once.
 pub const QUERY_BURST: f64 = 50.0;
+/// How many nodes' worth of queries the addresses of one IP may send together.
+pub const PER_IP_FACTOR: f64 = 10.0;
 /// How long an address that floods stays ignored.
 pub const BLOCK_FOR: Duration = Duration::from_secs(5 * 60);
 /// Addresses the rate limiter and the block list track.
@@ -218,8 +223,10 @@ pub struct Node {
     outbox: VecDeque<(SocketAddr, Vec<u8>)>,
     events: VecDeque<DhtEvent>,
     /// Per source address: tokens left and when they were counted.
-    allowance: HashMap<IpAddr, (f64, Instant)>,
-    blocked: HashMap<IpAddr, Instant>,
+    allowance: HashMap<SocketAddr, (f64, Instant)>,
+    /// The same per IP, for all its addresses together.
+    ip_allowance: HashMap<IpAddr, (f64, Instant)>,
+    blocked: HashMap<SocketAddr, Instant>,
     counters: DhtCounters,
 }
 
@@ -242,6 +249,7 @@ impl Node {
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             allowance: HashMap::new(),
+            ip_allowance: HashMap::new(),
             blocked: HashMap::new(),
             counters: DhtCounters::default(),
         }
@@ -453,7 +461,7 @@ impl Node {
             Ok(m) => m,
             Err(e) => {
                 self.counters.malformed += 1;
-                if e.query && self.allowed(from.ip(), now) {
+                if e.query && self.allowed(from, now) {
                     if let Some(tid) = e.tid {
                         self.reply_error(from, tid, PROTOCOL_ERROR, "malformed query");
                     }
@@ -467,7 +475,7 @@ impl Node {
                 query,
                 read_only: _,
             } => {
-                if self.allowed(from.ip(), now) {
+                if self.allowed(from, now) {
                     self.answer(from, m.tid, id, query, now);
                 }
             }
@@ -484,41 +492,38 @@ impl Node {
     }
 
     /// The rate limit: whether a query from `ip` may be answered now.
-    fn allowed(&mut self, ip: IpAddr, now: Instant) -> bool {
-        if let Some(&until) = self.blocked.get(&ip) {
+    /// Whether a query from `from` may be answered: its own budget and its IP's.
+    fn allowed(&mut self, from: SocketAddr, now: Instant) -> bool {
+        if let Some(&until) = self.blocked.get(&from) {
             if now < until {
                 self.counters.rate_limited += 1;
                 return false;
             }
-            self.blocked.remove(&ip);
+            self.blocked.remove(&from);
         }
-        if !self.allowance.contains_key(&ip) && self.allowance.len() >= MAX_TRACKED {
-            self.allowance.retain(|_, (left, at)| {
-                *left < QUERY_BURST && now.duration_since(*at) < Duration::from_secs(10)
-            });
-            if self.allowance.len() >= MAX_TRACKED {
+        let own = take(&mut self.allowance, from, 1.0, true, now);
+        let Some(left) = own else {
+            self.counters.rate_limited += 1;
+            return false;
+        };
+        if left < 0.0 {
+            self.counters.rate_limited += 1;
+            // Far over the limit (it kept sending with nothing left): block it.
+            if left < -QUERY_BURST {
+                self.allowance.remove(&from);
+                if self.blocked.len() < MAX_TRACKED {
+                    self.blocked.insert(from, now + BLOCK_FOR);
+                }
+            }
+            return false;
+        }
+        match take(&mut self.ip_allowance, from.ip(), PER_IP_FACTOR, false, now) {
+            Some(left) if left >= 0.0 => true,
+            _ => {
                 self.counters.rate_limited += 1;
-                return false;
+                false
             }
         }
-        let (left, at) = self.allowance.entry(ip).or_insert((QUERY_BURST, now));
-        let earned = now.saturating_duration_since(*at).as_secs_f64() * QUERIES_PER_SECOND;
-        *left = (*left + earned).min(QUERY_BURST);
-        *at = now;
-        if *left >= 1.0 {
-            *left -= 1.0;
-            return true;
-        }
-        self.counters.rate_limited += 1;
-        // Far over the limit (it kept sending with nothing left): block it.
-        *left -= 1.0;
-        if *left < -QUERY_BURST {
-            self.allowance.remove(&ip);
-            if self.blocked.len() < MAX_TRACKED {
-                self.blocked.insert(ip, now + BLOCK_FOR);
-            }
-        }
-        false
     }
 
     fn token(&self, secret: usize, ip: IpAddr) -> Vec<u8> {
@@ -754,6 +759,8 @@ impl Node {
                 !peers.is_empty()
             });
             self.blocked.retain(|_, until| *until > now);
+            self.ip_allowance
+                .retain(|_, (_, at)| now.saturating_duration_since(*at) < Duration::from_secs(60));
         }
         for n in self.table.to_ping(now).into_iter().take(PINGS_PER_TICK) {
             let waiting = self.outstanding.values().any(|o| o.addr == n.addr);
@@ -771,6 +778,38 @@ impl Node {
     }
 }
 
+/// Takes one query from `key`'s bucket in `buckets` (`factor` times a node's rate and
+/// burst). Returns the tokens left after it: 0 or more when it was allowed. With
+/// `debt`, a query with no token left still counts, so a sender that keeps going
+/// sinks below 0 (and is blocked by the caller); without, it is only refused. `None`
+/// when the table is full of live buckets.
+fn take<K: std::hash::Hash + Eq + Copy>(
+    buckets: &mut HashMap<K, (f64, Instant)>,
+    key: K,
+    factor: f64,
+    debt: bool,
+    now: Instant,
+) -> Option<f64> {
+    let burst = QUERY_BURST * factor;
+    if !buckets.contains_key(&key) && buckets.len() >= MAX_TRACKED {
+        buckets.retain(|_, (left, at)| {
+            *left < burst && now.duration_since(*at) < Duration::from_secs(10)
+        });
+        if buckets.len() >= MAX_TRACKED {
+            return None;
+        }
+    }
+    let (left, at) = buckets.entry(key).or_insert((burst, now));
+    let earned = now.saturating_duration_since(*at).as_secs_f64() * QUERIES_PER_SECOND * factor;
+    *left = (*left + earned).min(burst);
+    *at = now;
+    if *left >= 1.0 || debt {
+        *left -= 1.0;
+        return Some(*left);
+    }
+    Some(-1.0)
+}
+
 /// A token secret, from the operating system (never from the generator whose
 /// outputs, the transaction ids, every node we talk to sees).
 fn secret() -> [u8; 16] {
@@ -778,4 +817,25 @@ fn secret() -> [u8; 16] {
     s[..8].copy_from_slice(&crate::rng::os_u64().to_le_bytes());
     s[8..].copy_from_slice(&crate::rng::os_u64().to_le_bytes());
     s
+}
+
+/// The torrents this node's own client runs: no lookup asks the node that runs it, so
+/// its own store is read directly, and the client lists itself in it.
+impl Node {
+    /// Peers announced to this node for `info_hash` that are still fresh.
+    pub fn stored_peers(&self, info_hash: &InfoHash, now: Instant) -> Vec<SocketAddr> {
+        self.store.get(info_hash).map_or_else(Vec::new, |peers| {
+            peers
+                .iter()
+                .filter(|(_, at)| now.saturating_duration_since(*at) < PEER_TTL)
+                .map(|(a, _)| *a)
+                .collect()
+        })
+    }
+
+    /// Lists `peer` (the client itself) under `info_hash` as an announce would, so the
+    /// lookups of nodes that ask this one find it even before it announced elsewhere.
+    pub fn add_local_peer(&mut self, info_hash: InfoHash, peer: SocketAddr, now: Instant) {
+        self.store_peer(info_hash, peer, now);
+    }
 }

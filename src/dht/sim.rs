@@ -208,6 +208,31 @@ fn five_hundred_nodes_bootstrap_announce_and_find_every_peer() {
 }
 
 #[test]
+fn one_ip_rotating_its_ports_gets_a_bounded_share_and_is_never_blocked() {
+    let now = Instant::now();
+    let mut node = Node::new(NodeId([1; 20]), NodeConfig::default(), 1, now);
+    let ping = b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe";
+    let mut answered = 0;
+    for port in 1..=2000u16 {
+        node.on_datagram(SocketAddr::new([192, 0, 2, 70].into(), port), ping, now);
+        // Only the answers: the node also pings a new sender to learn whether it
+        // belongs in the table.
+        answered += std::iter::from_fn(|| node.poll_send())
+            .filter(|(_, bytes)| bytes.windows(4).any(|w| w == b"1:rd"))
+            .count();
+    }
+    let budget = (super::node::QUERY_BURST * super::node::PER_IP_FACTOR) as usize;
+    assert_eq!(answered, budget, "the IP's budget, then nothing");
+    // A second later the IP has earned a second's worth again: nobody was blocked.
+    node.on_datagram(
+        "192.0.2.70:1".parse().unwrap(),
+        ping,
+        now + Duration::from_secs(1),
+    );
+    assert!(node.poll_send().is_some());
+}
+
+#[test]
 fn a_flood_from_one_address_is_cut_off_and_garbage_is_counted() {
     let now = Instant::now();
     let mut node = Node::new(NodeId([1; 20]), NodeConfig::default(), 1, now);
@@ -235,10 +260,16 @@ fn a_flood_from_one_address_is_cut_off_and_garbage_is_counted() {
         "{:?}",
         sent.map(|(a, b)| (a, String::from_utf8_lossy(&b).into_owned()))
     );
-    // Another address is served as usual.
-    node.on_datagram("192.0.2.67:4000".parse().unwrap(), ping, later);
-    let sent: Vec<Vec<u8>> = std::iter::from_fn(|| node.poll_send().map(|(_, b)| b)).collect();
-    assert!(sent.iter().any(|b| b.windows(4).any(|w| w == b"1:rd")));
+    // Another address is served as usual, another port of the flooder's IP (a node
+    // beside it behind one NAT) too.
+    for other in ["192.0.2.67:4000", "192.0.2.66:4001"] {
+        node.on_datagram(other.parse().unwrap(), ping, later);
+        let sent: Vec<Vec<u8>> = std::iter::from_fn(|| node.poll_send().map(|(_, b)| b)).collect();
+        assert!(
+            sent.iter().any(|b| b.windows(4).any(|w| w == b"1:rd")),
+            "{other}"
+        );
+    }
     assert!(node.counters().rate_limited >= 949);
 
     // Garbage is counted and dropped; a malformed query gets error 203 with its tid.

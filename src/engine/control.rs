@@ -84,6 +84,8 @@ pub struct EngineSnapshot {
     pub connections: usize,
     /// Jobs waiting for the worker pool.
     pub jobs_waiting: usize,
+    /// The DHT at its last tick; `None` when it is off.
+    pub dht: Option<super::DhtStatus>,
 }
 
 impl Engine {
@@ -288,6 +290,7 @@ impl Engine {
             torrents: self.torrents.iter().map(|(k, _)| self.view(k)).collect(),
             connections: self.conns.len(),
             jobs_waiting: self.jobs.len(),
+            dht: self.dht_status(),
         }
     }
 

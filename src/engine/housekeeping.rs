@@ -155,6 +155,11 @@ impl Engine {
             Some((n, false)) if n > 0 => why.push_str(&format!("; trackers: {n} answering")),
             _ => why.push_str("; no trackers"),
         }
+        if let Some(dht) = self.dht_status()
+            && !t.meta.info.private
+        {
+            why.push_str(&format!("; dht: {} nodes", dht.nodes));
+        }
         why.push(')');
         Some(why)
     }

@@ -29,6 +29,7 @@
 mod caps;
 mod check;
 mod control;
+mod discovery;
 mod housekeeping;
 mod peers;
 mod serve;
@@ -64,6 +65,7 @@ use crate::wire::metainfo::Metainfo;
 use crate::workers::{Job, Task, TaskOutput};
 pub use caps::TorrentCaps;
 pub use control::{AddError, EngineSnapshot, TorrentView};
+pub use discovery::{DhtStatus, DhtTorrent};
 pub use serve::UploadMode;
 pub(crate) use serve::high_water;
 pub use views::{FileView, PeerInfo, client_name};
@@ -122,6 +124,21 @@ pub struct EngineConfig {
     /// A long-running service (the daemon): a torrent that fails or completes stops
     /// alone; only a signal ends the run.
     pub service: bool,
+    /// The DHT node, unless it is off (`--no-dht`).
+    pub dht: Option<DhtSetup>,
+}
+
+/// How the DHT node runs (BEP 5).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DhtSetup {
+    /// UDP addresses it listens on; empty: the peer listeners' addresses (the peer port
+    /// over UDP).
+    pub listen: Vec<SocketAddr>,
+    /// Where it joins the DHT: `HOST:PORT` of routers or nodes, resolved on the
+    /// resolver thread (literal addresses are not).
+    pub bootstrap: Vec<String>,
+    /// File its routing table is saved to and read back from at the next start.
+    pub table_file: Option<PathBuf>,
 }
 
 /// A torrent to run, with what is already verified on disk.
@@ -307,6 +324,8 @@ pub struct Engine {
     extensions: Registry,
     /// Resume records being written on the workers.
     resume: housekeeping::ResumeSaves,
+    /// The DHT's figures at its last tick; `None` while it is off.
+    dht: Option<DhtStatus>,
 }
 
 impl Engine {
@@ -348,6 +367,7 @@ impl Engine {
             stats: config.stats.then(|| Box::new(EngineStats::new())),
             extensions: Registry::default(),
             resume: Default::default(),
+            dht: None,
             config,
         };
         for spec in specs {
@@ -390,18 +410,12 @@ impl Engine {
         events: Vec<ClientEvent>,
         now: Instant,
     ) {
-        let Some(t) = self.torrent_mut(id) else {
-            return;
-        };
-        let mut got_peers = false;
+        let mut peers: Option<Vec<SocketAddr>> = None;
         for e in events {
             match e {
                 ClientEvent::Peers(addrs) => {
-                    got_peers = true;
                     log::debug!("tracker gave {} peers", addrs.len());
-                    let bans = &t.bans;
-                    t.peer_list
-                        .learn(addrs, PeerSource::Tracker, |a| bans.endpoint_banned(a));
+                    peers.get_or_insert_default().extend(addrs);
                 }
                 ClientEvent::Warning { url, message } => log::warn!("tracker {url}: {message}"),
                 ClientEvent::Error { url, message } => log::warn!("tracker {url}: {message}"),
@@ -412,8 +426,8 @@ impl Engine {
                 } => log::debug!("tracker {url}: {complete:?} seeds, {incomplete:?} leechers"),
             }
         }
-        if got_peers && !self.shutting_down {
-            self.dial_candidates(now);
+        if let Some(peers) = peers {
+            self.learn_peers(id, peers, PeerSource::Tracker, now);
         }
     }
 

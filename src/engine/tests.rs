@@ -76,6 +76,7 @@ pub(super) fn config() -> EngineConfig {
         stall_timeout: None,
         limits: crate::config::Limits::default(),
         service: false,
+        dht: None,
     }
 }
 

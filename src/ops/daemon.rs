@@ -81,6 +81,8 @@ pub struct DaemonOptions {
     pub trackers: Vec<String>,
     /// Peers every torrent dials (tests and private swarms).
     pub peers: Vec<SocketAddr>,
+    /// The DHT, unless it is off.
+    pub dht: Option<crate::engine::DhtSetup>,
 }
 
 /// `hivebt daemon`'s flags, which override the configuration file.
@@ -100,6 +102,12 @@ pub struct Flags {
     pub watch: Option<PathBuf>,
     /// `--peer` (repeatable).
     pub peers: Vec<SocketAddr>,
+    /// `--no-dht`.
+    pub no_dht: bool,
+    /// `--dht-bootstrap` (repeatable).
+    pub dht_bootstrap: Vec<String>,
+    /// `--dht-listen` (repeatable).
+    pub dht_listen: Vec<SocketAddr>,
 }
 
 /// Every setting with its default and a line of documentation (`--print-config`).
@@ -200,11 +208,15 @@ fn read_options(flags: Flags) -> Result<(DaemonOptions, Settings, Overrides)> {
         watch_dir: absolute(flags.watch)?,
         listen: flags.listen,
         api: flags.api,
+        no_dht: flags.no_dht,
+        dht_bootstrap: flags.dht_bootstrap,
+        dht_listen: flags.dht_listen,
         ..Default::default()
     };
     settings.apply(&overrides);
     settings.validate().map_err(bad)?;
     let state_dir = settings.state_dir().map_err(bad)?;
+    let state_dir_for_dht = state_dir.clone();
     let data_dir = settings.data_dir().map_err(bad)?;
     let limits = &settings.limits;
     let queue = &settings.queue;
@@ -238,6 +250,11 @@ fn read_options(flags: Flags) -> Result<(DaemonOptions, Settings, Overrides)> {
         resume_interval: settings.engine.resume_interval.duration(),
         trackers: settings.peers.trackers.clone(),
         peers: flags.peers,
+        dht: settings.peers.dht.then(|| crate::engine::DhtSetup {
+            listen: settings.peers.dht_listen.clone(),
+            bootstrap: settings.peers.dht_bootstrap.clone(),
+            table_file: Some(state_dir_for_dht.join(crate::config::DHT_TABLE_FILE)),
+        }),
         reload: None,
     };
     Ok((opts, settings, overrides))
@@ -314,6 +331,7 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
         stall_timeout: None,
         limits,
         service: true,
+        dht: opts.dht.clone(),
     };
     let now = Instant::now();
     let auth = auth::Auth::new(

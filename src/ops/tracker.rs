@@ -58,6 +58,7 @@ pub fn run(opts: TrackerOptions) -> Result<()> {
         stall_timeout: None,
         limits: crate::config::Limits::default(),
         service: false,
+        dht: None,
     };
     transfer::run(config, Vec::new())?;
     Ok(())

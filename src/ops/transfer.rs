@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::ops::verify::resolve_root;
 use crate::ops::{load_torrent, thread_count};
 use crate::progress::human_bytes;
-use crate::reactor::{EngineConfig, Reactor, TorrentSpec, TorrentSummary, UploadMode};
+use crate::reactor::{DhtSetup, EngineConfig, Reactor, TorrentSpec, TorrentSummary, UploadMode};
 use crate::resume;
 use crate::torrent::paths::sanitize;
 use crate::torrent::state::TorrentState;
@@ -43,6 +43,8 @@ pub struct EngineOptions {
     pub upload_mode: UploadMode,
     /// Print latency histograms at exit.
     pub stats: bool,
+    /// The DHT, unless it is off; its table is saved in the state directory.
+    pub dht: Option<DhtSetup>,
 }
 
 impl EngineOptions {
@@ -69,13 +71,28 @@ impl EngineOptions {
         } else {
             self.listen
         };
+        let state_dir = state_dir(self.state);
+        let dht = self.dht.map(|mut d| {
+            if d.bootstrap.is_empty() {
+                d.bootstrap = crate::config::DHT_ROUTERS
+                    .iter()
+                    .map(|r| r.to_string())
+                    .collect();
+            }
+            if d.table_file.is_none() {
+                d.table_file = state_dir
+                    .as_ref()
+                    .map(|dir| dir.join(crate::config::DHT_TABLE_FILE));
+            }
+            d
+        });
         Ok(EngineConfig {
             listen,
             peers: self.peers,
             max_peers: self.max_peers,
             upload_slots: self.upload_slots,
             workers: thread_count(self.threads, crate::config::engine_worker_threads())?,
-            state_dir: state_dir(self.state),
+            state_dir,
             exit_when_complete,
             announce_listen: true,
             max_upload_rate: self.max_upload_rate.filter(|&r| r > 0),
@@ -87,6 +104,7 @@ impl EngineOptions {
             stall_timeout: None,
             limits: crate::config::Limits::default(),
             service: false,
+            dht,
         })
     }
 }
@@ -275,10 +293,13 @@ fn show_progress(snapshot: &EngineSnapshot, now: Instant) {
             "-".into()
         };
         let pct = t.bytes_done as f64 * 100.0 / t.total_bytes as f64;
-        let peers = t
+        let mut peers = t
             .stalled
             .clone()
             .unwrap_or_else(|| format!("peers {}", t.peers));
+        if let (Some(dht), None) = (&snapshot.dht, &t.stalled) {
+            peers.push_str(&format!(" dht {} nodes", dht.nodes));
+        }
         let line = format!(
             "{}: {pct:.1}% down {}/s up {}/s eta {eta} {peers}",
             t.name,

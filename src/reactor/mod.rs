@@ -19,6 +19,7 @@
 //! Edge-triggered readiness: reads go until `WouldBlock` (or the budget), writes until
 //! `WouldBlock` or the queue empties, and output is written as soon as it is queued.
 
+mod dht;
 mod http;
 mod http_fetch;
 mod http_machine;
@@ -38,10 +39,10 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::api::ApiService;
-use crate::engine::{Engine, EngineEvent, EngineSnapshot};
 pub use crate::engine::{
-    EngineConfig, TorrentSpec, TorrentSummary, TrackerServerSetup, UploadMode,
+    DhtSetup, EngineConfig, TorrentSpec, TorrentSummary, TrackerServerSetup, UploadMode,
 };
+use crate::engine::{Engine, EngineEvent, EngineSnapshot};
 use crate::error::{Error, Result};
 use crate::limit::REFILL_INTERVAL;
 use crate::peer::close::CloseReason;
@@ -117,6 +118,8 @@ pub struct Reactor {
     api: Option<ApiService>,
     /// SIGHUP's pipe, when this is the daemon (the configuration is reloaded).
     hangup: Option<UnixStream>,
+    /// The DHT node(s), unless the DHT is off.
+    dht: Option<dht::DhtIo>,
 }
 
 /// What the reactor hands the engine's events to.
@@ -142,6 +145,8 @@ enum Tick {
     /// Drive one torrent's tracker client (slab key): its `poll_timeout` is due, or a
     /// request waits to be sent.
     Tracker(TorrentId),
+    /// Tick the DHT nodes; start the torrents' lookups that are due.
+    Dht,
 }
 
 fn setup_err(what: &str, e: io::Error) -> Error {
@@ -227,6 +232,7 @@ impl Reactor {
                 let roles = udp::Roles {
                     tracker_server: true,
                     tracker_clients: false,
+                    dht: false,
                 };
                 udp_endpoints
                     .add(UdpSocket::from_std(u), roles, poll.registry())
@@ -249,6 +255,7 @@ impl Reactor {
                 let roles = udp::Roles {
                     tracker_server: false,
                     tracker_clients: true,
+                    dht: false,
                 };
                 udp_endpoints
                     .add(u, roles, poll.registry())
@@ -262,6 +269,25 @@ impl Reactor {
             .and_then(|(l, _)| l.local_addr().ok())
             .map(|a| a.port());
         let announce_listen = config.announce_listen;
+        let dht = match config.dht.clone() {
+            Some(setup) => {
+                let peer_addrs: Vec<SocketAddr> = listeners
+                    .iter()
+                    .filter(|(_, a)| *a == Accepts::Peers)
+                    .filter_map(|(l, _)| l.local_addr().ok())
+                    .collect();
+                dht::DhtIo::new(
+                    setup,
+                    &peer_addrs,
+                    listen_port,
+                    &mut udp_endpoints,
+                    poll.registry(),
+                    now,
+                )
+                .map_err(Error::Failed)?
+            }
+            None => None,
+        };
         let mut seeds = Rng::from_os();
         let random = move || seeds.next_u64();
         let engine = Engine::new(config, specs, peer_id, listen_port, random, now)?;
@@ -286,6 +312,7 @@ impl Reactor {
             refill_armed: false,
             api: None,
             hangup: None,
+            dht,
             engine,
         };
         reactor.announce_listening();
@@ -295,6 +322,9 @@ impl Reactor {
             }
             for a in reactor.udp.server_addrs() {
                 println!("tracker udp on {a}");
+            }
+            for a in reactor.dht.iter().flat_map(|d| d.local_addrs()) {
+                println!("dht on {a}");
             }
         }
         reactor.timers.schedule(now, Tick::Second);
@@ -313,6 +343,7 @@ impl Reactor {
         for id in ids {
             reactor.arm_tracker(id, now);
         }
+        reactor.start_dht(now);
         Ok(reactor)
     }
 
@@ -482,6 +513,7 @@ impl Reactor {
         if let Some(api) = self.api.as_mut() {
             api.save_all(&self.engine);
         }
+        self.save_dht_now();
         let summaries = self.engine.finish();
         self.drop_freed();
         if self.udp.dropped() > 0 {
@@ -611,8 +643,15 @@ impl Reactor {
                 }
             }
         }
-        if let Some(api) = self.api.as_mut() {
-            while let Some((tag, output)) = self.engine.take_task_done() {
+        while let Some((tag, output)) = self.engine.take_task_done() {
+            if tag == dht::SAVE_TAG {
+                if let Ok(Err(e)) = output
+                    .downcast::<std::result::Result<(), String>>()
+                    .map(|r| *r)
+                {
+                    log::warn!("{e}");
+                }
+            } else if let Some(api) = self.api.as_mut() {
                 api.on_task_done(&mut self.engine, tag, output, now);
             }
         }
@@ -762,6 +801,7 @@ impl Reactor {
                 REFILL_INTERVAL
             }
             Tick::Tracker(key) => return self.on_tracker_timer(key, now),
+            Tick::Dht => return self.on_dht_tick(now),
         };
         self.timers.schedule(now + again, tick);
     }

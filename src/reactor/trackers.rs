@@ -144,24 +144,10 @@ impl Reactor {
         if let Ok(ip) = host.parse::<IpAddr>() {
             return self.send_resolved(tid, outgoing, SocketAddr::new(ip, port), now);
         }
-        if self.resolver.is_none() {
-            match crate::resolver::Resolver::new(self.waker.clone()) {
-                Ok(r) => self.resolver = Some(r),
-                Err(e) => {
-                    let reason = format!("cannot start the resolver: {e}");
-                    return self.tracker_failed(tid, outgoing.request_id, reason, now);
-                }
-            }
-        }
         let id = self.tracker_io.next_lookup;
         self.tracker_io.next_lookup += 1;
         let request = outgoing.request_id;
-        let asked = self
-            .resolver
-            .as_ref()
-            .map_or(Err("no resolver".to_string()), |r| {
-                r.resolve(id, &host, port)
-            });
+        let asked = self.resolver().and_then(|r| r.resolve(id, &host, port));
         match asked {
             Ok(()) => {
                 self.tracker_io.lookups.insert(
@@ -176,7 +162,20 @@ impl Reactor {
         }
     }
 
-    /// Takes resolver answers and sends the requests that waited for them.
+    /// The resolver thread, started on first use.
+    pub(super) fn resolver(&mut self) -> Result<&crate::resolver::Resolver, String> {
+        if self.resolver.is_none() {
+            let r = crate::resolver::Resolver::new(self.waker.clone())
+                .map_err(|e| format!("cannot start the resolver: {e}"))?;
+            self.resolver = Some(r);
+        }
+        self.resolver
+            .as_ref()
+            .ok_or_else(|| "no resolver".to_string())
+    }
+
+    /// Takes resolver answers and sends the requests that waited for them (the DHT's
+    /// bootstrap names share the look-up ids).
     pub(super) fn on_lookups(&mut self, now: Instant) {
         let answers = self
             .resolver
@@ -184,6 +183,9 @@ impl Reactor {
             .map(|r| r.drain())
             .unwrap_or_default();
         for (id, result) in answers {
+            if self.on_dht_resolved(id, &result, now) {
+                continue;
+            }
             let Some(p) = self.tracker_io.lookups.remove(&id) else {
                 continue;
             };

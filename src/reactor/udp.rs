@@ -1,12 +1,12 @@
 //! UDP on the reactor: every UDP socket is a [`UdpEndpoint`] (the socket, a bounded
 //! send queue and its write readiness), read and written by one path.
 //!
-//! Owns the sockets: the tracker server's, bound to its configured addresses, and the
-//! tracker clients' ephemeral one of each address family. On a readable edge an
+//! Owns the sockets: the tracker server's, bound to its configured addresses, the
+//! tracker clients' ephemeral one of each address family, and the DHT's. On a readable edge an
 //! endpoint is read until `WouldBlock` and each datagram is routed by what it looks
 //! like ([`classify`]) and what the endpoint serves ([`route`]): BEP 15 answers to the
 //! tracker clients' exchange table, BEP 15 requests to the tracker server, and KRPC
-//! (the DHT, not built yet) nowhere for now. What the datagram means is decided by the
+//! to the DHT node of its socket (`reactor::dht`). What the datagram means is decided by the
 //! sans-io cores; this file only moves bytes.
 //!
 //! # Sending
@@ -85,12 +85,14 @@ pub(super) fn classify(packet: &[u8]) -> DatagramKind {
 }
 
 /// Who listens on an endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct Roles {
     /// The tracker server answers requests that arrive here.
     pub(super) tracker_server: bool,
     /// Tracker clients send from here and expect answers here.
     pub(super) tracker_clients: bool,
+    /// A DHT node listens here.
+    pub(super) dht: bool,
 }
 
 /// Where one datagram goes.
@@ -100,18 +102,23 @@ pub(super) enum Route {
     TrackerClients,
     /// To the tracker server.
     TrackerServer,
-    /// Nowhere (KRPC will go to the DHT here).
+    /// To the DHT node of the endpoint.
+    Dht,
+    /// Nowhere.
     Drop,
 }
 
 /// Where a datagram of `kind` arriving at an endpoint with `roles` goes. On the tracker
 /// server's sockets everything no other consumer takes goes to the server, which counts
-/// it as malformed and answers it only when a client it knows could have sent it.
+/// it as malformed and answers it only when a client it knows could have sent it; on a
+/// DHT socket, to the node, which does the same.
 pub(super) fn route(kind: DatagramKind, roles: Roles) -> Route {
     match kind {
         DatagramKind::TrackerResponse if roles.tracker_clients => Route::TrackerClients,
         DatagramKind::TrackerRequest if roles.tracker_server => Route::TrackerServer,
+        DatagramKind::Other if roles.dht => Route::Dht,
         _ if roles.tracker_server => Route::TrackerServer,
+        _ if roles.dht => Route::Dht,
         _ => Route::Drop,
     }
 }
@@ -201,14 +208,15 @@ pub(super) struct UdpEndpoints {
 }
 
 impl UdpEndpoints {
-    /// Registers `sock` (non-blocking) for `roles`.
+    /// Registers `sock` (non-blocking) for `roles`; returns its index.
     pub(super) fn add(
         &mut self,
         mut sock: UdpSocket,
         roles: Roles,
         registry: &Registry,
-    ) -> io::Result<()> {
-        let token = Token(UDP_BASE + self.endpoints.len());
+    ) -> io::Result<usize> {
+        let index = self.endpoints.len();
+        let token = Token(UDP_BASE + index);
         registry.register(&mut sock, token, Interest::READABLE | Interest::WRITABLE)?;
         let ipv6 = sock.local_addr()?.is_ipv6();
         self.endpoints.push(UdpEndpoint {
@@ -219,7 +227,7 @@ impl UdpEndpoints {
             write_blocked: false,
             dropped: 0,
         });
-        Ok(())
+        Ok(index)
     }
 
     /// The tracker clients' endpoint for addresses of family `ipv6`.
@@ -308,6 +316,7 @@ impl Reactor {
                         }
                     }
                 }
+                Route::Dht => self.on_dht_datagram(index, from, packet, now),
                 Route::Drop => {}
             }
         }
@@ -412,14 +421,17 @@ mod tests {
         let server = Roles {
             tracker_server: true,
             tracker_clients: false,
+            dht: false,
         };
         let client = Roles {
             tracker_server: false,
             tracker_clients: true,
+            dht: false,
         };
         let both = Roles {
             tracker_server: true,
             tracker_clients: true,
+            dht: false,
         };
         use DatagramKind::*;
         // The tracker's sockets hand everything to the server, as they always did: it
@@ -446,6 +458,7 @@ mod tests {
             roles: Roles {
                 tracker_server: false,
                 tracker_clients: true,
+                dht: false,
             },
             queue: VecDeque::new(),
             write_blocked: true,

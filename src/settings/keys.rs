@@ -101,6 +101,24 @@ pub const KEYS: &[Key] = &[
         Restart,
     ),
     key(
+        "peers.dht",
+        "Take part in the Mainline DHT (BEP 5) to find peers without a tracker; private torrents never use it.",
+        "false",
+        Restart,
+    ),
+    key(
+        "peers.dht_bootstrap",
+        "HOST:PORT of nodes the DHT joins through, besides the table saved in the state directory.",
+        "[\"dht.example.org:6881\"]",
+        Restart,
+    ),
+    key(
+        "peers.dht_listen",
+        "UDP addresses of the DHT. Empty: the peers.listen addresses (the peer port over UDP).",
+        "[\"0.0.0.0:6882\"]",
+        Restart,
+    ),
+    key(
         "limits.max_upload_rate",
         "Upload rate of all torrents together.",
         "\"10M\"",

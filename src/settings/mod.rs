@@ -39,7 +39,7 @@ pub use error::SettingsError;
 pub use keys::Reload;
 pub use value::{
     ActiveLimit, ByteRate, Secs, ShareLimitAction, format_duration, format_rate, parse_duration,
-    parse_rate, parse_rate_flag, parse_size,
+    parse_host_port, parse_rate, parse_rate_flag, parse_size,
 };
 
 /// Largest `engine.workers` accepted; more threads than this only contend.
@@ -88,6 +88,13 @@ pub struct PeerSettings {
     pub listen: Vec<SocketAddr>,
     /// Tracker URLs announced to for every torrent that is not private (BEP 27).
     pub trackers: Vec<String>,
+    /// Take part in the DHT (BEP 5); private torrents never use it.
+    pub dht: bool,
+    /// `HOST:PORT` of the nodes the DHT joins through (besides the saved table).
+    pub dht_bootstrap: Vec<String>,
+    /// UDP addresses of the DHT; empty: the `listen` addresses (the peer port).
+    #[serde(deserialize_with = "socket_addrs")]
+    pub dht_listen: Vec<SocketAddr>,
 }
 
 impl Default for PeerSettings {
@@ -100,6 +107,9 @@ impl Default for PeerSettings {
                 SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 6881),
             ],
             trackers: Vec::new(),
+            dht: true,
+            dht_bootstrap: config::DHT_ROUTERS.iter().map(|r| r.to_string()).collect(),
+            dht_listen: Vec::new(),
         }
     }
 }
@@ -239,6 +249,12 @@ pub struct Overrides {
     pub max_connections: Option<u32>,
     /// `engine.workers`.
     pub workers: Option<u32>,
+    /// `--no-dht`: `peers.dht = false`.
+    pub no_dht: bool,
+    /// `peers.dht_bootstrap`; empty: not given.
+    pub dht_bootstrap: Vec<String>,
+    /// `peers.dht_listen`; empty: not given.
+    pub dht_listen: Vec<SocketAddr>,
 }
 
 /// One address of a listen list. serde's own `SocketAddr` error ("invalid socket
@@ -340,6 +356,10 @@ impl Settings {
         for url in &self.peers.trackers {
             check_tracker_url(url)?;
         }
+        for node in &self.peers.dht_bootstrap {
+            parse_host_port(node).map_err(|e| ("peers.dht_bootstrap", e))?;
+        }
+        check_unique_addrs("peers.dht_listen", &self.peers.dht_listen)?;
 
         let l = &self.limits;
         at_least_one("limits.max_connections", l.max_connections)?;
@@ -404,6 +424,15 @@ impl Settings {
         }
         if !o.api.is_empty() {
             self.api.listen.clone_from(&o.api);
+        }
+        if o.no_dht {
+            self.peers.dht = false;
+        }
+        if !o.dht_bootstrap.is_empty() {
+            self.peers.dht_bootstrap.clone_from(&o.dht_bootstrap);
+        }
+        if !o.dht_listen.is_empty() {
+            self.peers.dht_listen.clone_from(&o.dht_listen);
         }
         if let Some(rate) = o.max_upload_rate {
             self.limits.max_upload_rate = rate;

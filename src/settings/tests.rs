@@ -186,6 +186,9 @@ allowed_paths = ["/srv/t", "/mnt/media"]
 [peers]
 listen = ["0.0.0.0:51413"]
 trackers = ["udp://tracker.example.org:6969/announce", "https://t.example.org/announce"]
+dht = false
+dht_bootstrap = ["127.0.0.1:6881", "[::1]:6881", "dht.example.org:25401"]
+dht_listen = ["0.0.0.0:6882"]
 
 [limits]
 max_upload_rate = "1.5G"
@@ -228,6 +231,13 @@ resume_interval = "90s"
                 "udp://tracker.example.org:6969/announce".into(),
                 "https://t.example.org/announce".into(),
             ],
+            dht: false,
+            dht_bootstrap: vec![
+                "127.0.0.1:6881".into(),
+                "[::1]:6881".into(),
+                "dht.example.org:25401".into(),
+            ],
+            dht_listen: vec![addr("0.0.0.0:6882")],
         },
         limits: LimitSettings {
             max_upload_rate: ByteRate::new(Some(3 << 29)),
@@ -329,6 +339,18 @@ fn bad_values_name_the_key_and_its_line() {
             "limits.max_download_rate",
             2,
             "bytes per second",
+        ),
+        (
+            "[peers]\ndht_bootstrap = [\"router.example.org\"]\n",
+            "peers.dht_bootstrap",
+            2,
+            "\"router.example.org\" is not HOST:PORT (no port)",
+        ),
+        (
+            "[peers]\n\ndht_listen = [\"0.0.0.0\"]\n",
+            "peers.dht_listen",
+            3,
+            "0.0.0.0",
         ),
         (
             "[limits]\nupload_slots = \"4\"\n",
@@ -651,7 +673,13 @@ fn flags_win_over_the_file() {
         max_download_rate: Some(ByteRate::new(Some(5))),
         max_connections: Some(9),
         workers: Some(1),
+        no_dht: true,
+        dht_bootstrap: vec!["127.0.0.1:9".into()],
+        dht_listen: vec![addr("127.0.0.1:4")],
     });
+    assert!(!s.peers.dht, "--no-dht");
+    assert_eq!(s.peers.dht_bootstrap, ["127.0.0.1:9"]);
+    assert_eq!(s.peers.dht_listen, [addr("127.0.0.1:4")]);
     assert_eq!(s.paths.state_dir, Some("/flag/state".into()));
     assert_eq!(
         s.paths.data_dir,

@@ -422,9 +422,70 @@ pub enum ShareLimitAction {
     Remove,
 }
 
+/// Checks a `HOST:PORT` (a host name, an IPv4 address, or an IPv6 address in
+/// brackets, then a port 1..=65535) and returns it as given: DHT bootstrap nodes are
+/// named this way and resolved later, off the reactor thread.
+pub fn parse_host_port(s: &str) -> Result<String, String> {
+    let bad = |why: &str| format!("\"{s}\" is not HOST:PORT ({why}), like router.example.org:6881");
+    let (host, port) = s.rsplit_once(':').ok_or_else(|| bad("no port"))?;
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => {}
+        _ => return Err(bad("the port must be 1 to 65535")),
+    }
+    if let Some(inner) = host.strip_prefix('[') {
+        let ok = inner
+            .strip_suffix(']')
+            .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok());
+        return if ok {
+            Ok(s.to_string())
+        } else {
+            Err(bad("an IPv6 address goes in brackets, like [::1]:6881"))
+        };
+    }
+    let name_ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if name_ok {
+        Ok(s.to_string())
+    } else {
+        Err(bad("not a host name or address"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_ports_that_parse_and_that_do_not() {
+        for ok in [
+            "router.bittorrent.com:6881",
+            "127.0.0.1:1",
+            "[::1]:65535",
+            "localhost:6881",
+        ] {
+            assert_eq!(parse_host_port(ok).as_deref(), Ok(ok));
+        }
+        for bad in [
+            "",
+            "host",
+            ":6881",
+            "host:",
+            "host:0",
+            "host:65536",
+            "host:x",
+            "::1:6881",
+            "[::1:6881",
+            "[nothost]:6881",
+            "a b:1",
+            "host:-1",
+        ] {
+            let e = parse_host_port(bad).unwrap_err();
+            assert!(e.contains("HOST:PORT"), "{bad}: {e}");
+        }
+    }
 
     const K: u64 = 1 << 10;
     const M: u64 = 1 << 20;

@@ -110,11 +110,16 @@ impl Daemon {
         Daemon::start(state, data, &["--config", file], deadline)
     }
 
-    /// `hivebt daemon --state STATE --data DATA --listen 127.0.0.1:0` plus `extra`.
+    /// `hivebt daemon --state STATE --data DATA --listen 127.0.0.1:0` plus `extra`,
+    /// with `--no-dht` unless `extra` names the DHT's (loopback) bootstrap nodes: no
+    /// test daemon may join through the public routers.
     pub fn command(state: &Path, data: &Path, extra: &[&str]) -> Command {
         let mut cmd = hivebt();
-        cmd.arg("daemon")
-            .arg("--state")
+        cmd.arg("daemon");
+        if !extra.contains(&"--dht-bootstrap") {
+            cmd.arg("--no-dht");
+        }
+        cmd.arg("--state")
             .arg(state)
             .arg("--data")
             .arg(data)

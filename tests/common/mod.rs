@@ -63,6 +63,7 @@ pub fn create_torrent(
 pub fn seed_cmd(torrents: &[&Path], data: &Path, listen: &str, state: &Path) -> Command {
     let mut cmd = hivebt();
     cmd.arg("seed")
+        .arg("--no-dht")
         .args(torrents)
         .arg("--data")
         .arg(data)
@@ -82,6 +83,7 @@ pub fn download_cmd(
 ) -> Command {
     let mut cmd = hivebt();
     cmd.arg("download")
+        .arg("--no-dht")
         .arg(torrent)
         .arg("--out")
         .arg(out)

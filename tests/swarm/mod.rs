@@ -181,6 +181,7 @@ impl Fixture {
         let state = self.dir(&format!("seed-state-{}", unique()));
         let mut args = vec![
             "seed",
+            "--no-dht",
             s(&self.torrent),
             "--data",
             s(&self.data),
@@ -425,6 +426,7 @@ impl Download {
     ) -> Hivebt {
         let mut args: Vec<String> = vec![
             "download".into(),
+            "--no-dht".into(),
             s(&fx.torrent).into(),
             "--out".into(),
             s(&self.out).into(),
