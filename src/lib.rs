@@ -58,7 +58,7 @@
 //! - [`engine`]: every torrent and peer decision, the control seam every front
 //!   calls, and the daemon's session store ([`engine::store`]).
 //! - [`settings`]: the daemon's configuration file.
-//! - [`dht`]: the Mainline DHT, sans-io (so far its routing table).
+//! - [`dht`]: the Mainline DHT, sans-io: routing table, node (queries, peer store, limits, lookups), saved table.
 //! - [`api`]: the daemon's HTTP API, sans-io: auth, the session service beside the
 //!   engine (queueing, share limits, watch folder, answers that wait for worker
 //!   tasks, event streams), `/api/v1` and `/metrics`.

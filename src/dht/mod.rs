@@ -4,9 +4,11 @@
 //! - [`node`]: a node: answering queries, the peer store and tokens, rate limits,
 //!   iterative lookups and announces.
 //!
-//! Depends on `wire::krpc` (messages), `rng` and `siphash`. Its UDP socket in the
-//! reactor, the saved table and the torrents' use of it come with the rest of the
-//! DHT issue.
+//! - [`persist`]: the routing table saved in the state directory (`dht.dat`).
+//!
+//! Depends on `wire::krpc` (messages), `rng` and `siphash`. Its UDP socket and timers
+//! are in `reactor::dht`; which torrents it looks up and announces, in
+//! `engine::discovery`.
 
 pub mod node;
 pub mod persist;

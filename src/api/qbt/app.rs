@@ -122,7 +122,7 @@ fn preferences(api: &ApiService, engine: &Engine) -> Value {
         "max_active_downloads": cap(s.max_active_downloads),
         "max_active_uploads": cap(s.max_active_seeds),
         "max_active_torrents": -1,
-        "dht": false,
+        "dht": cfg.dht.is_some(),
         "pex": false,
         "lsd": false,
         "upnp": false,

@@ -91,7 +91,7 @@ pub(crate) fn get(api: &ApiService, engine: &Engine, fields: Option<&Value>) -> 
         ),
         ("config-dir", json!(s.state_dir)),
         ("default-trackers", json!("")),
-        ("dht-enabled", json!(false)),
+        ("dht-enabled", json!(engine.config.dht.is_some())),
         ("download-dir", json!(s.data_dir)),
         (
             "download-queue-enabled",
