@@ -360,6 +360,10 @@ struct DhtArgs {
     /// port over UDP].
     #[arg(long = "dht-listen", value_name = "ADDR", value_parser = transfer::parse_addr, help_heading = "DHT")]
     dht_listen: Vec<SocketAddr>,
+    /// No local service discovery (BEP 14: multicast announces on the peer
+    /// listeners' networks; on by default, never for private torrents).
+    #[arg(long = "no-lsd", help_heading = "DHT")]
+    no_lsd: bool,
 }
 
 /// What goes into a new torrent: shared by `create` and `seed PATH`.
@@ -560,6 +564,7 @@ impl EngineArgs {
                 bootstrap: self.dht.dht_bootstrap,
                 table_file: None,
             }),
+            lsd: !self.dht.no_lsd,
         }
     }
 }
@@ -646,6 +651,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 no_dht: args.dht.no_dht,
                 dht_bootstrap: args.dht.dht_bootstrap,
                 dht_listen: args.dht.dht_listen,
+                no_lsd: args.dht.no_lsd,
             };
             if args.print_config {
                 print!("{}", daemon::print_config());

@@ -30,7 +30,7 @@ fn seed(fx: &Fixture, tag: &str, dht: &[&str]) -> Proc {
     let state = fx.dir(&format!("{tag}-state"));
     let mut cmd = hivebt();
     cmd.args(["seed", s(&fx.torrent), "--data", s(fx.data_dir())])
-        .args(["--listen", "127.0.0.1:0", "--state", s(&state)])
+        .args(["--listen", "127.0.0.1:0", "--state", s(&state), "--no-lsd"])
         .args(dht);
     Proc::spawn(tag, &mut cmd)
 }
@@ -90,6 +90,7 @@ fn a_download_with_no_tracker_and_no_peer_finds_its_seed_through_the_dht() {
             s(&state),
             "--dht-bootstrap",
             &seed_dht.to_string(),
+            "--no-lsd",
         ]),
     );
     let done = dl.wait_ok(deadline);

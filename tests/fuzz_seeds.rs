@@ -13,6 +13,8 @@ mod ext_handshake;
 mod http_tracker;
 #[path = "../tools/fuzz/checks/krpc.rs"]
 mod krpc;
+#[path = "../tools/fuzz/checks/lsd.rs"]
+mod lsd;
 #[path = "../tools/fuzz/checks/magnet.rs"]
 mod magnet;
 #[path = "../tools/fuzz/checks/metainfo.rs"]
@@ -49,6 +51,7 @@ mod seeds_replay {
         http_tracker,
         resume,
         krpc,
+        lsd,
     );
 }
 

@@ -669,6 +669,7 @@ fn download_rejects_a_zero_timeout() {
         .args([
             "download",
             "--no-dht",
+            "--no-lsd",
             swarm::s(&fx.torrent),
             "--out",
             swarm::s(&dl.out),

@@ -179,7 +179,7 @@ fn hivebt_to_hivebt_over_ipv6_loopback() {
         "hivebt seed PATH",
         hivebt()
             .arg("seed")
-            .arg("--no-dht")
+            .args(["--no-dht", "--no-lsd"])
             .arg(&fixture.path)
             .args(["--piece-length", "32K", "--listen", "[::1]:0"])
             // No -t: the embedded tracker starts; keep it on loopback.

@@ -208,6 +208,7 @@ fn completed_download_seeds_from_its_record_until_a_file_changes() {
             &[
                 "seed",
                 "--no-dht",
+                "--no-lsd",
                 s(&fx.torrent),
                 "--data",
                 s(&data),
@@ -243,6 +244,7 @@ fn completed_download_seeds_from_its_record_until_a_file_changes() {
         &[
             "seed",
             "--no-dht",
+            "--no-lsd",
             s(&fx.torrent),
             "--data",
             s(&dl.out),

@@ -599,7 +599,7 @@ fn seed_path_with_embedded_tracker_then_download_elsewhere() {
         hivebt()
             .current_dir(&share)
             .env("RUST_LOG", "debug")
-            .args(["seed", "holiday.mov", "--no-date", "--no-dht"])
+            .args(["seed", "holiday.mov", "--no-date", "--no-dht", "--no-lsd"])
             .args([
                 "--tracker-http",
                 "127.0.0.1:0",

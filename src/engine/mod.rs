@@ -126,6 +126,9 @@ pub struct EngineConfig {
     pub service: bool,
     /// The DHT node, unless it is off (`--no-dht`).
     pub dht: Option<DhtSetup>,
+    /// Local service discovery (BEP 14) on the peer listeners' networks, unless it is
+    /// off (`--no-lsd`).
+    pub lsd: bool,
 }
 
 /// How the DHT node runs (BEP 5).

@@ -77,6 +77,7 @@ pub(super) fn config() -> EngineConfig {
         limits: crate::config::Limits::default(),
         service: false,
         dht: None,
+        lsd: false,
     }
 }
 

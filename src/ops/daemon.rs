@@ -83,6 +83,8 @@ pub struct DaemonOptions {
     pub peers: Vec<SocketAddr>,
     /// The DHT, unless it is off.
     pub dht: Option<crate::engine::DhtSetup>,
+    /// Local service discovery (BEP 14).
+    pub lsd: bool,
 }
 
 /// `hivebt daemon`'s flags, which override the configuration file.
@@ -108,6 +110,8 @@ pub struct Flags {
     pub dht_bootstrap: Vec<String>,
     /// `--dht-listen` (repeatable).
     pub dht_listen: Vec<SocketAddr>,
+    /// `--no-lsd`.
+    pub no_lsd: bool,
 }
 
 /// Every setting with its default and a line of documentation (`--print-config`).
@@ -211,6 +215,7 @@ fn read_options(flags: Flags) -> Result<(DaemonOptions, Settings, Overrides)> {
         no_dht: flags.no_dht,
         dht_bootstrap: flags.dht_bootstrap,
         dht_listen: flags.dht_listen,
+        no_lsd: flags.no_lsd,
         ..Default::default()
     };
     settings.apply(&overrides);
@@ -255,6 +260,7 @@ fn read_options(flags: Flags) -> Result<(DaemonOptions, Settings, Overrides)> {
             bootstrap: settings.peers.dht_bootstrap.clone(),
             table_file: Some(state_dir_for_dht.join(crate::config::DHT_TABLE_FILE)),
         }),
+        lsd: settings.peers.lsd,
         reload: None,
     };
     Ok((opts, settings, overrides))
@@ -332,6 +338,7 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
         limits,
         service: true,
         dht: opts.dht.clone(),
+        lsd: opts.lsd,
     };
     let now = Instant::now();
     let auth = auth::Auth::new(

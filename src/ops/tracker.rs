@@ -59,6 +59,7 @@ pub fn run(opts: TrackerOptions) -> Result<()> {
         limits: crate::config::Limits::default(),
         service: false,
         dht: None,
+        lsd: false,
     };
     transfer::run(config, Vec::new())?;
     Ok(())

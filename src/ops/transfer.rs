@@ -45,6 +45,8 @@ pub struct EngineOptions {
     pub stats: bool,
     /// The DHT, unless it is off; its table is saved in the state directory.
     pub dht: Option<DhtSetup>,
+    /// Local service discovery (BEP 14).
+    pub lsd: bool,
 }
 
 impl EngineOptions {
@@ -105,6 +107,7 @@ impl EngineOptions {
             limits: crate::config::Limits::default(),
             service: false,
             dht,
+            lsd: self.lsd,
         })
     }
 }

@@ -23,6 +23,7 @@ mod dht;
 mod http;
 mod http_fetch;
 mod http_machine;
+mod lsd;
 mod socket;
 pub use socket::tcp_listener;
 mod trackers;
@@ -120,6 +121,7 @@ pub struct Reactor {
     hangup: Option<UnixStream>,
     /// The DHT node(s), unless the DHT is off.
     dht: Option<dht::DhtIo>,
+    lsd: Option<lsd::LsdIo>,
 }
 
 /// What the reactor hands the engine's events to.
@@ -233,6 +235,7 @@ impl Reactor {
                     tracker_server: true,
                     tracker_clients: false,
                     dht: false,
+                    lsd: false,
                 };
                 udp_endpoints
                     .add(UdpSocket::from_std(u), roles, poll.registry())
@@ -256,6 +259,7 @@ impl Reactor {
                     tracker_server: false,
                     tracker_clients: true,
                     dht: false,
+                    lsd: false,
                 };
                 udp_endpoints
                     .add(u, roles, poll.registry())
@@ -288,6 +292,16 @@ impl Reactor {
             }
             None => None,
         };
+        let lsd = if config.lsd {
+            let peer_addrs: Vec<SocketAddr> = listeners
+                .iter()
+                .filter(|(_, a)| *a == Accepts::Peers)
+                .filter_map(|(l, _)| l.local_addr().ok())
+                .collect();
+            lsd::LsdIo::new(&peer_addrs, &mut udp_endpoints, poll.registry(), now)
+        } else {
+            None
+        };
         let mut seeds = Rng::from_os();
         let random = move || seeds.next_u64();
         let engine = Engine::new(config, specs, peer_id, listen_port, random, now)?;
@@ -313,6 +327,7 @@ impl Reactor {
             api: None,
             hangup: None,
             dht,
+            lsd,
             engine,
         };
         reactor.announce_listening();
@@ -780,6 +795,7 @@ impl Reactor {
         let again = match tick {
             Tick::Second => {
                 self.second_tick(now);
+                self.lsd_second(now);
                 Duration::from_secs(1)
             }
             Tick::Rechoke => {

@@ -2,7 +2,8 @@
 //! send queue and its write readiness), read and written by one path.
 //!
 //! Owns the sockets: the tracker server's, bound to its configured addresses, the
-//! tracker clients' ephemeral one of each address family, and the DHT's. On a readable edge an
+//! tracker clients' ephemeral one of each address family, the DHT's and local service
+//! discovery's. On a readable edge an
 //! endpoint is read until `WouldBlock` and each datagram is routed by what it looks
 //! like ([`classify`]) and what the endpoint serves ([`route`]): BEP 15 answers to the
 //! tracker clients' exchange table, BEP 15 requests to the tracker server, and KRPC
@@ -93,6 +94,8 @@ pub(super) struct Roles {
     pub(super) tracker_clients: bool,
     /// A DHT node listens here.
     pub(super) dht: bool,
+    /// Local service discovery's multicast socket (nothing else shares it).
+    pub(super) lsd: bool,
 }
 
 /// Where one datagram goes.
@@ -104,6 +107,8 @@ pub(super) enum Route {
     TrackerServer,
     /// To the DHT node of the endpoint.
     Dht,
+    /// To local service discovery.
+    Lsd,
     /// Nowhere.
     Drop,
 }
@@ -114,6 +119,7 @@ pub(super) enum Route {
 /// DHT socket, to the node, which does the same.
 pub(super) fn route(kind: DatagramKind, roles: Roles) -> Route {
     match kind {
+        _ if roles.lsd => Route::Lsd,
         DatagramKind::TrackerResponse if roles.tracker_clients => Route::TrackerClients,
         DatagramKind::TrackerRequest if roles.tracker_server => Route::TrackerServer,
         DatagramKind::Other if roles.dht => Route::Dht,
@@ -317,6 +323,7 @@ impl Reactor {
                     }
                 }
                 Route::Dht => self.on_dht_datagram(index, from, packet, now),
+                Route::Lsd => self.on_lsd_datagram(from, packet, now),
                 Route::Drop => {}
             }
         }
@@ -420,18 +427,29 @@ mod tests {
     fn routes_follow_content_and_roles() {
         let server = Roles {
             tracker_server: true,
-            tracker_clients: false,
-            dht: false,
+            ..Roles::default()
         };
         let client = Roles {
-            tracker_server: false,
             tracker_clients: true,
-            dht: false,
+            ..Roles::default()
         };
         let both = Roles {
             tracker_server: true,
             tracker_clients: true,
-            dht: false,
+            ..Roles::default()
+        };
+        let dht = Roles {
+            dht: true,
+            ..Roles::default()
+        };
+        let dht_and_clients = Roles {
+            dht: true,
+            tracker_clients: true,
+            ..Roles::default()
+        };
+        let lsd = Roles {
+            lsd: true,
+            ..Roles::default()
         };
         use DatagramKind::*;
         // The tracker's sockets hand everything to the server, as they always did: it
@@ -446,6 +464,19 @@ mod tests {
         // One socket serving both splits by content.
         assert_eq!(route(TrackerResponse, both), Route::TrackerClients);
         assert_eq!(route(TrackerRequest, both), Route::TrackerServer);
+        // A DHT socket hands KRPC and junk to its node; shared with the tracker
+        // clients, their answers still go to them.
+        assert_eq!(route(Other, dht), Route::Dht);
+        assert_eq!(route(TrackerRequest, dht), Route::Dht);
+        assert_eq!(
+            route(TrackerResponse, dht_and_clients),
+            Route::TrackerClients
+        );
+        assert_eq!(route(Other, dht_and_clients), Route::Dht);
+        // The LSD socket takes everything, whatever it looks like.
+        for kind in [TrackerRequest, TrackerResponse, Other] {
+            assert_eq!(route(kind, lsd), Route::Lsd, "{kind:?}");
+        }
     }
 
     #[test]
@@ -456,9 +487,8 @@ mod tests {
             sock,
             ipv6: false,
             roles: Roles {
-                tracker_server: false,
                 tracker_clients: true,
-                dht: false,
+                ..Roles::default()
             },
             queue: VecDeque::new(),
             write_blocked: true,

@@ -119,6 +119,12 @@ pub const KEYS: &[Key] = &[
         Restart,
     ),
     key(
+        "peers.lsd",
+        "Local service discovery (BEP 14): announce torrents on the peer listeners' networks by multicast and hear others; private torrents never use it.",
+        "false",
+        Restart,
+    ),
+    key(
         "limits.max_upload_rate",
         "Upload rate of all torrents together.",
         "\"10M\"",

@@ -95,6 +95,8 @@ pub struct PeerSettings {
     /// UDP addresses of the DHT; empty: the `listen` addresses (the peer port).
     #[serde(deserialize_with = "socket_addrs")]
     pub dht_listen: Vec<SocketAddr>,
+    /// Local service discovery (BEP 14) on the peer listeners' networks.
+    pub lsd: bool,
 }
 
 impl Default for PeerSettings {
@@ -110,6 +112,7 @@ impl Default for PeerSettings {
             dht: true,
             dht_bootstrap: config::DHT_ROUTERS.iter().map(|r| r.to_string()).collect(),
             dht_listen: Vec::new(),
+            lsd: true,
         }
     }
 }
@@ -255,6 +258,8 @@ pub struct Overrides {
     pub dht_bootstrap: Vec<String>,
     /// `peers.dht_listen`; empty: not given.
     pub dht_listen: Vec<SocketAddr>,
+    /// `--no-lsd`: `peers.lsd = false`.
+    pub no_lsd: bool,
 }
 
 /// One address of a listen list. serde's own `SocketAddr` error ("invalid socket
@@ -430,6 +435,9 @@ impl Settings {
         }
         if !o.dht_bootstrap.is_empty() {
             self.peers.dht_bootstrap.clone_from(&o.dht_bootstrap);
+        }
+        if o.no_lsd {
+            self.peers.lsd = false;
         }
         if !o.dht_listen.is_empty() {
             self.peers.dht_listen.clone_from(&o.dht_listen);

@@ -189,6 +189,7 @@ trackers = ["udp://tracker.example.org:6969/announce", "https://t.example.org/an
 dht = false
 dht_bootstrap = ["127.0.0.1:6881", "[::1]:6881", "dht.example.org:25401"]
 dht_listen = ["0.0.0.0:6882"]
+lsd = false
 
 [limits]
 max_upload_rate = "1.5G"
@@ -238,6 +239,7 @@ resume_interval = "90s"
                 "dht.example.org:25401".into(),
             ],
             dht_listen: vec![addr("0.0.0.0:6882")],
+            lsd: false,
         },
         limits: LimitSettings {
             max_upload_rate: ByteRate::new(Some(3 << 29)),
@@ -676,8 +678,10 @@ fn flags_win_over_the_file() {
         no_dht: true,
         dht_bootstrap: vec!["127.0.0.1:9".into()],
         dht_listen: vec![addr("127.0.0.1:4")],
+        no_lsd: true,
     });
     assert!(!s.peers.dht, "--no-dht");
+    assert!(!s.peers.lsd, "--no-lsd");
     assert_eq!(s.peers.dht_bootstrap, ["127.0.0.1:9"]);
     assert_eq!(s.peers.dht_listen, [addr("127.0.0.1:4")]);
     assert_eq!(s.paths.state_dir, Some("/flag/state".into()));

@@ -15,6 +15,7 @@ pub mod form;
 pub mod http;
 pub mod http_tracker;
 pub mod krpc;
+pub mod lsd;
 pub mod magnet;
 pub mod metainfo;
 pub mod peer;

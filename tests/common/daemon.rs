@@ -111,11 +111,12 @@ impl Daemon {
     }
 
     /// `hivebt daemon --state STATE --data DATA --listen 127.0.0.1:0` plus `extra`,
-    /// with `--no-dht` unless `extra` names the DHT's (loopback) bootstrap nodes: no
-    /// test daemon may join through the public routers.
+    /// `--no-lsd` (no multicast on the host's networks), and `--no-dht` unless `extra`
+    /// names the DHT's (loopback) bootstrap nodes: no test daemon may join through the
+    /// public routers.
     pub fn command(state: &Path, data: &Path, extra: &[&str]) -> Command {
         let mut cmd = hivebt();
-        cmd.arg("daemon");
+        cmd.args(["daemon", "--no-lsd"]);
         if !extra.contains(&"--dht-bootstrap") {
             cmd.arg("--no-dht");
         }

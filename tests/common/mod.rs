@@ -63,7 +63,7 @@ pub fn create_torrent(
 pub fn seed_cmd(torrents: &[&Path], data: &Path, listen: &str, state: &Path) -> Command {
     let mut cmd = hivebt();
     cmd.arg("seed")
-        .arg("--no-dht")
+        .args(["--no-dht", "--no-lsd"])
         .args(torrents)
         .arg("--data")
         .arg(data)
@@ -83,7 +83,7 @@ pub fn download_cmd(
 ) -> Command {
     let mut cmd = hivebt();
     cmd.arg("download")
-        .arg("--no-dht")
+        .args(["--no-dht", "--no-lsd"])
         .arg(torrent)
         .arg("--out")
         .arg(out)

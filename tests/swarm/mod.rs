@@ -182,6 +182,7 @@ impl Fixture {
         let mut args = vec![
             "seed",
             "--no-dht",
+            "--no-lsd",
             s(&self.torrent),
             "--data",
             s(&self.data),
@@ -427,6 +428,7 @@ impl Download {
         let mut args: Vec<String> = vec![
             "download".into(),
             "--no-dht".into(),
+            "--no-lsd".into(),
             s(&fx.torrent).into(),
             "--out".into(),
             s(&self.out).into(),

@@ -98,7 +98,7 @@ class Hivebt:
 
     def seed(self, torrent, data_dir, host, port, tag, logdir):
         state = os.path.join(logdir, tag + "-state")
-        argv = [self.ctx.hivebt, "seed", "--no-dht", torrent, "--data", data_dir, "--listen", "%s:%d" % (host, port),
+        argv = [self.ctx.hivebt, "seed", "--no-dht", "--no-lsd", torrent, "--data", data_dir, "--listen", "%s:%d" % (host, port),
                 "--no-tracker", "--upload-slots", PEERS, "--max-peers", PEERS, "--state", state]
         argv += self.ctx.hivebt_args or []
         return Seeder(self, Proc(tag, pinned(0, argv), logdir), host, port)
@@ -108,7 +108,7 @@ class Hivebt:
 
     def download(self, torrent, out_dir, host, seed_host, seed_port, tag, logdir):
         state = os.path.join(logdir, tag + "-state")
-        argv = [self.ctx.hivebt, "download", "--no-dht", torrent, "--out", out_dir, "--peer", "%s:%d" % (seed_host, seed_port),
+        argv = [self.ctx.hivebt, "download", "--no-dht", "--no-lsd", torrent, "--out", out_dir, "--peer", "%s:%d" % (seed_host, seed_port),
                 "--listen", "%s:0" % host, "--state", state]
         argv += self.ctx.hivebt_args or []
         started = time.monotonic()

@@ -124,7 +124,7 @@ fn preferences(api: &ApiService, engine: &Engine) -> Value {
         "max_active_torrents": -1,
         "dht": cfg.dht.is_some(),
         "pex": false,
-        "lsd": false,
+        "lsd": cfg.lsd,
         "upnp": false,
         "encryption": 1,
         "anonymous_mode": false,

@@ -106,7 +106,7 @@ pub(crate) fn get(api: &ApiService, engine: &Engine, fields: Option<&Value>) -> 
         ("idle-seeding-limit-enabled", json!(false)),
         ("incomplete-dir", json!(s.data_dir)),
         ("incomplete-dir-enabled", json!(false)),
-        ("lpd-enabled", json!(false)),
+        ("lpd-enabled", json!(engine.config.lsd)),
         ("peer-limit-global", json!(engine.config.max_peers)),
         (
             "peer-limit-per-torrent",
