@@ -5,7 +5,10 @@
 //! - the DHT listens on the peer port over UDP, and `--no-dht` leaves it free;
 //! - the daemon reports the DHT in its API and `/metrics`, saves its table in the
 //!   state directory and rejoins through it after a restart;
-//! - junk and floods sent to a node do not stop it serving the others.
+//! - junk and floods sent to a node do not stop it serving the others;
+//! - libtorrent, with its DHT on and joined only through hivebt's node, finds a hivebt
+//!   seed and downloads from it; and hivebt finds a libtorrent seed that announced
+//!   itself in the DHT (through a third, hivebt, node) and downloads from it.
 
 mod common;
 
@@ -44,6 +47,17 @@ fn dht_seed(fx: &Fixture, bootstrap: &str, tag: &str, deadline: Deadline) -> (Pr
     (p, dht)
 }
 
+/// `hivebt download TORRENT --out OUT` with no tracker and no `--peer`, joining the
+/// DHT through `bootstrap`.
+fn dht_download(fx: &Fixture, out: &std::path::Path, bootstrap: SocketAddr) -> Proc {
+    let state = fx.dir("dl-state");
+    let mut cmd = hivebt();
+    cmd.args(["download", s(&fx.torrent), "--out", s(out)])
+        .args(["--listen", "127.0.0.1:0", "--state", s(&state), "--no-lsd"])
+        .args(["--dht-bootstrap", &bootstrap.to_string()]);
+    Proc::spawn("download", &mut cmd)
+}
+
 fn fixture(tag: &str, deadline: Deadline) -> Fixture {
     // No tracker in the torrent: the DHT is the only way to find the seed.
     Fixture::single(
@@ -76,23 +90,7 @@ fn a_download_with_no_tracker_and_no_peer_finds_its_seed_through_the_dht() {
     }
 
     let out = fx.dir("out");
-    let state = fx.dir("dl-state");
-    let mut dl = Proc::spawn(
-        "download",
-        hivebt().args([
-            "download",
-            s(&fx.torrent),
-            "--out",
-            s(&out),
-            "--listen",
-            "127.0.0.1:0",
-            "--state",
-            s(&state),
-            "--dht-bootstrap",
-            &seed_dht.to_string(),
-            "--no-lsd",
-        ]),
-    );
+    let mut dl = dht_download(&fx, &out, seed_dht);
     let done = dl.wait_ok(deadline);
     fx.check_copy("hivebt through the DHT", &out);
     let summary = common::summary::Summary::find("download", &done.stderr, &fx.info_hash);
@@ -174,4 +172,69 @@ fn the_daemon_reports_the_dht_saves_its_table_and_rejoins_through_it() {
     );
     d.proc.terminate(deadline);
     seed.terminate(deadline);
+}
+
+#[test]
+fn libtorrent_finds_a_hivebt_seed_through_hivebts_dht_node() {
+    let Some(py) = common::require_libtorrent() else {
+        return;
+    };
+    let deadline = Deadline::after(Duration::from_secs(120));
+    let fx = fixture("dht-lt-leech", deadline);
+    let (_silent, silent) = silent_node();
+    let (mut seed, seed_dht) = dht_seed(&fx, &silent, "seed", deadline);
+    let out = fx.dir("lt-out");
+    let mut lt = common::clients::lt_dht_download(&py, s(&fx.torrent), &out, seed_dht);
+    let done = lt.wait_ok(deadline);
+    fx.check_copy("libtorrent through hivebt's DHT node", &out);
+    // The hivebt seed is the only other peer there is: libtorrent found it by asking
+    // its node (get_peers), or the seed dialled libtorrent after libtorrent announced
+    // itself there; either way through the DHT alone.
+    let result = common::clients::lt_result(&done);
+    assert!(
+        result["peers"].as_array().is_some_and(|p| !p.is_empty()),
+        "libtorrent had a peer: {result}"
+    );
+    assert!(
+        result["downloaded"].as_u64() >= Some(fx.total_size() as u64),
+        "libtorrent downloaded the whole file: {result}"
+    );
+    seed.terminate(deadline);
+}
+
+#[test]
+fn hivebt_finds_a_libtorrent_seed_announced_in_the_dht() {
+    let Some(py) = common::require_libtorrent() else {
+        return;
+    };
+    let deadline = Deadline::after(Duration::from_secs(120));
+    // A hivebt node both join through: it seeds another torrent, so the only seed of
+    // this one is libtorrent.
+    let router_fx = fixture("dht-lt-router", deadline);
+    let (_silent, silent) = silent_node();
+    let (mut router, router_dht) = dht_seed(&router_fx, &silent, "router", deadline);
+    let fx = Fixture::single(
+        "dht-lt-seed",
+        "dht-lt.bin",
+        1024 * KIB + 5,
+        77,
+        32 * KIB,
+        &[],
+        deadline,
+    );
+    let (mut lt, lt_addr) =
+        common::clients::lt_dht_seed(&py, &fx.torrent, fx.data_dir(), router_dht, deadline);
+    let out = fx.dir("out");
+    let mut dl = dht_download(&fx, &out, router_dht);
+    let done = dl.wait_ok(deadline);
+    fx.check_copy("hivebt from libtorrent, found in the DHT", &out);
+    let summary = common::summary::Summary::find("download", &done.stderr, &fx.info_hash);
+    assert!(
+        summary.line.contains("1 peers used"),
+        "libtorrent at {lt_addr} was the peer: {}",
+        summary.line
+    );
+    lt.close_stdin();
+    lt.wait(deadline);
+    router.terminate(deadline);
 }

@@ -322,3 +322,56 @@ pub fn mktorrent(
         deadline,
     );
 }
+
+// ---------------------------------------------------------------------------------
+// libtorrent with its DHT on (tests/py/lt_dht.py)
+
+/// The libtorrent script with the DHT on, bootstrapping from one loopback node.
+pub const LT_DHT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/lt_dht.py");
+
+/// lt_dht.py seeding `torrent` from `save_path`, joining the DHT through `bootstrap`
+/// (a loopback node) and announcing there every 2 s; returns once it seeds, with the
+/// address it listens on (its DHT node is the same port over UDP). It stops when
+/// stdin is closed.
+pub fn lt_dht_seed(
+    py: &Path,
+    torrent: &Path,
+    save_path: &Path,
+    bootstrap: SocketAddr,
+    deadline: Deadline,
+) -> (Proc, SocketAddr) {
+    assert!(
+        bootstrap.ip().is_loopback(),
+        "tests bootstrap on loopback only"
+    );
+    let p = Proc::spawn(
+        "libtorrent dht seed",
+        Command::new(py)
+            .arg(LT_DHT)
+            .arg("seed")
+            .arg(torrent)
+            .arg(save_path)
+            .arg(bootstrap.to_string()),
+    );
+    let addr = p.listen_addr(deadline);
+    (p, addr)
+}
+
+/// lt_dht.py downloading `source` (a .torrent path or a magnet link) into `out`,
+/// finding peers only through the DHT, joined through `bootstrap`; it exits once
+/// complete, printing `{"downloaded", "peers"}`.
+pub fn lt_dht_download(py: &Path, source: &str, out: &Path, bootstrap: SocketAddr) -> Proc {
+    assert!(
+        bootstrap.ip().is_loopback(),
+        "tests bootstrap on loopback only"
+    );
+    Proc::spawn(
+        "libtorrent dht download",
+        Command::new(py)
+            .arg(LT_DHT)
+            .arg("download")
+            .arg(source)
+            .arg(out)
+            .arg(bootstrap.to_string()),
+    )
+}
