@@ -34,6 +34,12 @@ fn spec(pieces: u8, require_data: bool) -> TorrentSpec {
 
 /// [`spec`] of a torrent called `name` (another name, another info-hash).
 fn named_spec(name: &str, pieces: u8, require_data: bool) -> TorrentSpec {
+    spec_of(&torrent_text(name, pieces, ""), require_data)
+}
+
+/// The .torrent of [`named_spec`], with `extra` (bencoded keys that sort after
+/// `pieces`) at the end of its info dictionary.
+fn torrent_text(name: &str, pieces: u8, extra: &str) -> Vec<u8> {
     let hashes: Vec<u8> = (0..pieces).flat_map(|p| [p; 20]).collect();
     let mut text = format!(
         "d4:infod6:lengthi{}e4:name{}:{name}12:piece lengthi{PIECE}e6:pieces{}:",
@@ -43,8 +49,13 @@ fn named_spec(name: &str, pieces: u8, require_data: bool) -> TorrentSpec {
     )
     .into_bytes();
     text.extend_from_slice(&hashes);
+    text.extend_from_slice(extra.as_bytes());
     text.extend_from_slice(b"ee");
-    let meta = Metainfo::from_bytes(&text).unwrap();
+    text
+}
+
+fn spec_of(text: &[u8], require_data: bool) -> TorrentSpec {
+    let meta = Metainfo::from_bytes(text).unwrap();
     let layout = Layout::new(&meta.info, &sanitize(&meta.info));
     TorrentSpec {
         storage: Arc::new(Storage::new("/nonexistent".into(), layout)),
@@ -911,4 +922,27 @@ fn a_torrent_download_limit_holds_back_its_own_requests_only() {
     assert_eq!(requests(&mut e, from_a), 1);
     e.refill_limits(now + Duration::from_millis(200));
     assert_eq!(requests(&mut e, from_a), 0);
+}
+
+#[test]
+fn only_running_public_torrents_are_offered_to_the_dht_and_lsd() {
+    let public = spec(2, false);
+    let private = spec_of(&torrent_text("p", 2, "7:privatei1e"), false);
+    assert!(private.meta.info.private);
+    let public_hash = public.meta.info_hash;
+    let mut e = engine(vec![public, private]);
+    assert!(e.dht_torrents().is_empty(), "nothing while checking");
+    answer_checks(&mut e, |_| true);
+    let offered: Vec<_> = e.dht_torrents().iter().map(|t| t.info_hash).collect();
+    assert_eq!(
+        offered,
+        [public_hash],
+        "the private torrent (BEP 27) is never offered"
+    );
+    let id = e.torrents[0].id;
+    assert!(e.pause(id, Instant::now()));
+    assert!(
+        e.dht_torrents().is_empty(),
+        "a paused torrent is not offered"
+    );
 }
