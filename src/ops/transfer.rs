@@ -301,7 +301,7 @@ fn show_progress(snapshot: &EngineSnapshot, now: Instant) {
             .clone()
             .unwrap_or_else(|| format!("peers {}", t.peers));
         if let (Some(dht), None) = (&snapshot.dht, &t.stalled) {
-            peers.push_str(&format!(" dht {} nodes", dht.nodes));
+            peers.push_str(&format!(" dht {} nodes {} lookups", dht.nodes, dht.lookups));
         }
         let line = format!(
             "{}: {pct:.1}% down {}/s up {}/s eta {eta} {peers}",
