@@ -32,6 +32,7 @@ mod control;
 mod discovery;
 mod housekeeping;
 mod peers;
+mod pex;
 mod serve;
 pub mod store;
 mod views;
@@ -50,7 +51,7 @@ use crate::error::{Error, Result};
 use crate::limit::Throttles;
 use crate::peer::close::CloseReason;
 use crate::peer::conn::{ConnState, Connection};
-use crate::peer::ext::Registry;
+use crate::peer::ext::{Extension, Registry};
 use crate::peer::session::PeerSession;
 use crate::rng::Rng;
 use crate::stats::EngineStats;
@@ -320,7 +321,8 @@ pub struct Engine {
     serve_files: serve::ServeFiles,
     /// Latency histograms, with `--stats`.
     pub(crate) stats: Option<Box<EngineStats>>,
-    /// The extensions offered to peers (BEP 10): none yet.
+    /// The extensions offered to peers (BEP 10), before a torrent's own rules (see
+    /// `pex::offered`).
     extensions: Registry,
     /// Resume records being written on the workers.
     resume: housekeeping::ResumeSaves,
@@ -365,7 +367,7 @@ impl Engine {
             rate_capped: Vec::new(),
             serve_files: serve::ServeFiles::default(),
             stats: config.stats.then(|| Box::new(EngineStats::new())),
-            extensions: Registry::default(),
+            extensions: Registry::new(&[Extension::UtPex]),
             resume: Default::default(),
             dht: None,
             config,
