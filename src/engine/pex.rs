@@ -79,12 +79,14 @@ fn dialable(addr: SocketAddr, from: SocketAddr) -> bool {
 
 impl Engine {
     /// Per second: every peer of a public torrent whose peer exchange message is due
-    /// and who speaks `ut_pex` gets the diff of the torrent's connected peers.
+    /// and who speaks `ut_pex` gets the diff of the torrent's connected peers. A
+    /// torrent with one peer has nothing to tell it and is skipped (as libtorrent
+    /// does; what it was told of is dropped once a second peer comes).
     pub(crate) fn pex_tick(&mut self, now: Instant) {
         let keys: Vec<usize> = self
             .torrents
             .iter()
-            .filter(|(_, t)| !t.meta.info.private && t.is_active())
+            .filter(|(_, t)| !t.meta.info.private && t.is_active() && t.peers.len() > 1)
             .map(|(k, _)| k)
             .collect();
         for tkey in keys {

@@ -8,10 +8,11 @@ Run with Debian's /usr/bin/python3, the one that has the libtorrent module.
   lt_pex.py FILE.torrent DIR_A DIR_B HOST:PORT
       Starts A (downloading into DIR_A) and connects it to the seed at HOST:PORT; once
       A has the seed's extension handshake (so the seed has A's, with A's listen port),
-      prints `A listening on 127.0.0.1:PORT` and starts B (into DIR_B), connected to the
-      seed only. When B is connected to A, prints
-      `B connected to A at IP:PORT outgoing|incoming source SOURCES` and exits 0; exits 1 after 60 s
-      or when stdin is closed first.
+      prints `A listening on 127.0.0.1:PORT` and starts B (into DIR_B); once B listens,
+      prints `B listening on 127.0.0.1:PORT` and connects it to the seed only. When one
+      has dialled the other (either may learn of the other first), prints
+      `X dialled Y at IP:PORT source SOURCES` (the dialler's view) and exits 0; exits 1
+      after 60 s or when stdin is closed first.
 
 Both sessions are lt_peer.py's (127.0.0.1 only; no DHT, LSD, UPnP, NAT-PMP or uTP, no
 tracker in the torrent), so the seed's ut_pex messages are the only way they can meet.
@@ -33,6 +34,7 @@ class Peer(Session):
 
     def __init__(self, name, torrent, save_path, stop):
         super().__init__(stop, name)
+        self.name = name
         self.h = self.add(torrent, save_path)
 
     def libtorrent_peers(self):
@@ -70,24 +72,32 @@ def main(argv):
         a.pump(100)
     print("A listening on 127.0.0.1:%d" % a.port, flush=True)
     b = Peer("B", torrent, dir_b, stop)
+    while not b.port:
+        if stop.is_set() or time.monotonic() > end:
+            log("B never listened")
+            return 1
+        b.pump(100)
+    print("B listening on 127.0.0.1:%d" % b.port, flush=True)
     b.h.connect_peer(seed)
     while True:
         if stop.is_set() or time.monotonic() > end:
-            log("B never connected to A; B's peers: %s"
-                % [(p.ip, client(p), p.source) for p in b.h.get_peer_info()])
+            for p in (a, b):
+                log("%s never met the other; its peers: %s"
+                    % (p.name, [(i.ip, client(i), i.source) for i in p.h.get_peer_info()]))
             return 1
         b.pump(100)
         a.pump(0)
-        found = b.libtorrent_peers()
-        if found:
-            p = found[0]
-            names = [n for n, bit in (("tracker", lt.peer_info.tracker), ("dht", lt.peer_info.dht),
-                                      ("pex", lt.peer_info.pex), ("lsd", lt.peer_info.lsd))
-                     if p.source & bit]
-            way = "outgoing" if p.flags & lt.peer_info.outgoing_connection else "incoming"
-            print("B connected to A at %s:%d %s source %s"
-                  % (p.ip[0], p.ip[1], way, ",".join(names) or "none"), flush=True)
-            return 0
+        for me, other in ((a, b), (b, a)):
+            for p in me.libtorrent_peers():
+                if not p.flags & lt.peer_info.outgoing_connection:
+                    continue
+                names = [n for n, bit in (("tracker", lt.peer_info.tracker),
+                                          ("dht", lt.peer_info.dht), ("pex", lt.peer_info.pex),
+                                          ("lsd", lt.peer_info.lsd)) if p.source & bit]
+                print("%s dialled %s at %s:%d source %s"
+                      % (me.name, other.name, p.ip[0], p.ip[1], ",".join(names) or "none"),
+                      flush=True)
+                return 0
 
 
 if __name__ == "__main__":
