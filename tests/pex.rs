@@ -14,11 +14,13 @@ use std::net::{SocketAddr, TcpListener};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use hivebt::types::InfoHash;
 use hivebt::wire::ext::ExtHandshake;
 use hivebt::wire::metainfo::Metainfo;
 use hivebt::wire::peer::Message;
 use hivebt::wire::pex::{MAX_PAYLOAD, MAX_PEERS, PexFlags, PexMessage};
 
+use common::daemon::Daemon;
 use common::proc::{Deadline, Proc, Stream};
 use common::{MIB, require_libtorrent};
 use swarm::{BLOCK, Fixture, Hivebt, READ_TIMEOUT, WAIT, Wire, check_still_serving, s};
@@ -64,8 +66,12 @@ impl Bait {
 
 /// Connects to `seeder` for `info_hash` with the extension protocol, reads its
 /// extension handshake and answers with ours (offering `ut_pex` under id 1).
-fn open_pex(seeder: &Hivebt, info_hash: hivebt::types::InfoHash) -> (Wire, ExtHandshake) {
-    let mut w = Wire::open_extended(seeder, info_hash);
+fn open_pex(seeder: &Hivebt, info_hash: InfoHash) -> (Wire, ExtHandshake) {
+    exchange_ext_handshakes(Wire::open_extended(seeder, info_hash))
+}
+
+/// Reads hivebt's extension handshake on `w` and answers with ours.
+fn exchange_ext_handshakes(mut w: Wire) -> (Wire, ExtHandshake) {
     let (id, payload) = w.recv_extended("hivebt's extension handshake");
     assert_eq!(id, 0, "hivebt's first extended message is its handshake");
     let theirs = ExtHandshake::decode(&payload)
@@ -88,6 +94,16 @@ fn adding(addrs: &[SocketAddr]) -> Vec<u8> {
         dropped: Vec::new(),
     }
     .encode()
+}
+
+/// A `ut_pex` message adding every IPv4 address of `addrs` under `added` (no flags),
+/// however many: built by hand, since the encoder keeps to [`MAX_PEERS`].
+fn adding_past_bounds(addrs: &[SocketAddr]) -> Vec<u8> {
+    let mut added = Vec::new();
+    hivebt::wire::compact::encode(addrs, false, &mut added);
+    let mut dict = hivebt::wire::bencode::DictBuilder::new();
+    dict.bytes(b"added", &added);
+    dict.finish()
 }
 
 /// Fails unless `w` (unchoked) gets the first block right.
@@ -174,15 +190,9 @@ fn hostile_pex_costs_only_its_sender() {
         .map(|i| SocketAddr::from(([127, 77, 0, i + 1], 9)))
         .collect();
     many.extend((0..5u16).map(|i| SocketAddr::from(([127, 78, 0, 1], 9 + i))));
-    let mut added = Vec::new();
-    for a in &many {
-        hivebt::wire::compact::encode_one(a, &mut added);
-    }
-    let mut d = hivebt::wire::bencode::DictBuilder::new();
-    d.bytes(b"added", &added);
     w2.send(&Message::Extended {
         id,
-        payload: &d.finish(),
+        payload: &adding_past_bounds(&many),
     });
     seeder.expect_stderr(
         &format!("past {MAX_PEERS} peers per list: 5 ignored"),
@@ -250,4 +260,51 @@ fn a_private_torrent_offers_no_ut_pex_and_ignores_one() {
     w.get_unchoked();
     still_served(&mut w, &fx, "the private torrent's peer");
     seeder.stop();
+}
+
+#[test]
+fn the_daemon_counts_peer_exchange_in_its_metrics() {
+    let deadline = Deadline::after(WAIT);
+    let fx = Fixture::new("pex-metrics", 300 * KIB, 64 * KIB as u32, 14);
+    let state = fx.dir("daemon-state");
+    let d = Daemon::start(&state, &fx.data, &[], deadline);
+    let body = serde_json::json!({"torrent_path": fx.torrent, "save_path": fx.data});
+    let added = d.send_json("POST", "/api/v1/torrents", &body);
+    assert_eq!(added.status, 201, "{}", added.text());
+    d.wait_state(&fx.info_hash.to_hex(), "seeding", deadline);
+
+    let bait = Bait::new();
+    let (mut w, hs) = exchange_ext_handshakes(Wire::open_extended_at(d.peer, fx.info_hash));
+    let id = hs.extension_id("ut_pex").expect("the daemon offers ut_pex");
+    let mut cut = vec![bait.addr()];
+    cut.extend((0..MAX_PEERS as u16 + 2).map(|p| SocketAddr::from(([127, 79, 0, 1], 9 + p))));
+    w.send(&Message::Extended {
+        id,
+        payload: &adding_past_bounds(&cut),
+    });
+    w.send(&Message::Extended {
+        id,
+        payload: &adding(&[]),
+    });
+    assert!(
+        bait.dialled_within(WAIT),
+        "the daemon never used the message"
+    );
+    let (mut bad, _) = exchange_ext_handshakes(Wire::open_extended_at(d.peer, fx.info_hash));
+    bad.send(&Message::Extended { id, payload: b"x" });
+    bad.expect_closed("an undecodable ut_pex message");
+    let want = [
+        "hivebt_pex_received_total 1",
+        "hivebt_pex_too_soon_total 1",
+        "hivebt_pex_malformed_total 1",
+        "hivebt_pex_entries_cut_total 3",
+        &format!("hivebt_pex_peers_learned_total {MAX_PEERS}"),
+    ];
+    let metrics = d.get("/metrics").text();
+    for line in want {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no `{line}` in /metrics:\n{metrics}"
+        );
+    }
 }

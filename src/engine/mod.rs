@@ -67,6 +67,7 @@ use crate::workers::{Job, Task, TaskOutput};
 pub use caps::TorrentCaps;
 pub use control::{AddError, EngineSnapshot, TorrentView};
 pub use discovery::{DhtStatus, DhtTorrent};
+pub use pex::PexCounters;
 pub use serve::UploadMode;
 pub(crate) use serve::high_water;
 pub use views::{FileView, PeerInfo, client_name};
@@ -328,6 +329,8 @@ pub struct Engine {
     resume: housekeeping::ResumeSaves,
     /// The DHT's figures at its last tick; `None` while it is off.
     dht: Option<DhtStatus>,
+    /// Peer exchange totals.
+    pex: PexCounters,
 }
 
 impl Engine {
@@ -370,6 +373,7 @@ impl Engine {
             extensions: Registry::new(&[Extension::UtPex]),
             resume: Default::default(),
             dht: None,
+            pex: PexCounters::default(),
             config,
         };
         for spec in specs {

@@ -23,6 +23,23 @@ use crate::torrent::state::Torrent;
 use crate::wire::peer::Message;
 use crate::wire::pex::{PexFlags, PexMessage};
 
+/// Peer exchange totals since the start (`/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PexCounters {
+    /// Messages sent.
+    pub sent: u64,
+    /// Messages received and used.
+    pub received: u64,
+    /// Messages ignored for coming within `PEX_MIN_GAP` of the sender's last.
+    pub too_soon: u64,
+    /// Messages that did not decode (their senders were closed).
+    pub malformed: u64,
+    /// Entries left out of messages past `MAX_PEERS` per list.
+    pub entries_cut: u64,
+    /// Addresses handed to the peer lists.
+    pub peers_learned: u64,
+}
+
 /// The extensions torrent `t` offers its peers out of `all`: no peer exchange for a
 /// private torrent (BEP 27: its peers come from its trackers only).
 pub(crate) fn offered(all: &Registry, t: &Torrent) -> Registry {
@@ -78,6 +95,11 @@ fn dialable(addr: SocketAddr, from: SocketAddr) -> bool {
 }
 
 impl Engine {
+    /// Peer exchange totals since the start.
+    pub fn pex_counters(&self) -> PexCounters {
+        self.pex
+    }
+
     /// Per second: every peer of a public torrent whose peer exchange message is due
     /// and who speaks `ut_pex` gets the diff of the torrent's connected peers. A
     /// torrent with one peer has nothing to tell it and is skipped (as libtorrent
@@ -132,6 +154,7 @@ impl Engine {
                 id,
                 payload: &msg.encode(),
             });
+            self.pex.sent += 1;
             self.want_write(key, now);
         }
     }
@@ -156,15 +179,19 @@ impl Engine {
         };
         if !s.pex_mut().on_message(now) {
             log::debug!("{from}: ut_pex message too soon after its last; ignored");
+            self.pex.too_soon += 1;
             return;
         }
         let decoded = match PexMessage::decode(payload) {
             Ok(d) => d,
             Err(e) => {
                 log::debug!("{from}: {e}");
+                self.pex.malformed += 1;
                 return self.close(key, CloseReason::ProtocolViolation);
             }
         };
+        self.pex.received += 1;
+        self.pex.entries_cut += decoded.ignored as u64;
         if decoded.ignored > 0 {
             log::debug!(
                 "{from}: ut_pex message past {} peers per list: {} ignored",
@@ -194,6 +221,7 @@ impl Engine {
             .collect();
         if !addrs.is_empty() {
             log::debug!("{from}: ut_pex gave {} peers", addrs.len());
+            self.pex.peers_learned += addrs.len() as u64;
             self.learn_peers(id, addrs, PeerSource::Pex, now);
         }
     }

@@ -162,8 +162,24 @@ impl Wire {
         Wire::open_with(hivebt, info_hash, true, true)
     }
 
+    /// As [`Wire::open_extended`], to any hivebt listening at `addr` (a daemon, say).
+    pub fn open_extended_at(addr: SocketAddr, info_hash: InfoHash) -> Wire {
+        Wire::handshake_at(addr, info_hash, true, true, &|| String::new())
+    }
+
     fn open_with(hivebt: &Hivebt, info_hash: InfoHash, fast: bool, extended: bool) -> Wire {
         let addr = hivebt.addr.expect("wait_listening first");
+        Wire::handshake_at(addr, info_hash, fast, extended, &|| hivebt.stderr())
+    }
+
+    /// Connects to `addr` and exchanges handshakes; a failure shows `stderr()`.
+    fn handshake_at(
+        addr: SocketAddr,
+        info_hash: InfoHash,
+        fast: bool,
+        extended: bool,
+        stderr: &dyn Fn() -> String,
+    ) -> Wire {
         let mut w = Wire::connect(addr);
         let mut hs = Handshake::new(info_hash, test_peer_id());
         hs.set(ReservedBit::FAST_EXTENSION, fast);
@@ -173,7 +189,7 @@ impl Wire {
             panic!(
                 "no handshake from hivebt at {addr} to {}: {e:?}; its stderr:\n{}",
                 w.local_addr(),
-                hivebt.stderr()
+                stderr()
             )
         });
         assert_eq!(hs.info_hash, info_hash, "handshake for another torrent");
