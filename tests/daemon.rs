@@ -16,19 +16,6 @@ use hivebt::types::{BlockRef, InfoHash, PieceIndex};
 use hivebt::wire::peer::Message;
 use swarm::{End, Got, Wire};
 
-/// The state of torrent `hash`, polled until it is `want`.
-fn wait_state(d: &Daemon, hash: &str, want: &str, deadline: Deadline) -> serde_json::Value {
-    poll_until(
-        &format!("torrent {hash} to be {want}"),
-        deadline,
-        || d.proc.report(),
-        || {
-            let t = d.torrent(hash);
-            (t["state"] == want).then_some(t)
-        },
-    )
-}
-
 fn single(tag: &str, len: usize, deadline: Deadline) -> Fixture {
     Fixture::single(tag, "album.bin", len, 1, 16 * KIB, &[], deadline)
 }
@@ -48,7 +35,7 @@ fn a_torrent_added_by_upload_seeds_to_libtorrent_and_pauses_and_resumes() {
     assert_eq!(t["name"], "album.bin");
     assert_eq!(t["labels"], serde_json::json!(["music", "flac"]));
     assert_eq!(t["size"], (300 * KIB + 7) as u64);
-    let t = wait_state(&d, &hash, "seeding", deadline);
+    let t = d.wait_state(&hash, "seeding", deadline);
     assert_eq!(t["progress"], 1.0);
 
     // A second upload of the same torrent is a conflict.
@@ -133,8 +120,8 @@ fn the_session_survives_a_restart_and_kill_9() {
         .as_str()
         .unwrap()
         .to_string();
-    wait_state(&d, &ha, "seeding", deadline);
-    wait_state(&d, &hb, "paused", deadline);
+    d.wait_state(&ha, "seeding", deadline);
+    d.wait_state(&hb, "paused", deadline);
     let patch = serde_json::json!({"labels": ["keep"], "limits": {"ratio_limit": 5.0}});
     let p = d.send_json("PATCH", &format!("/api/v1/torrents/{ha}"), &patch);
     assert_eq!(p.status, 200, "{}", p.text());
@@ -143,16 +130,16 @@ fn the_session_survives_a_restart_and_kill_9() {
     d.proc.signal(libc::SIGKILL);
     let _ = d.proc.wait(deadline);
     let mut d = Daemon::start(&state, a.data_dir(), &[], deadline);
-    let t = wait_state(&d, &ha, "seeding", deadline);
+    let t = d.wait_state(&ha, "seeding", deadline);
     assert_eq!(t["labels"], serde_json::json!(["keep"]));
     assert_eq!(t["limits"]["ratio_limit"], 5.0);
-    wait_state(&d, &hb, "paused", deadline);
+    d.wait_state(&hb, "paused", deadline);
 
     // A clean stop, and the same again.
     d.proc.terminate(deadline);
     let d = Daemon::start(&state, a.data_dir(), &[], deadline);
-    wait_state(&d, &ha, "seeding", deadline);
-    wait_state(&d, &hb, "paused", deadline);
+    d.wait_state(&ha, "seeding", deadline);
+    d.wait_state(&hb, "paused", deadline);
     // The clean stop saved the resume records: nothing is hashed again.
     let t = d.torrent(&ha);
     assert_eq!(t["progress"], 1.0);
@@ -197,12 +184,7 @@ fn an_add_racing_a_stop_is_kept_if_it_was_answered() {
             assert!(matches!(status, None | Some(503)), "{status:?}");
         }
         if kept == 1 {
-            wait_state(
-                &d,
-                list[0]["info_hash"].as_str().unwrap(),
-                "seeding",
-                deadline,
-            );
+            d.wait_state(list[0]["info_hash"].as_str().unwrap(), "seeding", deadline);
         }
         assert!(
             !d.proc.report().contains("warning"),
@@ -231,7 +213,7 @@ fn remove_keeps_or_deletes_only_the_torrents_own_data() {
         .as_str()
         .unwrap()
         .to_string();
-    wait_state(&d, &h, "seeding", deadline);
+    d.wait_state(&h, "seeding", deadline);
     let mine = fx.data_dir().join("set/a/notes.txt");
     std::fs::write(&mine, b"mine").unwrap();
 
@@ -247,7 +229,7 @@ fn remove_keeps_or_deletes_only_the_torrents_own_data() {
         .as_str()
         .unwrap()
         .to_string();
-    wait_state(&d, &h, "seeding", deadline);
+    d.wait_state(&h, "seeding", deadline);
     let r = d.request(
         "DELETE",
         &format!("/api/v1/torrents/{h}?delete_data=true"),
@@ -742,7 +724,7 @@ fn hivebt_ctl_drives_the_daemon() {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(text.starts_with("added album.bin "), "{text}");
     let hash = text.split_whitespace().nth(2).unwrap().to_string();
-    wait_state(&d, &hash, "seeding", deadline);
+    d.wait_state(&hash, "seeding", deadline);
     let list = String::from_utf8_lossy(&ctl(&["list"]).stdout).into_owned();
     assert!(
         list.lines().count() == 2 && list.contains("album.bin") && list.contains("seeding"),
@@ -840,7 +822,7 @@ fn per_torrent_limits_are_enforced_and_kept_over_a_restart() {
     assert_eq!(added.status, 201, "{}", added.text());
     let hash = added.json()["info_hash"].as_str().unwrap().to_string();
     let info_hash = InfoHash::from_hex(&hash).unwrap();
-    wait_state(&d, &hash, "seeding", deadline);
+    d.wait_state(&hash, "seeding", deadline);
 
     // One peer is taken; the next is refused at its handshake, unanswered.
     let mut first = peer_for(&d, info_hash).expect("the first peer is taken");
@@ -903,7 +885,7 @@ fn per_torrent_limits_are_enforced_and_kept_over_a_restart() {
     let mut d = d;
     d.proc.terminate(deadline);
     let d = Daemon::start(&state, fx.data_dir(), &[], deadline);
-    let t = wait_state(&d, &hash, "seeding", deadline);
+    let t = d.wait_state(&hash, "seeding", deadline);
     assert_eq!(t["limits"], want);
     let _first = peer_for(&d, info_hash).expect("the first peer is taken");
     assert_eq!(peer_for(&d, info_hash).err(), Some(End::Closed));

@@ -21,6 +21,8 @@ mod magnet;
 mod metainfo;
 #[path = "../tools/fuzz/checks/peer_wire.rs"]
 mod peer_wire;
+#[path = "../tools/fuzz/checks/pex.rs"]
+mod pex;
 #[path = "../tools/fuzz/checks/resume.rs"]
 mod resume;
 #[path = "../tools/fuzz/checks/udp_tracker.rs"]
@@ -52,6 +54,7 @@ mod seeds_replay {
         resume,
         krpc,
         lsd,
+        pex,
     );
 }
 

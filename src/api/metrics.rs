@@ -166,6 +166,43 @@ pub(crate) fn render(api: &mut ApiService, engine: &Engine, now: Instant) -> Str
             reason.as_str()
         );
     }
+    let pex = engine.pex_counters();
+    for (name, help, value) in [
+        (
+            "hivebt_pex_sent_total",
+            "Peer exchange (ut_pex) messages sent.",
+            pex.sent,
+        ),
+        (
+            "hivebt_pex_received_total",
+            "Peer exchange messages received and used.",
+            pex.received,
+        ),
+        (
+            "hivebt_pex_too_soon_total",
+            "Peer exchange messages ignored for coming within 45 s of the sender's last.",
+            pex.too_soon,
+        ),
+        (
+            "hivebt_pex_malformed_total",
+            "Peer exchange messages that did not decode (their senders were closed).",
+            pex.malformed,
+        ),
+        (
+            "hivebt_pex_entries_cut_total",
+            "Peer exchange entries left out past 50 per list and address family.",
+            pex.entries_cut,
+        ),
+        (
+            "hivebt_pex_peers_learned_total",
+            "Addresses peer exchange added to the torrents' peer lists.",
+            pex.peers_learned,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        let _ = writeln!(out, "{name} {value}");
+    }
     if let Some(stats) = engine.latency() {
         stats.write_prometheus(&mut out);
     }

@@ -1,4 +1,5 @@
-//! The engine's periodic work: the per-second sweep over connections, reconnecting
+//! The engine's periodic work: the per-second sweep over connections (peer exchange
+//! messages among it, see `pex`), reconnecting
 //! to configured peers, dialling tracker peers, resume records (written on the workers
 //! while running, on the reactor thread at the end) and progress lines. The reactor
 //! calls each from a tick of its timer heap (the rate-limit refills are in `caps`).
@@ -74,6 +75,7 @@ impl Engine {
         }
         self.expire_warm(now);
         if !self.shutting_down {
+            self.pex_tick(now);
             self.reconnect_known(now);
             self.dial_candidates(now);
         }

@@ -32,6 +32,7 @@ mod control;
 mod discovery;
 mod housekeeping;
 mod peers;
+mod pex;
 mod serve;
 pub mod store;
 mod views;
@@ -50,7 +51,7 @@ use crate::error::{Error, Result};
 use crate::limit::Throttles;
 use crate::peer::close::CloseReason;
 use crate::peer::conn::{ConnState, Connection};
-use crate::peer::ext::Registry;
+use crate::peer::ext::{Extension, Registry};
 use crate::peer::session::PeerSession;
 use crate::rng::Rng;
 use crate::stats::EngineStats;
@@ -66,6 +67,7 @@ use crate::workers::{Job, Task, TaskOutput};
 pub use caps::TorrentCaps;
 pub use control::{AddError, EngineSnapshot, TorrentView};
 pub use discovery::{DhtStatus, DhtTorrent};
+pub use pex::PexCounters;
 pub use serve::UploadMode;
 pub(crate) use serve::high_water;
 pub use views::{FileView, PeerInfo, client_name};
@@ -323,12 +325,15 @@ pub struct Engine {
     serve_files: serve::ServeFiles,
     /// Latency histograms, with `--stats`.
     pub(crate) stats: Option<Box<EngineStats>>,
-    /// The extensions offered to peers (BEP 10): none yet.
+    /// The extensions offered to peers (BEP 10), before a torrent's own rules (see
+    /// `pex::offered`).
     extensions: Registry,
     /// Resume records being written on the workers.
     resume: housekeeping::ResumeSaves,
     /// The DHT's figures at its last tick; `None` while it is off.
     dht: Option<DhtStatus>,
+    /// Peer exchange totals.
+    pex: PexCounters,
 }
 
 impl Engine {
@@ -368,9 +373,10 @@ impl Engine {
             rate_capped: Vec::new(),
             serve_files: serve::ServeFiles::default(),
             stats: config.stats.then(|| Box::new(EngineStats::new())),
-            extensions: Registry::default(),
+            extensions: Registry::new(&[Extension::UtPex]),
             resume: Default::default(),
             dht: None,
+            pex: PexCounters::default(),
             config,
         };
         for spec in specs {

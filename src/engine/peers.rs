@@ -13,7 +13,7 @@ use super::{Engine, EngineEvent};
 use crate::peer::close::CloseReason;
 use crate::peer::conn::ReadPass;
 use crate::peer::conn::{ConnState, Connection};
-use crate::peer::ext::Registry;
+use crate::peer::ext::{Extension, Registry};
 use crate::peer::protocol::{Greeting, PeerEffect, TorrentCtx};
 use crate::peer::session::PeerSession;
 use crate::stats::{EngineStats, Metric};
@@ -141,7 +141,8 @@ impl Engine {
                             return self.close(key, CloseReason::ProtocolViolation);
                         }
                     };
-                    let mut ctx = torrent_ctx(t, &self.extensions);
+                    let offered = super::pex::offered(&self.extensions, t);
+                    let mut ctx = torrent_ctx(t, &offered);
                     let verdict = s.on_message(msg, &mut ctx, send, now);
                     recv.consume(used);
                     self.apply_effects(key, tkey, now);
@@ -197,8 +198,9 @@ impl Engine {
             hs.has(ReservedBit::EXTENSION_PROTOCOL),
         );
         conn.max_frame = peer::max_frame_for(pieces);
+        let offered = super::pex::offered(&self.extensions, t);
         let greeting = Greeting {
-            extensions: &self.extensions,
+            extensions: &offered,
             listen_port: self.listen_port,
         };
         s.greet(t.have(), greeting, &mut conn.send);
@@ -248,7 +250,11 @@ impl Engine {
                 PeerEffect::Serve => self.serve_requests(key, now),
                 PeerEffect::Request => self.fill_requests(key, now),
                 PeerEffect::UnchokeIfFree => self.unchoke_if_free(key, tkey, now),
-                // No DHT and no extensions are offered yet: nothing to hand them to.
+                PeerEffect::Extended {
+                    ext: Extension::UtPex,
+                    payload,
+                } => self.on_pex(key, tkey, &payload, now),
+                // No DHT and no other extensions are handled yet: nothing to hand them to.
                 PeerEffect::DhtPort(_) | PeerEffect::Extended { .. } => {}
             }
         }

@@ -86,6 +86,13 @@ impl Registry {
     pub fn offers(&self, ext: Extension) -> bool {
         self.ours[ext.index()].is_some()
     }
+
+    /// This registry with `ext` not offered; the others keep their ids.
+    pub fn without(&self, ext: Extension) -> Registry {
+        let mut r = self.clone();
+        r.ours[ext.index()] = None;
+        r
+    }
 }
 
 /// The ids a peer wants our messages for each extension sent under, from its extension
@@ -140,6 +147,12 @@ mod tests {
         assert_eq!(pex.lookup(1), None, "not offered");
         assert_eq!(pex.lookup(0), None, "the handshake id");
         assert!(Registry::new(&[]).handshake_m().is_empty());
+        let private = both.without(Extension::UtPex);
+        assert_eq!(
+            private.handshake_m(),
+            [("ut_metadata".to_string(), 1)].into()
+        );
+        assert_eq!(private.lookup(2), None);
     }
 
     #[test]

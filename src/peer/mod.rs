@@ -8,5 +8,6 @@
 pub mod close;
 pub mod conn;
 pub mod ext;
+pub mod pex;
 pub mod protocol;
 pub mod session;

@@ -275,6 +275,7 @@ impl PeerSession {
             Message::Extended { id: 0, payload } => {
                 if let Ok(ext) = ExtHandshake::decode(payload) {
                     self.peer_reqq = ext.reqq;
+                    self.listen_port = ext.p.or(self.listen_port);
                     self.extensions.on_handshake(&ext, t.extensions);
                     self.client = ext.v;
                 }

@@ -13,7 +13,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::bitfield::Bitfield;
-use crate::peer::ext::PeerExtensions;
+use crate::peer::ext::{Extension, PeerExtensions};
+use crate::peer::pex::PeerPex;
 use crate::peer::protocol::PeerEffect;
 use crate::rate::Rate;
 use crate::torrent::picker::PeerKey;
@@ -99,6 +100,10 @@ pub struct PeerSession {
     pub(super) extensions: PeerExtensions,
     /// What it asks of the reactor, pulled with `poll_effect`.
     pub(super) effects: VecDeque<PeerEffect>,
+    /// Its listen port (`p` of its extension handshake), if it said.
+    pub(super) listen_port: Option<u16>,
+    /// Peer exchange with it (BEP 11).
+    pub(super) pex: PeerPex,
 }
 
 impl PeerSession {
@@ -137,6 +142,8 @@ impl PeerSession {
             refused: None,
             extensions: PeerExtensions::default(),
             effects: VecDeque::new(),
+            listen_port: None,
+            pex: PeerPex::default(),
         }
     }
 
@@ -145,6 +152,26 @@ impl PeerSession {
     pub fn set_capabilities(&mut self, fast: bool, extended: bool) {
         self.fast = fast;
         self.extended = extended;
+    }
+
+    /// Its listen port from its extension handshake (`p`), if it said.
+    pub fn listen_port(&self) -> Option<u16> {
+        self.listen_port
+    }
+
+    /// The id to send extension `ext` under, if it supports it (BEP 10).
+    pub fn extension_id(&self, ext: Extension) -> Option<u8> {
+        self.extensions.id_for(ext)
+    }
+
+    /// Peer exchange with it.
+    pub fn pex(&self) -> &PeerPex {
+        &self.pex
+    }
+
+    /// Peer exchange with it, to change.
+    pub fn pex_mut(&mut self) -> &mut PeerPex {
+        &mut self.pex
     }
 
     /// The peer's address.

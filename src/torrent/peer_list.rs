@@ -6,7 +6,9 @@
 //!
 //! Depends on nothing but std: the caller says how long a kept peer waits after a
 //! close (the engine's backoff). Plain data, `now` passed in. Invariants, checked by [`PeerList::check_invariants`]:
-//! - at most [`MAX_CANDIDATES`] learned peers wait to be tried, each address once;
+//! - at most [`MAX_CANDIDATES`] learned peers wait to be tried, each address once, and
+//!   at most [`MAX_PEX_CANDIDATES`] of them from peer exchange, which never pushes out
+//!   a peer from another source (a peer exchange flood only replaces its own);
 //! - a kept peer is listed once, and `failures` counts the attempts in a row that
 //!   ended before a handshake.
 
@@ -16,6 +18,10 @@ use std::time::{Duration, Instant};
 
 /// Most learned peers kept waiting to be tried; older ones are dropped first.
 pub const MAX_CANDIDATES: usize = 1000;
+
+/// Most of [`MAX_CANDIDATES`] that peers heard of by peer exchange may take: what
+/// other peers say costs at most half the list.
+pub const MAX_PEX_CANDIDATES: usize = MAX_CANDIDATES / 2;
 
 /// A learned peer dialled once is not dialled again within this.
 pub const REDIAL_AFTER: Duration = Duration::from_secs(120);
@@ -85,20 +91,35 @@ impl PeerList {
     }
 
     /// Remembers peers heard of from `source`, skipping those `banned` says no to and
-    /// those already waiting; past [`MAX_CANDIDATES`] the oldest go.
+    /// those already waiting; past [`MAX_CANDIDATES`] the oldest go. Peer exchange
+    /// makes room only among its own: past [`MAX_PEX_CANDIDATES`] of them, or in a
+    /// full list, its oldest goes (or the new one is dropped when it has none).
     pub fn learn(
         &mut self,
         addrs: impl IntoIterator<Item = SocketAddr>,
         source: PeerSource,
         banned: impl Fn(SocketAddr) -> bool,
     ) {
+        let is_pex = |s: &PeerSource| *s == PeerSource::Pex;
+        let mut pex = self.candidates.iter().filter(|(_, s)| is_pex(s)).count();
         for addr in addrs {
             if banned(addr) || self.candidates.iter().any(|&(a, _)| a == addr) {
                 continue;
             }
-            if self.candidates.len() >= MAX_CANDIDATES {
-                self.candidates.pop_front();
+            if is_pex(&source)
+                && (pex >= MAX_PEX_CANDIDATES || self.candidates.len() >= MAX_CANDIDATES)
+            {
+                let Some(oldest) = self.candidates.iter().position(|(_, s)| is_pex(s)) else {
+                    continue;
+                };
+                self.candidates.remove(oldest);
+                pex -= 1;
+            } else if self.candidates.len() >= MAX_CANDIDATES {
+                if let Some((_, s)) = self.candidates.pop_front() {
+                    pex -= usize::from(is_pex(&s));
+                }
             }
+            pex += usize::from(is_pex(&source));
             self.candidates.push_back((addr, source));
         }
         self.debug_check();
@@ -205,6 +226,11 @@ impl PeerList {
     /// Panics if an invariant of the module doc does not hold.
     pub fn check_invariants(&self) {
         assert!(self.candidates.len() <= MAX_CANDIDATES);
+        let pex = self
+            .candidates
+            .iter()
+            .filter(|(_, s)| *s == PeerSource::Pex);
+        assert!(pex.count() <= MAX_PEX_CANDIDATES);
         for (i, (a, _)) in self.candidates.iter().enumerate() {
             assert!(
                 !self.candidates.iter().skip(i + 1).any(|(b, _)| b == a),
@@ -267,6 +293,36 @@ mod tests {
         l.check_invariants();
         assert_eq!(l.counts(|_| false).waiting, MAX_CANDIDATES);
         assert_eq!(l.next_candidate(t0, |_| false), Some(addr(1010)));
+    }
+
+    #[test]
+    fn peer_exchange_takes_at_most_half_and_never_pushes_out_others() {
+        let mut l = PeerList::default();
+        let t0 = Instant::now();
+        let tracker = (0..600u16).map(|p| addr(p + 1));
+        l.learn(tracker, PeerSource::Tracker, |_| false);
+        // A flood: 1,000 more from peer exchange take the free 400 slots, then only
+        // replace their own.
+        let flood = (0..1000u16).map(|p| SocketAddr::from(([10, 0, 0, 2], p + 1)));
+        l.learn(flood, PeerSource::Pex, |_| false);
+        l.check_invariants();
+        assert_eq!(l.counts(|_| false).waiting, MAX_CANDIDATES);
+        let first = l.next_candidate(t0, |_| false);
+        assert_eq!(
+            first,
+            Some(addr(1)),
+            "the tracker's peers are all still there"
+        );
+        // Past half the list, peer exchange replaces its own oldest, even with room.
+        let mut l = PeerList::default();
+        let many = (0..MAX_PEX_CANDIDATES as u16 + 10).map(|p| addr(p + 1));
+        l.learn(many, PeerSource::Pex, |_| false);
+        l.check_invariants();
+        assert_eq!(l.counts(|_| false).waiting, MAX_PEX_CANDIDATES);
+        assert_eq!(l.next_candidate(t0, |_| false), Some(addr(11)));
+        // A tracker still fills the rest (one was dialled, one joins).
+        l.learn([addr(9000)], PeerSource::Tracker, |_| false);
+        assert_eq!(l.counts(|_| false).waiting, MAX_PEX_CANDIDATES);
     }
 
     const RECONNECT_DELAY: Duration = Duration::from_secs(5);

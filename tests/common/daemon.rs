@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::hivebt;
-use super::proc::{Deadline, Proc, run_with_stdin};
+use super::proc::{Deadline, Proc, poll_until, run_with_stdin};
 
 /// A running daemon and where it listens.
 pub struct Daemon {
@@ -77,6 +77,19 @@ impl Daemon {
             peer,
             state: state.to_path_buf(),
         }
+    }
+
+    /// The state of torrent `hash`, polled until it is `want`.
+    pub fn wait_state(&self, hash: &str, want: &str, deadline: Deadline) -> serde_json::Value {
+        poll_until(
+            &format!("torrent {hash} to be {want}"),
+            deadline,
+            || self.proc.report(),
+            || {
+                let t = self.torrent(hash);
+                (t["state"] == want).then_some(t)
+            },
+        )
     }
 
     /// `hivebt daemon --set-password` for the state directory `state`, given

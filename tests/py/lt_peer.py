@@ -76,10 +76,11 @@ def stdin_closed():
 class Session:
     """A session, its alerts logged to stderr, and the TCP port it listens on."""
 
-    def __init__(self):
+    def __init__(self, stop=None, name=None):
         self.ses = make_session()
         self.port = None
-        self.stop = stdin_closed()
+        self.stop = stop if stop is not None else stdin_closed()
+        self.prefix = name + " " if name else ""
 
     def pump(self, timeout_ms=200):
         """Waits up to `timeout_ms` for alerts and handles them."""
@@ -90,7 +91,7 @@ class Session:
                     self.port = a.port
             if isinstance(a, (lt.stats_alert, lt.state_update_alert)):
                 continue
-            log("%s: %s" % (type(a).__name__, a.message()))
+            log("%s%s: %s" % (self.prefix, type(a).__name__, a.message()))
 
     def add(self, torrent, save_path):
         params = lt.add_torrent_params()

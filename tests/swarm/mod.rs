@@ -177,20 +177,28 @@ impl Fixture {
         )
     }
 
+    /// `hivebt seed` of `torrents` (whose content is the fixture's data directory) on
+    /// 127.0.0.1, ready to accept peers.
+    pub fn seeder_of(&self, torrents: &[&Path]) -> Hivebt {
+        self.start_seeder_of(torrents, &[], &[])
+    }
+
     fn start_seeder(&self, extra: &[&str], env: &[(&str, &str)]) -> Hivebt {
+        self.start_seeder_of(&[&self.torrent], extra, env)
+    }
+
+    fn start_seeder_of(&self, torrents: &[&Path], extra: &[&str], env: &[(&str, &str)]) -> Hivebt {
         let state = self.dir(&format!("seed-state-{}", unique()));
-        let mut args = vec![
-            "seed",
-            "--no-dht",
-            "--no-lsd",
-            s(&self.torrent),
+        let mut args = vec!["seed", "--no-dht", "--no-lsd"];
+        args.extend(torrents.iter().map(|t| s(t)));
+        args.extend([
             "--data",
             s(&self.data),
             "--listen",
             "127.0.0.1:0",
             "--state",
             s(&state),
-        ];
+        ]);
         args.extend_from_slice(extra);
         let mut h = Hivebt::spawn("seeder", &args, env);
         h.wait_listening();

@@ -153,14 +153,43 @@ impl Wire {
     /// fast extension when `fast`. Fails (with hivebt's stderr) unless hivebt answers
     /// with the same info-hash.
     pub fn open(hivebt: &Hivebt, info_hash: InfoHash, fast: bool) -> Wire {
+        Wire::open_with(hivebt, info_hash, fast, false)
+    }
+
+    /// As [`Wire::open`] with the fast extension, announcing the extension protocol
+    /// (BEP 10) too.
+    pub fn open_extended(hivebt: &Hivebt, info_hash: InfoHash) -> Wire {
+        Wire::open_with(hivebt, info_hash, true, true)
+    }
+
+    /// As [`Wire::open_extended`], to any hivebt listening at `addr` (a daemon, say).
+    pub fn open_extended_at(addr: SocketAddr, info_hash: InfoHash) -> Wire {
+        Wire::handshake_at(addr, info_hash, true, true, &|| String::new())
+    }
+
+    fn open_with(hivebt: &Hivebt, info_hash: InfoHash, fast: bool, extended: bool) -> Wire {
         let addr = hivebt.addr.expect("wait_listening first");
+        Wire::handshake_at(addr, info_hash, fast, extended, &|| hivebt.stderr())
+    }
+
+    /// Connects to `addr` and exchanges handshakes; a failure shows `stderr()`.
+    fn handshake_at(
+        addr: SocketAddr,
+        info_hash: InfoHash,
+        fast: bool,
+        extended: bool,
+        stderr: &dyn Fn() -> String,
+    ) -> Wire {
         let mut w = Wire::connect(addr);
-        w.send_handshake(info_hash, fast);
+        let mut hs = Handshake::new(info_hash, test_peer_id());
+        hs.set(ReservedBit::FAST_EXTENSION, fast);
+        hs.set(ReservedBit::EXTENSION_PROTOCOL, extended);
+        w.send_raw(&hs.encode());
         let hs = w.read_handshake().unwrap_or_else(|e| {
             panic!(
                 "no handshake from hivebt at {addr} to {}: {e:?}; its stderr:\n{}",
                 w.local_addr(),
-                hivebt.stderr()
+                stderr()
             )
         });
         assert_eq!(hs.info_hash, info_hash, "handshake for another torrent");
@@ -255,6 +284,31 @@ impl Wire {
                     return Ok(got);
                 }
                 Ok(None) => self.fill()?,
+                Err(e) => panic!("hivebt at {} sent a malformed frame: {e}", self.peer),
+            }
+        }
+    }
+
+    /// Skips messages until an extended one (BEP 10) and returns its id and payload;
+    /// fails on a close or a quiet read timeout.
+    pub fn recv_extended(&mut self, what: &str) -> (u8, Vec<u8>) {
+        loop {
+            match peer::decode(&self.buf, TEST_MAX_FRAME) {
+                Ok(Some((m, used))) => {
+                    let ext = match m {
+                        Message::Extended { id, payload } => Some((id, payload.to_vec())),
+                        _ => None,
+                    };
+                    self.buf.drain(..used);
+                    if let Some(ext) = ext {
+                        return ext;
+                    }
+                }
+                Ok(None) => {
+                    if let Err(e) = self.fill() {
+                        panic!("waiting for {what} from {}: {e:?}", self.peer);
+                    }
+                }
                 Err(e) => panic!("hivebt at {} sent a malformed frame: {e}", self.peer),
             }
         }
