@@ -139,6 +139,8 @@ fn the_qbittorrent_api_client_adds_lists_stops_limits_syncs_and_deletes() {
     assert_eq!(prefs["save_path"], s(scratch.path()));
     assert_eq!(prefs["listen_port"], d.peer.port());
     assert_eq!(prefs["dht"], false, "the test daemon runs with --no-dht");
+    assert_eq!(prefs["lsd"], false, "the test daemon runs with --no-lsd");
+    assert_eq!(prefs["pex"], true, "peer exchange is always on");
     assert_eq!(prefs["max_ratio_act"], 0, "a share limit stops");
     assert_eq!(ok(&r, 4), s(scratch.path()));
     assert_eq!(ok(&r, 6), "Ok.");

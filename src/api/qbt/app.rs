@@ -123,7 +123,7 @@ fn preferences(api: &ApiService, engine: &Engine) -> Value {
         "max_active_uploads": cap(s.max_active_seeds),
         "max_active_torrents": -1,
         "dht": cfg.dht.is_some(),
-        "pex": false,
+        "pex": true,
         "lsd": cfg.lsd,
         "upnp": false,
         "encryption": 1,
@@ -278,7 +278,7 @@ pub(super) fn transfer_info(api: &mut ApiService, engine: &Engine) -> TransferIn
         up_info_data: sent,
         dl_rate_limit: engine.config.max_download_rate.unwrap_or(0),
         up_rate_limit: engine.config.max_upload_rate.unwrap_or(0),
-        dht_nodes: 0,
+        dht_nodes: engine.dht_status().map_or(0, |d| d.nodes as u32),
         connection_status: if engine.listen_port.is_some() {
             "connected"
         } else {
