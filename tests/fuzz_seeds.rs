@@ -15,6 +15,8 @@ mod http_tracker;
 mod krpc;
 #[path = "../tools/fuzz/checks/magnet.rs"]
 mod magnet;
+#[path = "../tools/fuzz/checks/metadata.rs"]
+mod metadata;
 #[path = "../tools/fuzz/checks/metainfo.rs"]
 mod metainfo;
 #[path = "../tools/fuzz/checks/peer_wire.rs"]
@@ -49,6 +51,7 @@ mod seeds_replay {
         http_tracker,
         resume,
         krpc,
+        metadata,
     );
 }
 

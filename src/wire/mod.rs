@@ -2,8 +2,8 @@
 //! wire (BEP 3, 5, 6 and the BEP 10 envelope), the BEP 10 extension handshake, and
 //! the tracker protocols over HTTP (BEP 3, 7, 23, 48) and UDP (BEP 15) with the
 //! compact peer lists they share, the bit of HTTP/1.1 the trackers and the API need,
-//! and KRPC, the DHT's messages (BEP 5, 32, 42, 43). Later the ut_metadata and ut_pex
-//! messages live here too.
+//! and KRPC, the DHT's messages (BEP 5, 32, 42, 43), and the BEP 9 `ut_metadata`
+//! messages. Later the ut_pex messages live here too.
 //!
 //! Depends only on `types`, `config`, `bitfield` and the plain announce/scrape model
 //! in `tracker` (data types that themselves depend only on `types`).
@@ -16,6 +16,7 @@ pub mod http;
 pub mod http_tracker;
 pub mod krpc;
 pub mod magnet;
+pub mod metadata;
 pub mod metainfo;
 pub mod peer;
 pub mod percent;
