@@ -31,6 +31,7 @@ mod check;
 mod control;
 mod discovery;
 mod housekeeping;
+mod metadata;
 mod peers;
 mod serve;
 pub mod store;
@@ -50,7 +51,7 @@ use crate::error::{Error, Result};
 use crate::limit::Throttles;
 use crate::peer::close::CloseReason;
 use crate::peer::conn::{ConnState, Connection};
-use crate::peer::ext::Registry;
+use crate::peer::ext::{Extension, Registry};
 use crate::peer::session::PeerSession;
 use crate::rng::Rng;
 use crate::stats::EngineStats;
@@ -320,7 +321,7 @@ pub struct Engine {
     serve_files: serve::ServeFiles,
     /// Latency histograms, with `--stats`.
     pub(crate) stats: Option<Box<EngineStats>>,
-    /// The extensions offered to peers (BEP 10): none yet.
+    /// The extensions offered to peers (BEP 10): `ut_metadata` (BEP 9).
     extensions: Registry,
     /// Resume records being written on the workers.
     resume: housekeeping::ResumeSaves,
@@ -365,7 +366,7 @@ impl Engine {
             rate_capped: Vec::new(),
             serve_files: serve::ServeFiles::default(),
             stats: config.stats.then(|| Box::new(EngineStats::new())),
-            extensions: Registry::default(),
+            extensions: Registry::new(&[Extension::UtMetadata]),
             resume: Default::default(),
             dht: None,
             config,

@@ -13,7 +13,7 @@ use super::{Engine, EngineEvent};
 use crate::peer::close::CloseReason;
 use crate::peer::conn::ReadPass;
 use crate::peer::conn::{ConnState, Connection};
-use crate::peer::ext::Registry;
+use crate::peer::ext::{Extension, Registry};
 use crate::peer::protocol::{Greeting, PeerEffect, TorrentCtx};
 use crate::peer::session::PeerSession;
 use crate::stats::{EngineStats, Metric};
@@ -200,6 +200,7 @@ impl Engine {
         let greeting = Greeting {
             extensions: &self.extensions,
             listen_port: self.listen_port,
+            metadata_size: super::metadata::metadata_size(&t.meta.info_raw),
         };
         s.greet(t.have(), greeting, &mut conn.send);
         conn.state = ConnState::Active(Box::new(s));
@@ -248,7 +249,11 @@ impl Engine {
                 PeerEffect::Serve => self.serve_requests(key, now),
                 PeerEffect::Request => self.fill_requests(key, now),
                 PeerEffect::UnchokeIfFree => self.unchoke_if_free(key, tkey, now),
-                // No DHT and no extensions are offered yet: nothing to hand them to.
+                PeerEffect::Extended {
+                    ext: Extension::UtMetadata,
+                    payload,
+                } => self.on_ut_metadata(key, tkey, &payload, now),
+                // No DHT port use and no other extension yet: nothing to hand them to.
                 PeerEffect::DhtPort(_) | PeerEffect::Extended { .. } => {}
             }
         }

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::bitfield::Bitfield;
-use crate::peer::ext::PeerExtensions;
+use crate::peer::ext::{Extension, PeerExtensions};
 use crate::peer::protocol::PeerEffect;
 use crate::rate::Rate;
 use crate::torrent::picker::PeerKey;
@@ -155,6 +155,12 @@ impl PeerSession {
     /// The peer's id from its handshake.
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
+    }
+
+    /// The id the peer wants `ext` messages sent under, if it supports `ext` and we
+    /// offer it (BEP 10).
+    pub fn extension_id(&self, ext: Extension) -> Option<u8> {
+        self.extensions.id_for(ext)
     }
 
     /// Whether it speaks the fast extension (BEP 6).

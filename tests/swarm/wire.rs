@@ -39,8 +39,8 @@ pub enum Got {
     HaveNone,
     /// BEP 6 reject.
     Reject(BlockRef),
-    /// BEP 10 extended message with its extended id.
-    Extended(u8),
+    /// BEP 10 extended message: its extended id and payload.
+    Extended(u8, Vec<u8>),
     /// Anything else, by id.
     Other(u8),
 }
@@ -72,7 +72,7 @@ impl Got {
             Message::HaveAll => Got::HaveAll,
             Message::HaveNone => Got::HaveNone,
             Message::Reject(b) => Got::Reject(b),
-            Message::Extended { id, .. } => Got::Extended(id),
+            Message::Extended { id, payload } => Got::Extended(id, payload.to_vec()),
             ref other => Got::Other(other.id().unwrap_or(0)),
         }
     }
@@ -85,6 +85,7 @@ pub fn brief(ms: &[Got]) -> String {
         .map(|m| match m {
             Got::Piece(b, data) => format!("Piece({b:?}, {} bytes)", data.len()),
             Got::Bitfield(bits) => format!("Bitfield({} bytes)", bits.len()),
+            Got::Extended(id, payload) => format!("Extended({id}, {} bytes)", payload.len()),
             other => format!("{other:?}"),
         })
         .collect();
@@ -153,9 +154,18 @@ impl Wire {
     /// fast extension when `fast`. Fails (with hivebt's stderr) unless hivebt answers
     /// with the same info-hash.
     pub fn open(hivebt: &Hivebt, info_hash: InfoHash, fast: bool) -> Wire {
+        Wire::open_with(hivebt, info_hash, fast, false)
+    }
+
+    /// [`Wire::open`] announcing the fast extension and, when `extended`, the
+    /// extension protocol (BEP 10) too.
+    pub fn open_with(hivebt: &Hivebt, info_hash: InfoHash, fast: bool, extended: bool) -> Wire {
         let addr = hivebt.addr.expect("wait_listening first");
         let mut w = Wire::connect(addr);
-        w.send_handshake(info_hash, fast);
+        let mut hs = Handshake::new(info_hash, test_peer_id());
+        hs.set(ReservedBit::FAST_EXTENSION, fast);
+        hs.set(ReservedBit::EXTENSION_PROTOCOL, extended);
+        w.send_raw(&hs.encode());
         let hs = w.read_handshake().unwrap_or_else(|e| {
             panic!(
                 "no handshake from hivebt at {addr} to {}: {e:?}; its stderr:\n{}",
