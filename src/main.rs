@@ -364,6 +364,10 @@ struct DhtArgs {
     /// listeners' networks; on by default, never for private torrents).
     #[arg(long = "no-lsd", help_heading = "DHT")]
     no_lsd: bool,
+    /// No peer exchange (BEP 11 ut_pex: connected peers tell each other about the
+    /// swarm; on by default, never for private torrents).
+    #[arg(long = "no-pex", help_heading = "DHT")]
+    no_pex: bool,
 }
 
 /// What goes into a new torrent: shared by `create` and `seed PATH`.
@@ -565,6 +569,7 @@ impl EngineArgs {
                 table_file: None,
             }),
             lsd: !self.dht.no_lsd,
+            pex: !self.dht.no_pex,
         }
     }
 }
@@ -652,6 +657,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 dht_bootstrap: args.dht.dht_bootstrap,
                 dht_listen: args.dht.dht_listen,
                 no_lsd: args.dht.no_lsd,
+                no_pex: args.dht.no_pex,
             };
             if args.print_config {
                 print!("{}", daemon::print_config());

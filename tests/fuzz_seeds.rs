@@ -17,6 +17,8 @@ mod krpc;
 mod lsd;
 #[path = "../tools/fuzz/checks/magnet.rs"]
 mod magnet;
+#[path = "../tools/fuzz/checks/metadata.rs"]
+mod metadata;
 #[path = "../tools/fuzz/checks/metainfo.rs"]
 mod metainfo;
 #[path = "../tools/fuzz/checks/peer_wire.rs"]
@@ -55,6 +57,7 @@ mod seeds_replay {
         krpc,
         lsd,
         pex,
+        metadata,
     );
 }
 

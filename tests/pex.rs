@@ -1,7 +1,8 @@
 //! Peer exchange (BEP 11) against a running hivebt seed: two libtorrent peers that
 //! only know the seed meet through its `ut_pex` messages; scripted peers that send
 //! messages too often, too long, with too many peers or undecodable cost only
-//! themselves; and a private torrent (BEP 27) offers no `ut_pex` and ignores one.
+//! themselves; and a private torrent (BEP 27), or any torrent under `--no-pex`, offers
+//! no `ut_pex` and ignores one.
 //!
 //! Whether hivebt dialled a peer it was told of is seen by a listener of the test at
 //! that address ([`Bait`]); everything is on loopback, no tracker, no DHT.
@@ -259,6 +260,38 @@ fn a_private_torrent_offers_no_ut_pex_and_ignores_one() {
     );
     w.get_unchoked();
     still_served(&mut w, &fx, "the private torrent's peer");
+    seeder.stop();
+}
+
+/// `--no-pex` offers `ut_pex` for no torrent and acts on none sent anyway.
+#[test]
+fn no_pex_offers_no_ut_pex_and_ignores_one() {
+    let fx = Fixture::new("pex-off", 300 * KIB, 64 * KIB as u32, 14);
+    let mut seeder = fx.seeder(&["--no-pex"]);
+    let (mut w, hs) = open_pex(&seeder, fx.info_hash);
+    assert!(
+        !hs.m.contains_key("ut_pex"),
+        "--no-pex still offers ut_pex: {hs:?}"
+    );
+    assert!(
+        hs.m.contains_key("ut_metadata"),
+        "metadata is still served: {hs:?}"
+    );
+    // A ut_pex message under an id hivebt gave no extension goes nowhere.
+    let unused = (1..=u8::MAX)
+        .find(|i| !hs.m.values().any(|v| v == i))
+        .expect("a free id");
+    let bait = Bait::new();
+    w.send(&Message::Extended {
+        id: unused,
+        payload: &adding(&[bait.addr()]),
+    });
+    assert!(
+        !bait.dialled_within(QUIET),
+        "--no-pex dialled a peer named by peer exchange"
+    );
+    w.get_unchoked();
+    still_served(&mut w, &fx, "the peer of a --no-pex seeder");
     seeder.stop();
 }
 

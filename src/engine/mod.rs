@@ -31,6 +31,7 @@ mod check;
 mod control;
 mod discovery;
 mod housekeeping;
+mod metadata;
 mod peers;
 mod pex;
 mod serve;
@@ -131,6 +132,9 @@ pub struct EngineConfig {
     /// Local service discovery (BEP 14) on the peer listeners' networks, unless it is
     /// off (`--no-lsd`).
     pub lsd: bool,
+    /// Peer exchange (BEP 11) with the peers of public torrents, unless it is off
+    /// (`--no-pex`).
+    pub pex: bool,
 }
 
 /// How the DHT node runs (BEP 5).
@@ -325,8 +329,8 @@ pub struct Engine {
     serve_files: serve::ServeFiles,
     /// Latency histograms, with `--stats`.
     pub(crate) stats: Option<Box<EngineStats>>,
-    /// The extensions offered to peers (BEP 10), before a torrent's own rules (see
-    /// `pex::offered`).
+    /// The extensions offered to peers (BEP 10): `ut_metadata` (BEP 9) and `ut_pex`
+    /// (BEP 11), before a torrent's own rules (see `pex::offered`).
     extensions: Registry,
     /// Resume records being written on the workers.
     resume: housekeeping::ResumeSaves,
@@ -373,7 +377,11 @@ impl Engine {
             rate_capped: Vec::new(),
             serve_files: serve::ServeFiles::default(),
             stats: config.stats.then(|| Box::new(EngineStats::new())),
-            extensions: Registry::new(&[Extension::UtPex]),
+            extensions: if config.pex {
+                Registry::new(&[Extension::UtMetadata, Extension::UtPex])
+            } else {
+                Registry::new(&[Extension::UtMetadata])
+            },
             resume: Default::default(),
             dht: None,
             pex: PexCounters::default(),

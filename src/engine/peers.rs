@@ -202,6 +202,7 @@ impl Engine {
         let greeting = Greeting {
             extensions: &offered,
             listen_port: self.listen_port,
+            metadata_size: super::metadata::metadata_size(&t.meta.info_raw),
         };
         s.greet(t.have(), greeting, &mut conn.send);
         conn.state = ConnState::Active(Box::new(s));
@@ -254,8 +255,12 @@ impl Engine {
                     ext: Extension::UtPex,
                     payload,
                 } => self.on_pex(key, tkey, &payload, now),
-                // No DHT and no other extensions are handled yet: nothing to hand them to.
-                PeerEffect::DhtPort(_) | PeerEffect::Extended { .. } => {}
+                PeerEffect::Extended {
+                    ext: Extension::UtMetadata,
+                    payload,
+                } => self.on_ut_metadata(key, tkey, &payload, now),
+                // A peer's DHT port is not used: nodes come from the DHT itself.
+                PeerEffect::DhtPort(_) => {}
             }
         }
     }

@@ -89,6 +89,7 @@ pub(super) fn config() -> EngineConfig {
         service: false,
         dht: None,
         lsd: false,
+        pex: true,
     }
 }
 

@@ -85,6 +85,8 @@ pub struct DaemonOptions {
     pub dht: Option<crate::engine::DhtSetup>,
     /// Local service discovery (BEP 14).
     pub lsd: bool,
+    /// Peer exchange (BEP 11).
+    pub pex: bool,
 }
 
 /// `hivebt daemon`'s flags, which override the configuration file.
@@ -112,6 +114,8 @@ pub struct Flags {
     pub dht_listen: Vec<SocketAddr>,
     /// `--no-lsd`.
     pub no_lsd: bool,
+    /// `--no-pex`.
+    pub no_pex: bool,
 }
 
 /// Every setting with its default and a line of documentation (`--print-config`).
@@ -216,6 +220,7 @@ fn read_options(flags: Flags) -> Result<(DaemonOptions, Settings, Overrides)> {
         dht_bootstrap: flags.dht_bootstrap,
         dht_listen: flags.dht_listen,
         no_lsd: flags.no_lsd,
+        no_pex: flags.no_pex,
         ..Default::default()
     };
     settings.apply(&overrides);
@@ -261,6 +266,7 @@ fn read_options(flags: Flags) -> Result<(DaemonOptions, Settings, Overrides)> {
             table_file: Some(state_dir_for_dht.join(crate::config::DHT_TABLE_FILE)),
         }),
         lsd: settings.peers.lsd,
+        pex: settings.peers.pex,
         reload: None,
     };
     Ok((opts, settings, overrides))
@@ -339,6 +345,7 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
         service: true,
         dht: opts.dht.clone(),
         lsd: opts.lsd,
+        pex: opts.pex,
     };
     let now = Instant::now();
     let auth = auth::Auth::new(

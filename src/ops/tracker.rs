@@ -60,6 +60,7 @@ pub fn run(opts: TrackerOptions) -> Result<()> {
         service: false,
         dht: None,
         lsd: false,
+        pex: false,
     };
     transfer::run(config, Vec::new())?;
     Ok(())

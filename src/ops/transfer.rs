@@ -47,6 +47,8 @@ pub struct EngineOptions {
     pub dht: Option<DhtSetup>,
     /// Local service discovery (BEP 14).
     pub lsd: bool,
+    /// Peer exchange (BEP 11).
+    pub pex: bool,
 }
 
 impl EngineOptions {
@@ -108,6 +110,7 @@ impl EngineOptions {
             service: false,
             dht,
             lsd: self.lsd,
+            pex: self.pex,
         })
     }
 }

@@ -119,6 +119,9 @@ pub struct Greeting<'a> {
     pub extensions: &'a Registry,
     /// Our listen port (`p`).
     pub listen_port: Option<u16>,
+    /// The size of the info dictionary we serve over `ut_metadata` (BEP 9), when we
+    /// have it and offer the extension.
+    pub metadata_size: Option<u64>,
 }
 
 impl PeerSession {
@@ -145,7 +148,9 @@ impl PeerSession {
                 reqq: Some(MAX_REQUESTS_IN as u32),
                 yourip: Some(self.addr.ip()),
                 p: greeting.listen_port,
-                ..ExtHandshake::default()
+                metadata_size: greeting
+                    .metadata_size
+                    .filter(|_| greeting.extensions.offers(Extension::UtMetadata)),
             };
             out.queue_msg(&Message::Extended {
                 id: 0,

@@ -159,11 +159,6 @@ impl PeerSession {
         self.listen_port
     }
 
-    /// The id to send extension `ext` under, if it supports it (BEP 10).
-    pub fn extension_id(&self, ext: Extension) -> Option<u8> {
-        self.extensions.id_for(ext)
-    }
-
     /// Peer exchange with it.
     pub fn pex(&self) -> &PeerPex {
         &self.pex
@@ -182,6 +177,12 @@ impl PeerSession {
     /// The peer's id from its handshake.
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
+    }
+
+    /// The id the peer wants `ext` messages sent under, if it supports `ext` and we
+    /// offer it (BEP 10).
+    pub fn extension_id(&self, ext: Extension) -> Option<u8> {
+        self.extensions.id_for(ext)
     }
 
     /// Whether it speaks the fast extension (BEP 6).

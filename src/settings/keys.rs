@@ -125,6 +125,12 @@ pub const KEYS: &[Key] = &[
         Restart,
     ),
     key(
+        "peers.pex",
+        "Peer exchange (BEP 11): connected peers tell each other about the swarm; private torrents never use it.",
+        "false",
+        Restart,
+    ),
+    key(
         "limits.max_upload_rate",
         "Upload rate of all torrents together.",
         "\"10M\"",

@@ -97,6 +97,8 @@ pub struct PeerSettings {
     pub dht_listen: Vec<SocketAddr>,
     /// Local service discovery (BEP 14) on the peer listeners' networks.
     pub lsd: bool,
+    /// Peer exchange (BEP 11) with the peers of public torrents.
+    pub pex: bool,
 }
 
 impl Default for PeerSettings {
@@ -113,6 +115,7 @@ impl Default for PeerSettings {
             dht_bootstrap: config::DHT_ROUTERS.iter().map(|r| r.to_string()).collect(),
             dht_listen: Vec::new(),
             lsd: true,
+            pex: true,
         }
     }
 }
@@ -260,6 +263,8 @@ pub struct Overrides {
     pub dht_listen: Vec<SocketAddr>,
     /// `--no-lsd`: `peers.lsd = false`.
     pub no_lsd: bool,
+    /// `--no-pex`: `peers.pex = false`.
+    pub no_pex: bool,
 }
 
 /// One address of a listen list. serde's own `SocketAddr` error ("invalid socket
@@ -438,6 +443,9 @@ impl Settings {
         }
         if o.no_lsd {
             self.peers.lsd = false;
+        }
+        if o.no_pex {
+            self.peers.pex = false;
         }
         if !o.dht_listen.is_empty() {
             self.peers.dht_listen.clone_from(&o.dht_listen);

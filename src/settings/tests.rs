@@ -190,6 +190,7 @@ dht = false
 dht_bootstrap = ["127.0.0.1:6881", "[::1]:6881", "dht.example.org:25401"]
 dht_listen = ["0.0.0.0:6882"]
 lsd = false
+pex = false
 
 [limits]
 max_upload_rate = "1.5G"
@@ -240,6 +241,7 @@ resume_interval = "90s"
             ],
             dht_listen: vec![addr("0.0.0.0:6882")],
             lsd: false,
+            pex: false,
         },
         limits: LimitSettings {
             max_upload_rate: ByteRate::new(Some(3 << 29)),
@@ -679,9 +681,11 @@ fn flags_win_over_the_file() {
         dht_bootstrap: vec!["127.0.0.1:9".into()],
         dht_listen: vec![addr("127.0.0.1:4")],
         no_lsd: true,
+        no_pex: true,
     });
     assert!(!s.peers.dht, "--no-dht");
     assert!(!s.peers.lsd, "--no-lsd");
+    assert!(!s.peers.pex, "--no-pex");
     assert_eq!(s.peers.dht_bootstrap, ["127.0.0.1:9"]);
     assert_eq!(s.peers.dht_listen, [addr("127.0.0.1:4")]);
     assert_eq!(s.paths.state_dir, Some("/flag/state".into()));

@@ -1,5 +1,6 @@
 //! Torrent-level state that is pure data: the safe on-disk paths, the piece-to-file
-//! mapping, the piece picker, the choker, piece assembly, the peer list, bans, and the
+//! mapping, the piece picker, the choker, piece assembly, the peer list, bans, a magnet
+//! link's metadata being fetched (BEP 9), and the
 //! per-torrent state with its lifecycle.
 //!
 //! Depends on `wire`, `types`, `config`, `rate` and the tracker client core (a torrent
@@ -9,6 +10,7 @@ pub mod assembly;
 pub mod ban;
 pub mod cache;
 pub mod choker;
+pub mod metadata_fetch;
 pub mod paths;
 pub mod peer_list;
 pub mod picker;

@@ -306,13 +306,8 @@ mod tests {
             metadata_size: Some(1),
         }
         .encode();
-        let mut buf = base.clone();
-        for i in 0..base.len() {
-            for b in [b'0', b'4', b'9', b'e', b'i', b'l', b'd', b':', b'-', 0xff] {
-                buf[i] = b;
-                let _ = ExtHandshake::decode(&buf);
-                buf[i] = base[i];
-            }
-        }
+        bencode::for_each_mutation(&base, |buf| {
+            let _ = ExtHandshake::decode(buf);
+        });
     }
 }

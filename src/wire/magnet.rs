@@ -10,6 +10,9 @@ use std::fmt;
 use crate::types::InfoHash;
 use crate::wire::percent;
 
+/// The most `x.pe` peers kept from one link; the rest are ignored.
+pub const MAX_MAGNET_PEERS: usize = 50;
+
 /// The parts of a magnet link hivebt uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Magnet {
@@ -21,6 +24,10 @@ pub struct Magnet {
     pub trackers: Vec<String>,
     /// `ws`: web seeds (BEP 19).
     pub web_seeds: Vec<String>,
+    /// `x.pe`: peer addresses (`IP:PORT`, `[IPv6]:PORT`) to fetch from. A value that
+    /// is not a literal socket address (a host name) is skipped: names are never
+    /// looked up for it.
+    pub peers: Vec<std::net::SocketAddr>,
 }
 
 /// Why a magnet link was rejected.
@@ -71,9 +78,18 @@ impl Magnet {
         let mut name = None;
         let mut trackers = Vec::new();
         let mut web_seeds = Vec::new();
+        let mut peers = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
             let value = decode_text(raw).ok_or_else(|| MagnetError::BadEscape(pair.into()))?;
+            if key == "x.pe" {
+                if let Ok(addr) = value.parse() {
+                    if !peers.contains(&addr) && peers.len() < MAX_MAGNET_PEERS {
+                        peers.push(addr);
+                    }
+                }
+                continue;
+            }
             // `tr.1`, `tr.2`... are an old numbered form of `tr`.
             let key = key.split('.').next().unwrap_or(key);
             match key {
@@ -102,6 +118,7 @@ impl Magnet {
             name,
             trackers,
             web_seeds,
+            peers,
         })
     }
 
@@ -119,6 +136,10 @@ impl Magnet {
         for w in &self.web_seeds {
             s.push_str("&ws=");
             s.push_str(&percent::encode(w.as_bytes()));
+        }
+        for p in &self.peers {
+            s.push_str("&x.pe=");
+            s.push_str(&percent::encode(p.to_string().as_bytes()));
         }
         s
     }
@@ -157,6 +178,7 @@ mod tests {
             name: Some("a b&c/ü".into()),
             trackers: vec!["http://t:1/announce?x=1&y=2".into()],
             web_seeds: vec![],
+            peers: vec![],
         };
         let uri = m.to_uri();
         assert_eq!(
@@ -166,6 +188,30 @@ mod tests {
             )
         );
         assert_eq!(Magnet::parse(&uri).unwrap(), m);
+    }
+
+    #[test]
+    fn peers_in_x_pe() {
+        let m = Magnet::parse(&format!(
+            "magnet:?xt=urn:btih:{HEX}&x.pe=127.0.0.1:6881&x.pe=%5B%3A%3A1%5D%3A7000\
+             &x.pe=host.example:80&x.pe=127.0.0.1:6881&x.pe=1.2.3.4"
+        ))
+        .unwrap();
+        let want: Vec<std::net::SocketAddr> = vec![
+            "127.0.0.1:6881".parse().unwrap(),
+            "[::1]:7000".parse().unwrap(),
+        ];
+        assert_eq!(m.peers, want, "names and port-less values are skipped");
+        assert!(
+            m.trackers.is_empty(),
+            "x.pe is not the numbered form of a key"
+        );
+        assert_eq!(Magnet::parse(&m.to_uri()).unwrap(), m);
+        let many: String = (0..60)
+            .map(|i| format!("&x.pe=10.0.0.1:{}", 1000 + i))
+            .collect();
+        let m = Magnet::parse(&format!("magnet:?xt=urn:btih:{HEX}{many}")).unwrap();
+        assert_eq!(m.peers.len(), MAX_MAGNET_PEERS);
     }
 
     #[test]

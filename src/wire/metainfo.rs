@@ -296,6 +296,7 @@ impl Metainfo {
             name: Some(text(&self.info.name)),
             trackers: self.tracker_tiers().into_iter().flatten().collect(),
             web_seeds: self.url_list.clone(),
+            peers: Vec::new(),
         }
         .to_uri()
     }

@@ -14,7 +14,9 @@ Run with Debian's /usr/bin/python3, the one that has the libtorrent module.
       given (else waits for peers to connect) and downloads into SAVE_PATH; once every
       piece passed its hash check, flushes the files and prints {"downloaded": payload
       bytes, "seconds": time to finish} as JSON, exit 0. Exits 1 if stdin is closed
-      first.
+      first. FILE.torrent may be a magnet link instead (`magnet:?xt=...`, peers in
+      `x.pe`): libtorrent then fetches the metadata from its peers (BEP 9) first, and
+      the JSON also has "metadata_size", the length of the info dictionary it got.
 
 The session listens on 127.0.0.1 only, with DHT, local service discovery, UPnP, NAT-PMP
 and uTP off (hivebt speaks TCP only, and libtorrent would try uTP first), and allows
@@ -94,8 +96,11 @@ class Session:
             log("%s%s: %s" % (self.prefix, type(a).__name__, a.message()))
 
     def add(self, torrent, save_path):
-        params = lt.add_torrent_params()
-        params.ti = lt.torrent_info(torrent)
+        if torrent.startswith("magnet:"):
+            params = lt.parse_magnet_uri(torrent)
+        else:
+            params = lt.add_torrent_params()
+            params.ti = lt.torrent_info(torrent)
         params.save_path = save_path
         return self.ses.add_torrent(params)
 
@@ -120,6 +125,12 @@ def seed(torrent, save_path):
     return 0
 
 
+def total_pieces(h):
+    """The torrent's piece count, or -1 while a magnet's metadata is still missing."""
+    ti = h.torrent_file()
+    return ti.num_pieces() if ti is not None else -1
+
+
 def download(torrent, save_path, peer):
     s = Session()
     started = time.monotonic()
@@ -138,12 +149,15 @@ def download(torrent, save_path, peer):
             st = h.status()
             log(
                 "stdin closed before the download finished: state %s, %d of %d pieces, "
-                "%d peers" % (st.state, st.num_pieces, h.torrent_file().num_pieces(), st.num_peers)
+                "%d peers" % (st.state, st.num_pieces, total_pieces(h), st.num_peers)
             )
             return 1
         s.pump()
     seconds = time.monotonic() - started
     downloaded = h.status().total_payload_download
+    result = {"downloaded": downloaded, "seconds": seconds}
+    if torrent.startswith("magnet:"):
+        result["metadata_size"] = h.torrent_file().metadata_size()
     # Flush what the disk threads still hold, then destroy the session, which waits
     # for those threads: the files are complete on disk when this process exits.
     h.save_resume_data(lt.torrent_handle.flush_disk_cache)
@@ -154,7 +168,7 @@ def download(torrent, save_path, peer):
             break
     del h
     del s
-    print(json.dumps({"downloaded": downloaded, "seconds": seconds}), flush=True)
+    print(json.dumps(result), flush=True)
     return 0
 
 

@@ -39,8 +39,8 @@ pub enum Got {
     HaveNone,
     /// BEP 6 reject.
     Reject(BlockRef),
-    /// BEP 10 extended message with its extended id.
-    Extended(u8),
+    /// BEP 10 extended message: its extended id and payload.
+    Extended(u8, Vec<u8>),
     /// Anything else, by id.
     Other(u8),
 }
@@ -72,7 +72,7 @@ impl Got {
             Message::HaveAll => Got::HaveAll,
             Message::HaveNone => Got::HaveNone,
             Message::Reject(b) => Got::Reject(b),
-            Message::Extended { id, .. } => Got::Extended(id),
+            Message::Extended { id, payload } => Got::Extended(id, payload.to_vec()),
             ref other => Got::Other(other.id().unwrap_or(0)),
         }
     }
@@ -85,6 +85,7 @@ pub fn brief(ms: &[Got]) -> String {
         .map(|m| match m {
             Got::Piece(b, data) => format!("Piece({b:?}, {} bytes)", data.len()),
             Got::Bitfield(bits) => format!("Bitfield({} bytes)", bits.len()),
+            Got::Extended(id, payload) => format!("Extended({id}, {} bytes)", payload.len()),
             other => format!("{other:?}"),
         })
         .collect();
@@ -167,7 +168,7 @@ impl Wire {
         Wire::handshake_at(addr, info_hash, true, true, &|| String::new())
     }
 
-    fn open_with(hivebt: &Hivebt, info_hash: InfoHash, fast: bool, extended: bool) -> Wire {
+    pub fn open_with(hivebt: &Hivebt, info_hash: InfoHash, fast: bool, extended: bool) -> Wire {
         let addr = hivebt.addr.expect("wait_listening first");
         Wire::handshake_at(addr, info_hash, fast, extended, &|| hivebt.stderr())
     }

@@ -123,7 +123,7 @@ fn preferences(api: &ApiService, engine: &Engine) -> Value {
         "max_active_uploads": cap(s.max_active_seeds),
         "max_active_torrents": -1,
         "dht": cfg.dht.is_some(),
-        "pex": true,
+        "pex": cfg.pex,
         "lsd": cfg.lsd,
         "upnp": false,
         "encryption": 1,

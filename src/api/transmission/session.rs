@@ -114,7 +114,7 @@ pub(crate) fn get(api: &ApiService, engine: &Engine, fields: Option<&Value>) -> 
         ),
         ("peer-port", json!(engine.listen_port.unwrap_or(0))),
         ("peer-port-random-on-start", json!(false)),
-        ("pex-enabled", json!(true)),
+        ("pex-enabled", json!(engine.config.pex)),
         ("port-forwarding-enabled", json!(false)),
         ("queue-stalled-enabled", json!(false)),
         ("queue-stalled-minutes", json!(30)),

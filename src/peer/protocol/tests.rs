@@ -176,6 +176,7 @@ fn the_greeting_says_what_we_have() {
     let g = Greeting {
         extensions: &seed.ext,
         listen_port: Some(6881),
+        metadata_size: None,
     };
     p.s.greet(&seed.have, g, &mut p.out);
     assert_eq!(p.sent(), ["extended 0", "have_all"]);
