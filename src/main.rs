@@ -70,7 +70,9 @@ enum Command {
     },
     /// Download a torrent from peers.
     Download {
-        /// The .torrent file.
+        /// The .torrent file, or a magnet: link (its metadata is fetched from the
+        /// link's x.pe peers, --peer, its tr= trackers and the DHT).
+        #[arg(value_name = "FILE.torrent|MAGNET")]
         torrent: PathBuf,
         /// Directory to download into (the content goes to DIR/<name>).
         #[arg(long, value_name = "DIR")]
@@ -85,6 +87,10 @@ enum Command {
         /// Another tracker to announce to (repeatable), besides the torrent's.
         #[arg(long = "tracker", value_name = "URL")]
         trackers: Vec<String>,
+        /// For a magnet link: also write the fetched .torrent here (it is saved in the
+        /// state directory, under torrents/, too).
+        #[arg(long, value_name = "PATH")]
+        save_torrent: Option<PathBuf>,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -632,6 +638,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             seed,
             timeout,
             trackers,
+            save_torrent,
             engine,
         } => {
             let complete = transfer::download(DownloadOptions {
@@ -640,6 +647,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 seed,
                 timeout_secs: timeout,
                 trackers,
+                save_torrent,
                 engine: engine.into_options(),
             })?;
             Ok(success_if(complete))

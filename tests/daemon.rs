@@ -779,13 +779,28 @@ fn hivebt_ctl_drives_the_daemon() {
         (Some(10 << 20), Some(5 << 20), Some(50), Some(3.0)),
         "{limits}"
     );
-    let refused = ctl(&[
-        "add",
-        "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567",
-    ]);
-    assert_eq!(refused.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("the daemon says"));
-    assert!(ctl(&["remove", "album.bin"]).status.success());
+    // A magnet link is added (no peer has it here: it stays fetching its metadata).
+    let hash = "0123456789abcdef0123456789abcdef01234567";
+    let magnet = ctl(&["add", &format!("magnet:?xt=urn:btih:{hash}&dn=later")]);
+    assert!(
+        magnet.status.success(),
+        "{}",
+        String::from_utf8_lossy(&magnet.stderr)
+    );
+    let t = d.torrent(hash);
+    assert_eq!(
+        (
+            t["name"].as_str(),
+            t["size"].as_u64(),
+            t["progress"].as_f64()
+        ),
+        (Some("later"), Some(0), Some(0.0)),
+        "{t}"
+    );
+    let bad = ctl(&["add", "magnet:?xt=urn:btih:0123"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("the daemon says"));
+    assert!(ctl(&["remove", "album.bin", hash]).status.success());
     assert!(
         d.get("/api/v1/torrents")
             .json()

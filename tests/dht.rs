@@ -8,7 +8,9 @@
 //! - junk and floods sent to a node do not stop it serving the others;
 //! - libtorrent, with its DHT on and joined only through hivebt's node, finds a hivebt
 //!   seed and downloads from it; and hivebt finds a libtorrent seed that announced
-//!   itself in the DHT (through a third, hivebt, node) and downloads from it.
+//!   itself in the DHT (through a third, hivebt, node) and downloads from it;
+//! - a bare magnet link (the info-hash alone) is fetched through the DHT, by hivebt
+//!   from a hivebt seed and by libtorrent from a hivebt seed.
 
 mod common;
 
@@ -237,4 +239,50 @@ fn hivebt_finds_a_libtorrent_seed_announced_in_the_dht() {
     lt.close_stdin();
     lt.wait(deadline);
     router.terminate(deadline);
+}
+
+#[test]
+fn a_bare_magnet_link_is_fetched_and_downloaded_through_the_dht() {
+    let deadline = Deadline::after(Duration::from_secs(90));
+    let fx = fixture("dht-magnet", deadline);
+    let (_silent, silent) = silent_node();
+    let (mut seed, seed_dht) = dht_seed(&fx, &silent, "seed", deadline);
+    // Only the info-hash: no name, no tracker, no peer.
+    let magnet = format!("magnet:?xt=urn:btih:{}", fx.info_hash);
+    let out = fx.dir("out");
+    let state = fx.dir("dl-state");
+    let mut cmd = hivebt();
+    cmd.args(["download", &magnet, "--out", s(&out)])
+        .args(["--listen", "127.0.0.1:0", "--state", s(&state), "--no-lsd"])
+        .args(["--dht-bootstrap", &seed_dht.to_string()]);
+    let done = Proc::spawn("magnet download", &mut cmd).wait_ok(deadline);
+    fx.check_copy("hivebt from a bare magnet link, through the DHT", &out);
+    assert!(
+        done.stderr.contains("metadata verified; saved"),
+        "{}",
+        done.stderr
+    );
+    assert!(
+        state
+            .join(format!("torrents/{}.torrent", fx.info_hash))
+            .is_file()
+    );
+    seed.terminate(deadline);
+}
+
+#[test]
+fn libtorrent_fetches_a_bare_magnet_from_a_hivebt_seed_found_through_the_dht() {
+    let Some(py) = common::require_libtorrent() else {
+        return;
+    };
+    let deadline = Deadline::after(Duration::from_secs(120));
+    let fx = fixture("dht-lt-magnet", deadline);
+    let (_silent, silent) = silent_node();
+    let (mut seed, seed_dht) = dht_seed(&fx, &silent, "seed", deadline);
+    let out = fx.dir("lt-out");
+    let magnet = format!("magnet:?xt=urn:btih:{}", fx.info_hash);
+    let mut lt = common::clients::lt_dht_download(&py, &magnet, &out, seed_dht);
+    lt.wait_ok(deadline);
+    fx.check_copy("libtorrent from a bare magnet link, through the DHT", &out);
+    seed.terminate(deadline);
 }

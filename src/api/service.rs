@@ -28,11 +28,12 @@ use super::tasks::{delete_data, prepare, rename_with, scan_watch_dir};
 use super::{ApiError, STATES, qbt, v1, web};
 use crate::bitfield::Bitfield;
 use crate::engine::store::{self, TorrentRecord};
-use crate::engine::{AddError, Engine, EngineSnapshot, TorrentSpec, TorrentView};
+use crate::engine::{AddError, Engine, EngineSnapshot, MagnetSpec, TorrentSpec, TorrentView};
 use crate::torrent::state::TorrentState;
 use crate::torrent::storage::Storage;
 use crate::types::{InfoHash, TorrentId};
 use crate::wire::http::Request;
+use crate::wire::magnet::Magnet;
 use crate::wire::metainfo::Metainfo;
 use crate::workers::{Task, TaskOutput};
 
@@ -199,6 +200,8 @@ pub(crate) enum AddSource {
     Path(PathBuf),
     /// Data on the daemon's machine to make a torrent of.
     Create(crate::ops::create::CreateOptions),
+    /// A magnet link: the metadata is fetched from peers.
+    Magnet(String),
 }
 
 /// A torrent read and set up on a worker, ready for the engine.
@@ -722,6 +725,9 @@ impl ApiService {
         let state = self.setup.state_dir.clone();
         let mut options = options;
         options.save_path = Some(save_path.clone());
+        if let AddSource::Magnet(uri) = source {
+            return self.add_magnet(engine, uri, options, reply, Instant::now());
+        }
         self.spawn(
             engine,
             Pending::Prepare {
@@ -730,6 +736,69 @@ impl ApiService {
                 watched,
             },
             move || Box::new(prepare(source, &save_path, &state)),
+        );
+        Ok(())
+    }
+
+    /// Adds magnet link `uri`: the engine fetches its metadata; its record (with the
+    /// link) is written before the answer, so a restart fetches it again.
+    fn add_magnet(
+        &mut self,
+        engine: &mut Engine,
+        uri: String,
+        options: AddOptions,
+        reply: Option<Reply>,
+        now: Instant,
+    ) -> Result<(), ApiError> {
+        if self.shutting_down {
+            return Err(ApiError::new(
+                503,
+                "shutting_down",
+                "the daemon is stopping",
+            ));
+        }
+        let link = Magnet::parse(&uri)
+            .map_err(|e| ApiError::bad(format!("not a usable magnet link: {e}")))?;
+        let hash = link.info_hash;
+        let spec = MagnetSpec {
+            link,
+            save_path: options.save_path.clone().unwrap_or_default(),
+            paused: options.paused,
+            caps: options.limits.caps(),
+            save_torrent: None,
+        };
+        match engine.add_magnet(spec, now) {
+            Ok(_) => {}
+            Err(AddError::Duplicate(_)) => {
+                if let Some(r) = reply {
+                    if let Some(answer) = r.front.duplicate(self, engine, &hash, &r) {
+                        self.answer(Some(r), answer);
+                        return Ok(());
+                    }
+                }
+                return Err(ApiError::new(
+                    409,
+                    "conflict",
+                    format!("torrent {} is already added", hash.to_hex()),
+                ));
+            }
+            Err(e) => return Err(ApiError::bad(e.to_string())),
+        }
+        let record = TorrentRecord {
+            magnet: Some(uri),
+            ..new_record(&options)
+        };
+        self.entries.insert(hash, Entry::new(record.clone()));
+        let state = self.setup.state_dir.clone();
+        self.spawn(
+            engine,
+            Pending::Added {
+                reply,
+                hash,
+                torrent: None,
+                watched: None,
+            },
+            move || Box::new(store::save_record(&state, &hash, &record).map_err(|e| e.to_string())),
         );
         Ok(())
     }
@@ -1023,19 +1092,7 @@ impl ApiService {
             }
             Err(e) => return fail(self, ApiError::bad(e.to_string())),
         }
-        let record = TorrentRecord {
-            save_path: options.save_path.clone().unwrap_or_default(),
-            paused: options.paused,
-            labels: options.labels,
-            category: options.category,
-            limits: options.limits,
-            uploaded: 0,
-            downloaded: 0,
-            seeding_secs: 0,
-            added_at: unix_now(),
-            completed_at: None,
-            error: None,
-        };
+        let record = new_record(&options);
         self.entries.insert(hash, Entry::new(record.clone()));
         let state = self.setup.state_dir.clone();
         let bytes = p.bytes;
@@ -1450,7 +1507,8 @@ impl ApiService {
 /// The API's name for where a torrent is (one of [`STATES`]).
 pub(crate) fn state_name(view: &TorrentView, entry: &Entry) -> &'static str {
     match &view.state {
-        TorrentState::FetchingMetadata | TorrentState::Checking { .. } => "checking",
+        TorrentState::Checking { .. } => "checking",
+        TorrentState::FetchingMetadata => "downloading",
         TorrentState::Paused if entry.queued => "queued",
         TorrentState::Paused => "paused",
         TorrentState::Failed(_) => "error",
@@ -1459,8 +1517,29 @@ pub(crate) fn state_name(view: &TorrentView, entry: &Entry) -> &'static str {
     }
 }
 
+/// The record of a torrent added now with `options`.
+fn new_record(options: &AddOptions) -> TorrentRecord {
+    TorrentRecord {
+        save_path: options.save_path.clone().unwrap_or_default(),
+        paused: options.paused,
+        labels: options.labels.clone(),
+        category: options.category.clone(),
+        limits: options.limits.clone(),
+        uploaded: 0,
+        downloaded: 0,
+        seeding_secs: 0,
+        added_at: unix_now(),
+        completed_at: None,
+        error: None,
+        magnet: None,
+    }
+}
+
 /// Share of the torrent verified, 0 to 1.
 pub(crate) fn progress(view: &TorrentView) -> f64 {
+    if view.state == TorrentState::FetchingMetadata {
+        return 0.0;
+    }
     if view.total_bytes == 0 {
         return 1.0;
     }

@@ -26,6 +26,10 @@ pub(crate) fn prepare(
                 crate::ops::create::build(&opts).map_err(|e| ApiError::bad(e.to_string()))?;
             (bytes, true)
         }
+        // Added by the engine, never read on a worker.
+        AddSource::Magnet(_) => {
+            return Err(ApiError::new(500, "internal", "a magnet is not read"));
+        }
     };
     if bytes.len() as u64 > crate::config::MAX_TORRENT_FILE_BYTES {
         return Err(ApiError::new(413, "too_large", "the torrent is too large"));

@@ -443,11 +443,7 @@ fn add(
                 }
                 AddSource::Path(p)
             }
-            (None, Some(_), None) => {
-                return Err(ApiError::bad(
-                    "magnet links are not supported yet: add the .torrent file",
-                ));
-            }
+            (None, Some(m), None) => AddSource::Magnet(m),
             (None, None, Some(path)) => AddSource::Create(crate::ops::create::CreateOptions {
                 path,
                 trackers: body.trackers,

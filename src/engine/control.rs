@@ -108,13 +108,8 @@ impl Engine {
         let seed = self.random();
         let picker =
             new_picker(&spec.storage, &have, seed).map_err(|e| AddError::Invalid(e.to_string()))?;
-        let generation = self.next_generation();
-        let entry = self.torrents.vacant_entry();
-        let slot = entry.key();
-        let id = TorrentId {
-            slot: slot as u32,
-            generation,
-        };
+        let id = self.next_torrent_id();
+        let slot = id.slot as usize;
         let mut torrent = Torrent::new(
             id,
             state,
@@ -127,7 +122,8 @@ impl Engine {
         );
         torrent.require_data = spec.require_data;
         torrent.start_paused = spec.paused;
-        entry.insert(torrent);
+        let inserted = self.torrents.insert(torrent);
+        debug_assert_eq!(inserted, slot);
         self.by_hash
             .insert(self.torrents[slot].meta.info_hash, slot);
         if caps != TorrentCaps::default() {
@@ -301,7 +297,7 @@ impl Engine {
 
     /// Closes every connection of torrent `slot`, and the ones still waiting in a
     /// handshake that names it.
-    fn close_peers_of(&mut self, slot: usize, reason: CloseReason) {
+    pub(super) fn close_peers_of(&mut self, slot: usize, reason: CloseReason) {
         let keys: Vec<usize> = self
             .conns
             .iter()
@@ -326,13 +322,19 @@ impl Engine {
 }
 
 fn view(t: &Torrent) -> TorrentView {
+    // A magnet's placeholder has no size or pieces to show.
+    let fetching = t.fetch.is_some();
     TorrentView {
         id: t.id,
         info_hash: t.meta.info_hash,
         name: t.name(),
         state: t.state.clone(),
         bytes_done: t.bytes_done(),
-        total_bytes: t.storage.layout.total_length,
+        total_bytes: if fetching {
+            0
+        } else {
+            t.storage.layout.total_length
+        },
         down_rate: t.stats.down.per_second(),
         up_rate: t.stats.up.per_second(),
         downloaded: t.stats.down.total(),
@@ -340,7 +342,11 @@ fn view(t: &Torrent) -> TorrentView {
         peers: t.peers.len(),
         seeds: 0,
         hash_failures: t.stats.hash_failures,
-        pieces: t.storage.layout.piece_count(),
+        pieces: if fetching {
+            0
+        } else {
+            t.storage.layout.piece_count()
+        },
         completed_in_run: t.stats.completed_at.is_some(),
         stalled: None,
     }

@@ -46,6 +46,8 @@ pub(crate) fn reconnect_delay(reason: CloseReason, was_active: bool, failures: u
         CloseReason::BothSeeding | CloseReason::Duplicate | CloseReason::Banned => {
             MAX_RECONNECT_DELAY
         }
+        // Closed only because a magnet's metadata came in: dialled again for the data.
+        CloseReason::MetadataDone => Duration::ZERO,
         _ if was_active => RECONNECT_DELAY,
         _ => RECONNECT_DELAY
             .saturating_mul(1 << failures.min(6))
@@ -99,7 +101,7 @@ impl Engine {
         for (key, t) in self.torrents.iter_mut() {
             let bytes = t.stats.down.total();
             // The clock starts when the torrent can download.
-            if bytes != t.stats.progress_bytes || t.complete() || !t.is_active() {
+            if bytes != t.stats.progress_bytes || t.complete() || !t.is_running() {
                 t.stats.progress_bytes = bytes;
                 t.stats.progress_at = now;
             } else if let Some(limit) = self.config.stall_timeout {
@@ -132,7 +134,7 @@ impl Engine {
     /// is complete or has peers.
     pub(crate) fn stall_reason(&self, tkey: usize) -> Option<String> {
         let t = self.torrents.get(tkey)?;
-        if t.complete() || !t.peers.is_empty() || !t.is_active() {
+        if t.complete() || !t.peers.is_empty() || !t.is_running() {
             return None;
         }
         let c = t.peer_list.counts(|a| t.bans.endpoint_banned(a));
@@ -184,7 +186,7 @@ impl Engine {
                     .unwrap_or(self.config.limits.peers_per_torrent);
                 if budget == 0
                     || full
-                    || !t.is_active()
+                    || !t.is_running()
                     || t.peers.len() >= target
                     || (t.complete() && self.config.exit_when_complete)
                 {
@@ -206,7 +208,7 @@ impl Engine {
         let keys: Vec<usize> = self.torrents.iter().map(|(k, _)| k).collect();
         for tkey in keys {
             let t = &self.torrents[tkey];
-            if !t.is_active() || (t.complete() && self.config.exit_when_complete) {
+            if !t.is_running() || (t.complete() && self.config.exit_when_complete) {
                 continue;
             }
             let due: Vec<_> = t

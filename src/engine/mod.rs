@@ -31,6 +31,7 @@ mod check;
 mod control;
 mod discovery;
 mod housekeeping;
+mod magnet;
 mod metadata;
 mod peers;
 mod pex;
@@ -68,6 +69,7 @@ use crate::workers::{Job, Task, TaskOutput};
 pub use caps::TorrentCaps;
 pub use control::{AddError, EngineSnapshot, TorrentView};
 pub use discovery::{DhtStatus, DhtTorrent};
+pub use magnet::{Fetching, MagnetSpec};
 pub use pex::PexCounters;
 pub use serve::UploadMode;
 pub(crate) use serve::high_water;
@@ -198,6 +200,13 @@ pub struct TorrentSummary {
 /// `hivebt: warning: ...` and `hivebt: error: ...`; the daemon will log and keep them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineEvent {
+    /// News an operator may want (a magnet's metadata arrived and was saved).
+    Info {
+        /// The torrent it is about, if one.
+        torrent: Option<TorrentId>,
+        /// What happened, naming the torrent.
+        message: String,
+    },
     /// Something an operator should see; the torrent goes on.
     Warning {
         /// The torrent it is about, if one.
@@ -217,6 +226,7 @@ pub enum EngineEvent {
 impl fmt::Display for EngineEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            EngineEvent::Info { message, .. } => f.write_str(message),
             EngineEvent::Warning { message, .. } => write!(f, "warning: {message}"),
             EngineEvent::Error { message, .. } => write!(f, "error: {message}"),
         }
@@ -338,6 +348,8 @@ pub struct Engine {
     dht: Option<DhtStatus>,
     /// Peer exchange totals.
     pex: PexCounters,
+    /// Torrents whose metadata verified since the front last asked.
+    fetched: Vec<(TorrentId, Arc<Metainfo>)>,
 }
 
 impl Engine {
@@ -385,6 +397,7 @@ impl Engine {
             resume: Default::default(),
             dht: None,
             pex: PexCounters::default(),
+            fetched: Vec::new(),
             config,
         };
         for spec in specs {
@@ -585,6 +598,14 @@ impl Engine {
         self.next_gen
     }
 
+    /// The id the next torrent inserted gets: the slab's next slot, a new generation.
+    fn next_torrent_id(&mut self) -> TorrentId {
+        TorrentId {
+            slot: self.torrents.vacant_key() as u32,
+            generation: self.next_generation(),
+        }
+    }
+
     /// Whether any torrent banned `ip` as a whole.
     fn is_banned(&self, ip: IpAddr) -> bool {
         self.torrents.iter().any(|(_, t)| t.bans.address_banned(ip))
@@ -670,7 +691,7 @@ impl Engine {
         if conn.is_closing() {
             return;
         }
-        let state = std::mem::replace(&mut conn.state, ConnState::Closing(reason));
+        let mut state = std::mem::replace(&mut conn.state, ConnState::Closing(reason));
         let was_active = matches!(state, ConnState::Active(_));
         let id = conn.id;
         if let Some(t) = conn.torrent.and_then(|t| self.torrents.get_mut(t)) {
@@ -682,9 +703,13 @@ impl Engine {
             if let Some(caps) = t.caps.as_deref_mut() {
                 caps.throttles.forget(id);
             }
-            if let ConnState::Active(mut session) = state {
+            if let ConnState::Active(session) = &mut state {
                 session.detach(&mut t.picker);
             }
+        }
+        if let (ConnState::Fetching(p), Some(tkey)) = (&state, conn.torrent) {
+            let tag = p.tag();
+            self.on_fetching_closed(tkey, tag, Instant::now());
         }
         self.throttles.forget(id);
         self.closing.push((key, was_active));

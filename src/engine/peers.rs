@@ -120,6 +120,27 @@ impl Engine {
                     }
                     Err(_) => return self.close(key, CloseReason::BadHandshake),
                 },
+                ConnState::Fetching(_) => {
+                    let Some(tkey) = conn.torrent else {
+                        return self.close(key, CloseReason::ProtocolViolation);
+                    };
+                    let max_frame = conn.max_frame;
+                    let Connection {
+                        recv, send, state, ..
+                    } = conn;
+                    let ConnState::Fetching(p) = state else {
+                        return;
+                    };
+                    let (msg, used) = match peer::decode(recv.unconsumed(), max_frame) {
+                        Ok(Some(m)) => m,
+                        Ok(None) => return,
+                        Err(_) => return self.close(key, CloseReason::ProtocolViolation),
+                    };
+                    let result = p.on_message(msg, send, now);
+                    let who = (p.tag(), p.addr());
+                    recv.consume(used);
+                    self.on_fetched(key, tkey, who, result, now);
+                }
                 ConnState::Active(_) => {
                     let Some(tkey) = conn.torrent else {
                         return self.close(key, CloseReason::ProtocolViolation);
@@ -158,7 +179,7 @@ impl Engine {
         let Some(&tkey) = self.by_hash.get(&hs.info_hash) else {
             return self.close(key, CloseReason::UnknownInfoHash);
         };
-        if !self.torrents[tkey].is_active() {
+        if !self.torrents[tkey].is_running() {
             return self.close(key, CloseReason::UnknownInfoHash);
         }
         if hs.peer_id == self.peer_id {
@@ -188,6 +209,12 @@ impl Engine {
         if !outgoing {
             self.conns[key].torrent = Some(tkey);
             self.send_handshake(key, tkey);
+        }
+        if self.torrents[tkey].state == TorrentState::FetchingMetadata {
+            if !hs.has(ReservedBit::EXTENSION_PROTOCOL) {
+                return self.close(key, CloseReason::NoMetadata);
+            }
+            return self.start_fetching_peer(key, tkey, hs.peer_id, now);
         }
         let t = &mut self.torrents[tkey];
         let conn = &mut self.conns[key];
@@ -335,6 +362,9 @@ impl Engine {
                 have,
                 result,
             } => self.on_resume_saved(torrent, have, result),
+            Completion::TaskDone { tag, output } if tag == super::magnet::ENGINE_TASK => {
+                self.on_fetched_prepared(output)
+            }
             Completion::TaskDone { tag, output } => self.tasks_done.push_back((tag, output)),
         }
     }
@@ -541,6 +571,11 @@ impl Engine {
                 }
                 self.fill_requests(key, now);
                 self.want_write(key, now);
+            }
+            ConnState::Fetching(p) => {
+                if let Some(reason) = p.on_second(now) {
+                    self.close(key, reason);
+                }
             }
             _ => {}
         }

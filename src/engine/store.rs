@@ -91,6 +91,10 @@ pub struct TorrentRecord {
     /// The last error that stopped it, if any.
     #[serde(default)]
     pub error: Option<String>,
+    /// The magnet link it was added from: until its metadata arrives (and its .torrent
+    /// is written beside the record) a restart adds it from the link again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub magnet: Option<String>,
 }
 
 /// A torrent found in the store at start-up.
@@ -98,7 +102,8 @@ pub struct TorrentRecord {
 pub struct Stored {
     /// Its info-hash, from the file names.
     pub info_hash: InfoHash,
-    /// The .torrent as added.
+    /// The .torrent as added; empty for a magnet whose metadata never arrived (its
+    /// record has the link).
     pub torrent: Vec<u8>,
     /// Its record.
     pub record: TorrentRecord,
@@ -208,9 +213,17 @@ fn load_one(state: &Path, hash: &InfoHash, record_file: &Path) -> Result<Stored,
     let record: TorrentRecord =
         serde_json::from_slice(&json).map_err(|e| format!("not a torrent record: {e}"))?;
     let path = torrent_path(state, hash);
-    let len = fs::metadata(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-        .len();
+    let len = match fs::metadata(&path) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && record.magnet.is_some() => {
+            return Ok(Stored {
+                info_hash: *hash,
+                torrent: Vec::new(),
+                record,
+            });
+        }
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
     if len > MAX_TORRENT_FILE_BYTES {
         return Err(format!("{} is too large", path.display()));
     }
@@ -242,6 +255,7 @@ mod tests {
             added_at: 1_700_000_000,
             completed_at: None,
             error: None,
+            magnet: None,
         }
     }
 
@@ -297,6 +311,28 @@ mod tests {
         assert_eq!(found.iter().map(|s| s.info_hash).collect::<Vec<_>>(), [a]);
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(warnings.iter().any(|w| w.contains("not a torrent record")));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_magnet_record_loads_from_its_link_until_its_torrent_is_written() {
+        let dir = temp_dir("magnet");
+        let a = InfoHash([7; 20]);
+        let mut r = record();
+        r.magnet = Some("magnet:?xt=urn:btih:0707070707070707070707070707070707070707".into());
+        save_record(&dir, &a, &r).unwrap();
+        let (found, warnings) = load_all(&dir);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(found.len(), 1);
+        assert!(found[0].torrent.is_empty());
+        assert_eq!(found[0].record.magnet, r.magnet);
+        // The metadata arrived: the .torrent beside the record is what loads.
+        write_atomic(&torrent_path(&dir, &a), b"d4:infodee").unwrap();
+        let (found, _) = load_all(&dir);
+        assert_eq!(found[0].torrent, b"d4:infodee");
+        // Records without a link do not grow the key.
+        let json = serde_json::to_string(&record()).unwrap();
+        assert!(!json.contains("magnet"), "{json}");
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -12,13 +12,14 @@ use std::time::{Duration, Instant};
 
 use crate::api::{ApiService, ApiSetup, ShareAction, auth};
 use crate::engine::store::{self, TorrentRecord};
-use crate::engine::{EngineConfig, TorrentSpec};
+use crate::engine::{EngineConfig, EngineEvent, MagnetSpec, TorrentSpec};
 use crate::error::{Error, Result};
 use crate::reactor::{Reactor, UploadMode};
 use crate::settings::{ActiveLimit, Overrides, Settings, SettingsError, ShareLimitAction};
 use crate::torrent::paths::sanitize;
 use crate::torrent::storage::{Layout, Storage};
 use crate::types::InfoHash;
+use crate::wire::magnet::Magnet;
 use crate::wire::metainfo::Metainfo;
 
 /// Everything the daemon runs with: the configuration file's settings with the
@@ -309,7 +310,11 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
     let token = auth::load_or_create_token(&opts.state_dir)
         .map_err(|e| Error::io("cannot write the API token in", &opts.state_dir, e))?;
 
-    let (specs, records) = load_session(&opts.state_dir);
+    let Session {
+        specs,
+        magnets,
+        records,
+    } = load_session(&opts.state_dir);
     let api_listeners = bind_all(&opts.api, "the API")?;
     let api_addrs: Vec<SocketAddr> = api_listeners
         .iter()
@@ -375,9 +380,9 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
         metrics_per_torrent: opts.metrics_per_torrent,
         listen: api_addrs,
     };
-    let count = specs.len();
+    let count = specs.len() + magnets.len();
     let service = ApiService::new(setup, auth, records, now);
-    let mut reactor = Reactor::new(config, specs)?;
+    let mut reactor = Reactor::with_magnets(config, specs, magnets)?;
     reactor.serve_api(api_listeners, service, opts.api_max_connections.max(1))?;
     for a in reactor.api_addrs() {
         println!("api on http://{a}");
@@ -387,7 +392,10 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
         opts.state_dir.display()
     );
     reactor.on_progress(Box::new(|_, _| {}));
-    reactor.on_event(Box::new(|event| log::warn!("{event}")));
+    reactor.on_event(Box::new(|event| match event {
+        EngineEvent::Info { .. } => log::info!("{event}"),
+        _ => log::warn!("{event}"),
+    }));
     reactor.run()?;
     eprintln!("hivebt: daemon stopped; session saved");
     Ok(())
@@ -405,14 +413,36 @@ fn bind_all(addrs: &[SocketAddr], what: &str) -> Result<Vec<TcpListener>> {
 
 /// Every stored torrent as a spec for the engine, with its record. A torrent that
 /// cannot be brought back is logged and left in the store.
-fn load_session(state: &Path) -> (Vec<TorrentSpec>, Vec<(InfoHash, TorrentRecord)>) {
+fn load_session(state: &Path) -> Session {
     let (stored, warnings) = store::load_all(state);
     for w in warnings {
         eprintln!("hivebt: warning: {w}");
     }
     let mut specs = Vec::new();
+    let mut magnets = Vec::new();
     let mut records = Vec::new();
     for s in stored {
+        if s.torrent.is_empty() {
+            // A magnet whose metadata has not arrived: fetched again.
+            let link = s.record.magnet.as_deref().map(Magnet::parse);
+            match link {
+                Some(Ok(link)) if link.info_hash == s.info_hash => {
+                    magnets.push(MagnetSpec {
+                        link,
+                        save_path: s.record.save_path.clone(),
+                        paused: s.record.paused,
+                        caps: s.record.limits.caps(),
+                        save_torrent: None,
+                    });
+                    records.push((s.info_hash, s.record));
+                }
+                _ => eprintln!(
+                    "hivebt: warning: {}: its record's magnet link is not usable; skipping it",
+                    s.info_hash.to_hex()
+                ),
+            }
+            continue;
+        }
         let meta = match Metainfo::from_bytes(&s.torrent) {
             Ok(m) if m.info_hash == s.info_hash => m,
             Ok(_) => {
@@ -456,5 +486,16 @@ fn load_session(state: &Path) -> (Vec<TorrentSpec>, Vec<(InfoHash, TorrentRecord
         });
         records.push((s.info_hash, s.record));
     }
-    (specs, records)
+    Session {
+        specs,
+        magnets,
+        records,
+    }
+}
+
+/// The torrents of a state directory, as the engine and the API take them.
+struct Session {
+    specs: Vec<TorrentSpec>,
+    magnets: Vec<MagnetSpec>,
+    records: Vec<(InfoHash, TorrentRecord)>,
 }

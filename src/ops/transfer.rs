@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::engine::EngineSnapshot;
+use crate::engine::{EngineSnapshot, MagnetSpec};
 use crate::error::{Error, Result};
 use crate::ops::verify::resolve_root;
 use crate::ops::{load_torrent, thread_count};
@@ -18,6 +18,7 @@ use crate::resume;
 use crate::torrent::paths::sanitize;
 use crate::torrent::state::TorrentState;
 use crate::torrent::storage::{Layout, Storage};
+use crate::wire::magnet::Magnet;
 use crate::wire::metainfo::Metainfo;
 
 /// The engine's options shared by `seed` and `download`, from the command line.
@@ -118,8 +119,11 @@ impl EngineOptions {
 /// `hivebt download`'s options.
 #[derive(Debug, Clone)]
 pub struct DownloadOptions {
-    /// The .torrent file.
+    /// The .torrent file, or a magnet link.
     pub torrent: PathBuf,
+    /// For a magnet link: where to write the fetched .torrent besides the state
+    /// directory.
+    pub save_torrent: Option<PathBuf>,
     /// Directory to download into (the content goes to `out/<name>`).
     pub out: PathBuf,
     /// Keep seeding after the download completes.
@@ -143,6 +147,23 @@ pub fn download(opts: DownloadOptions) -> Result<bool> {
         ));
     }
     config.stall_timeout = opts.timeout_secs.map(Duration::from_secs);
+    if let Some(uri) = magnet_link(&opts.torrent) {
+        let link = Magnet::parse(uri).map_err(|e| Error::BadInput(format!("{uri}: {e}")))?;
+        let magnet = MagnetSpec {
+            link,
+            save_path: opts.out,
+            paused: false,
+            caps: Default::default(),
+            save_torrent: opts.save_torrent,
+        };
+        let summaries = run_with(config, Vec::new(), vec![magnet])?;
+        return Ok(summaries.iter().all(|s| s.complete));
+    }
+    if opts.save_torrent.is_some() {
+        return Err(Error::BadInput(
+            "--save-torrent is for magnet links (a .torrent file is already saved)".into(),
+        ));
+    }
     let spec = prepare(
         &opts.torrent,
         &opts.out,
@@ -151,6 +172,14 @@ pub fn download(opts: DownloadOptions) -> Result<bool> {
     )?;
     let summaries = run(config, vec![spec])?;
     Ok(summaries.iter().all(|s| s.complete))
+}
+
+/// `arg` as a magnet link, if it is one (`magnet:`, any case) rather than a path.
+pub fn magnet_link(arg: &Path) -> Option<&str> {
+    let s = arg.to_str()?;
+    s.get(..7)
+        .filter(|p| p.eq_ignore_ascii_case("magnet:"))
+        .map(|_| s)
 }
 
 /// How a torrent's data is found.
@@ -247,7 +276,16 @@ pub fn prepare_meta(
 
 /// Runs the engine and prints the summary lines.
 pub fn run(config: EngineConfig, specs: Vec<TorrentSpec>) -> Result<Vec<TorrentSummary>> {
-    let mut reactor = Reactor::new(config, specs)?;
+    run_with(config, specs, Vec::new())
+}
+
+/// As [`run`], with torrents known only by magnet link besides.
+pub fn run_with(
+    config: EngineConfig,
+    specs: Vec<TorrentSpec>,
+    magnets: Vec<MagnetSpec>,
+) -> Result<Vec<TorrentSummary>> {
+    let mut reactor = Reactor::with_magnets(config, specs, magnets)?;
     reactor.on_progress(Box::new(show_progress));
     let summaries = reactor.run()?;
     crate::progress::end_transfer_lines();
@@ -286,6 +324,14 @@ fn show_progress(snapshot: &EngineSnapshot, now: Instant) {
             let pct = f64::from(done) * 100.0 / f64::from(t.pieces.max(1));
             let line = format!("{}: checking {pct:.1}%", t.name);
             crate::progress::transfer_line(pct, &line, now);
+            continue;
+        }
+        if t.state == TorrentState::FetchingMetadata {
+            let mut line = format!("{}: fetching metadata from {} peers", t.name, t.peers);
+            if let Some(dht) = &snapshot.dht {
+                line.push_str(&format!(" dht {} nodes {} lookups", dht.nodes, dht.lookups));
+            }
+            crate::progress::transfer_line(0.0, &line, now);
             continue;
         }
         if t.state != TorrentState::Active

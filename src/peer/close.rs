@@ -49,6 +49,11 @@ pub enum CloseReason {
     DiskError,
     /// The torrent or the whole session is shutting down.
     Shutdown,
+    /// Fetching metadata (a magnet link): the peer offers no `ut_metadata`, or sent
+    /// metadata that does not match the info-hash.
+    NoMetadata,
+    /// The metadata is in: connections that only fetched it make way for full ones.
+    MetadataDone,
 }
 
 impl CloseReason {
@@ -72,6 +77,8 @@ impl CloseReason {
             CloseReason::TorrentFull => "torrent_full",
             CloseReason::Evicted => "evicted",
             CloseReason::BothSeeding => "both_seeding",
+            CloseReason::NoMetadata => "no_metadata",
+            CloseReason::MetadataDone => "metadata_done",
             CloseReason::DiskError => "disk_error",
             CloseReason::Shutdown => "shutdown",
         }

@@ -45,6 +45,9 @@ pub enum ConnState {
     Handshaking,
     /// Handshakes exchanged: messages flow in both directions.
     Active(Box<PeerSession>),
+    /// Handshakes exchanged for a torrent that has only its info-hash: the metadata
+    /// (BEP 9) is asked for and nothing else is exchanged.
+    Fetching(Box<crate::peer::fetcher::MetadataPeer>),
     /// Closed for this reason and already detached from its torrent (its requests and
     /// pieces left the picker): nothing more is read or handled; what is queued may
     /// still be written until the slot is freed at the end of the reactor turn.

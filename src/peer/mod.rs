@@ -8,6 +8,7 @@
 pub mod close;
 pub mod conn;
 pub mod ext;
+pub mod fetcher;
 pub mod pex;
 pub mod protocol;
 pub mod session;

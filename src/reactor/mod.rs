@@ -43,7 +43,7 @@ use crate::api::ApiService;
 pub use crate::engine::{
     DhtSetup, EngineConfig, TorrentSpec, TorrentSummary, TrackerServerSetup, UploadMode,
 };
-use crate::engine::{Engine, EngineEvent, EngineSnapshot};
+use crate::engine::{Engine, EngineEvent, EngineSnapshot, MagnetSpec};
 use crate::error::{Error, Result};
 use crate::limit::REFILL_INTERVAL;
 use crate::peer::close::CloseReason;
@@ -158,6 +158,15 @@ fn setup_err(what: &str, e: io::Error) -> Error {
 impl Reactor {
     /// Binds the listeners, starts the workers and registers the torrents.
     pub fn new(config: EngineConfig, specs: Vec<TorrentSpec>) -> Result<Reactor> {
+        Reactor::with_magnets(config, specs, Vec::new())
+    }
+
+    /// As [`Reactor::new`], with torrents known only by magnet link besides.
+    pub fn with_magnets(
+        config: EngineConfig,
+        specs: Vec<TorrentSpec>,
+        magnets: Vec<MagnetSpec>,
+    ) -> Result<Reactor> {
         let poll = Poll::new().map_err(|e| setup_err("cannot create the poller", e))?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKE).map_err(|e| setup_err("waker", e))?);
         let pool = WorkerPool::new(
@@ -248,8 +257,11 @@ impl Reactor {
             let seed = rng::os_u64();
             tracker_server = Some(TrackerService::new(setup.config, seed, secret, now));
         }
-        let any_trackers = !config.extra_trackers.is_empty()
-            || specs.iter().any(|s| !s.meta.tracker_tiers().is_empty());
+        // A service adds torrents (with trackers) at any time.
+        let any_trackers = config.service
+            || !config.extra_trackers.is_empty()
+            || specs.iter().any(|s| !s.meta.tracker_tiers().is_empty())
+            || magnets.iter().any(|m| !m.link.trackers.is_empty());
         if any_trackers {
             for ipv6 in [false, true] {
                 let Some(u) = trackers::client_socket(ipv6) else {
@@ -304,7 +316,13 @@ impl Reactor {
         };
         let mut seeds = Rng::from_os();
         let random = move || seeds.next_u64();
-        let engine = Engine::new(config, specs, peer_id, listen_port, random, now)?;
+        let mut engine = Engine::new(config, specs, peer_id, listen_port, random, now)?;
+        for m in magnets {
+            let hash = m.link.info_hash;
+            if let Err(e) = engine.add_magnet(m, now) {
+                return Err(Error::BadInput(format!("{hash}: {e}")));
+            }
+        }
         let mut reactor = Reactor {
             poll,
             listeners,

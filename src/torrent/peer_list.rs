@@ -41,6 +41,8 @@ pub enum PeerSource {
     Lsd,
     /// It connected to us.
     Incoming,
+    /// It gave a magnet link's metadata: dialled again first for the data.
+    Metadata,
 }
 
 /// A peer to keep connected to.
@@ -121,6 +123,24 @@ impl PeerList {
             }
             pex += usize::from(is_pex(&source));
             self.candidates.push_back((addr, source));
+        }
+        self.debug_check();
+    }
+
+    /// Peers that were just connected for a magnet's metadata (closed once it came
+    /// in): the first candidates, dialable at once. Kept peers are left to their own
+    /// schedule.
+    pub fn redial_first(&mut self, addrs: &[SocketAddr]) {
+        for &addr in addrs.iter().rev() {
+            if self.kept.iter().any(|k| k.addr == addr) {
+                continue;
+            }
+            self.dialled.remove(&addr);
+            self.candidates.retain(|&(a, _)| a != addr);
+            if self.candidates.len() >= MAX_CANDIDATES {
+                self.candidates.pop_back();
+            }
+            self.candidates.push_front((addr, PeerSource::Metadata));
         }
         self.debug_check();
     }
@@ -355,5 +375,25 @@ mod tests {
         l.retry_kept_now(t0);
         assert_eq!(l.kept_due(t0).len(), 2);
         assert_eq!(l.counts(|_| false).refused, 0);
+    }
+
+    #[test]
+    fn metadata_peers_are_dialled_again_first_and_at_once() {
+        let mut l = PeerList::default();
+        let t0 = Instant::now();
+        l.keep(addr(1), t0);
+        l.learn([addr(2), addr(3)], PeerSource::Dht, |_| false);
+        assert_eq!(l.next_candidate(t0, |_| false), Some(addr(2)));
+        // addr(2) was dialled moments ago, addr(1) is kept, addr(4) connected to us.
+        l.redial_first(&[addr(1), addr(2), addr(4)]);
+        l.check_invariants();
+        assert_eq!(l.next_candidate(t0, |_| false), Some(addr(2)));
+        assert_eq!(l.next_candidate(t0, |_| false), Some(addr(4)));
+        assert_eq!(l.next_candidate(t0, |_| false), Some(addr(3)));
+        assert_eq!(
+            l.next_candidate(t0, |_| false),
+            None,
+            "the kept one is not a candidate"
+        );
     }
 }

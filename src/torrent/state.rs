@@ -44,8 +44,8 @@ pub const MAX_SUSPECTS: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TorrentState {
     /// Only the info-hash is known (a magnet link): peers are asked for the metadata
-    /// (BEP 9); nothing is read, written, served or announced. No path enters it yet:
-    /// magnet links come with the DHT.
+    /// (BEP 9); nothing is read, written, served or announced as complete (see
+    /// `engine::magnet`). Then it is `Checking`.
     FetchingMetadata,
     /// Its data is being hashed on the workers to find what is verified on disk (no
     /// resume record, or one the files no longer match). Connections for it wait in
@@ -185,6 +185,9 @@ pub struct Torrent {
     pub peer_list: PeerList,
     /// Its own rate limits and connection cap; `None` when it has none.
     pub caps: Option<Box<Caps>>,
+    /// While it fetches its metadata (a magnet link): the fetch, and where the content
+    /// goes once it is known. `None` for every other torrent.
+    pub fetch: Option<Box<crate::engine::Fetching>>,
 }
 
 impl Torrent {
@@ -226,7 +229,30 @@ impl Torrent {
             tracker: None,
             peer_list: PeerList::default(),
             caps: None,
+            fetch: None,
         }
+    }
+
+    /// Its metadata arrived: the placeholder it was fetched under gives way to `meta`
+    /// with nothing verified yet (`have` empty, `picker` built for it).
+    pub fn reset_for(
+        &mut self,
+        meta: Arc<Metainfo>,
+        storage: Arc<Storage>,
+        have: Bitfield,
+        picker: Picker,
+    ) {
+        debug_assert_eq!(have.count_ones(), 0);
+        self.meta = meta;
+        self.storage = storage;
+        self.have = have;
+        self.bytes_have = 0;
+        self.picker = picker;
+        self.assembly = Assembly::default();
+        self.reads.clear();
+        self.warm.clear();
+        self.suspects.clear();
+        self.choker = Choker::new();
     }
 
     /// The torrent's sanitised name (the first component of every file path).
@@ -298,6 +324,14 @@ impl Torrent {
     /// Whether it serves, downloads and announces (see [`TorrentState::Active`]).
     pub fn is_active(&self) -> bool {
         self.state == TorrentState::Active
+    }
+
+    /// Whether it finds and dials peers: active, or fetching its metadata.
+    pub fn is_running(&self) -> bool {
+        matches!(
+            self.state,
+            TorrentState::Active | TorrentState::FetchingMetadata
+        )
     }
 
     /// Bytes verified and on disk.

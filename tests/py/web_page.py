@@ -162,11 +162,20 @@ def add_by_upload(page, plan):
 
     page.click("#btn-add")
     page.click('#add-tabs [data-mode="magnet"]')
-    page.fill("#add-magnet", "magnet:?xt=urn:btih:" + "ab" * 20)
+    page.fill("#add-magnet", "magnet:?xt=urn:btih:" + "ab" * 19)
     page.click("#add-submit")
-    expect(page.locator("#add-error")).to_contain_text("magnet links are not supported yet")
+    expect(page.locator("#add-error")).to_contain_text("not a usable magnet link")
     page.click("#add-cancel")
-    step("a magnet link shows the API's refusal")
+    step("a magnet link that does not parse shows the API's error")
+
+    page.click("#btn-add")
+    page.click('#add-tabs [data-mode="magnet"]')
+    page.fill("#add-magnet", "magnet:?xt=urn:btih:" + "ab" * 20 + "&dn=web-magnet")
+    page.click("#add-submit")
+    expect(page.locator("#add-dialog")).to_be_hidden()
+    fetching = page.locator("#rows .row", has_text="web-magnet")
+    expect(fetching.locator(".cell.st")).to_have_text("downloading")
+    step("a magnet link appears at once, fetching its metadata")
 
 
 def pause_and_resume(page, plan):

@@ -126,6 +126,7 @@ fn entry(queued: bool) -> Entry {
         added_at: 0,
         completed_at: None,
         error: None,
+        magnet: None,
     });
     e.queued = queued;
     e

@@ -25,6 +25,7 @@ use crate::engine::store::TorrentLimits;
 use crate::engine::{Engine, TorrentView};
 use crate::torrent::state::TorrentState;
 use crate::types::InfoHash;
+use crate::wire::magnet::Magnet;
 use crate::wire::metainfo::Metainfo;
 
 /// qBittorrent's "infinite" ETA: 100 days.
@@ -742,8 +743,8 @@ fn add_limits(p: &Params<'_>) -> Result<TorrentLimits, ApiError> {
     })
 }
 
-/// `torrents/add`: .torrent files (`torrents`, several) with options. Links
-/// (`urls`) are not fetched: magnets need the DHT, which hivebt has not yet. `Ok.`
+/// `torrents/add`: .torrent files (`torrents`, several) and magnet links (`urls`, one
+/// per line) with options; other URLs are not fetched (logged and skipped). `Ok.`
 /// once at least one torrent is in the session, `Fails.` when none could be added,
 /// 415 for a file that is not a torrent (nothing is added then).
 fn add(api: &mut ApiService, engine: &mut Engine, call: &Call<'_>) -> Handled {
@@ -762,12 +763,26 @@ fn add(api: &mut ApiService, engine: &mut Engine, call: &Call<'_>) -> Handled {
             "Missing required parameters: urls or torrents",
         ));
     }
+    let mut fresh: Vec<(InfoHash, AddSource)> = Vec::new();
     for u in &urls {
-        log::info!(
-            "qBittorrent API add: {u}: hivebt adds .torrent files only (no magnet links or URLs yet)"
-        );
+        if !u
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("magnet:"))
+        {
+            log::info!("qBittorrent API add: {u}: hivebt does not fetch .torrent URLs");
+            continue;
+        }
+        match Magnet::parse(u) {
+            Ok(m)
+                if engine.find(&m.info_hash).is_some()
+                    || fresh.iter().any(|(h, _)| *h == m.info_hash) =>
+            {
+                log::info!("qBittorrent API add: {u}: already added");
+            }
+            Ok(m) => fresh.push((m.info_hash, AddSource::Magnet(u.to_string()))),
+            Err(e) => log::info!("qBittorrent API add: {u}: {e}"),
+        }
     }
-    let mut fresh = Vec::new();
     for (name, bytes) in &p.files {
         let Ok(meta) = Metainfo::from_bytes(bytes) else {
             return Err(ApiError::new(
@@ -781,7 +796,7 @@ fn add(api: &mut ApiService, engine: &mut Engine, call: &Call<'_>) -> Handled {
         if dup {
             log::info!("qBittorrent API add: {name}: already added");
         } else {
-            fresh.push((meta.info_hash, *bytes));
+            fresh.push((meta.info_hash, AddSource::Bytes(bytes.to_vec())));
         }
     }
     if fresh.is_empty() {
@@ -835,12 +850,11 @@ fn add(api: &mut ApiService, engine: &mut Engine, call: &Call<'_>) -> Handled {
     };
     // The answer waits for the last; the others are added alongside.
     let last = fresh.len() - 1;
-    for (i, (_, bytes)) in fresh.into_iter().enumerate() {
+    for (i, (_, source)) in fresh.into_iter().enumerate() {
         let reply = (i == last).then(|| Reply {
             front: &QBT_ADD,
             ..call.reply()
         });
-        let source = AddSource::Bytes(bytes.to_vec());
         if let Err(e) = api.start_add(engine, source, options.clone(), reply, None) {
             log::info!("qBittorrent API add: {}", e.message);
             if i == last {

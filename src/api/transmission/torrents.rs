@@ -174,11 +174,11 @@ impl Call<'_> {
                 super::basic::base64_decode(b64)
                     .ok_or("invalid or corrupt torrent file: metainfo is not base64")?,
             ),
-            (Some(f), None) if f.starts_with("magnet:") => {
-                return Err(
-                    "magnet links are not supported yet (they need the DHT): add the .torrent file"
-                        .into(),
-                );
+            (Some(f), None)
+                if f.get(..7)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("magnet:")) =>
+            {
+                AddSource::Magnet(f.to_string())
             }
             (Some(f), None) if f.contains("://") => {
                 return Err(
