@@ -24,7 +24,11 @@
 //! Lookups are iterative (Kademlia): [`ALPHA`] queries in flight, always to the
 //! closest candidates not yet asked, done once the [`K`] closest live candidates have
 //! all answered; a `get_peers` lookup reports peers as they come and may end by
-//! announcing to the nodes that gave tokens.
+//! announcing to the nodes that gave tokens. A query unanswered for [`SHORT_TIMEOUT`]
+//! is *slow*: it gives up its place among the [`ALPHA`] and among the [`K`] closest
+//! to the next candidate, and its answer still counts until [`QUERY_TIMEOUT`], when
+//! it fails. So one silent node delays a lookup by the short timeout, not the full
+//! one, and a query far behind the closest nodes found so far holds nothing up.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -42,6 +46,10 @@ use crate::wire::krpc::{
 pub const ALPHA: usize = 3;
 /// An unanswered query counts as failed after this long.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+/// A lookup query unanswered this long is *slow*: still awaited until
+/// [`QUERY_TIMEOUT`], but no longer one of the lookup's [`ALPHA`], so the next
+/// candidate is asked in its place (libtorrent's short timeout).
+pub const SHORT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Outstanding queries of the whole node.
 pub const MAX_IN_FLIGHT: usize = 2048;
 /// How often the token secret changes.
@@ -131,10 +139,26 @@ struct Outstanding {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum CandidateState {
+    /// Not asked yet.
     Fresh,
-    Asked,
+    /// Asked at `sent_at`, less than [`SHORT_TIMEOUT`] ago: one of the [`ALPHA`] in
+    /// flight.
+    Asked { sent_at: Instant },
+    /// Asked, unanswered past [`SHORT_TIMEOUT`]: its answer is still taken until
+    /// [`QUERY_TIMEOUT`], but it holds no place among the [`ALPHA`] in flight nor
+    /// among the [`K`] closest the lookup waits for.
+    Slow,
+    /// Answered, with the token it gave (`get_peers`).
     Answered(Option<Vec<u8>>),
+    /// Unanswered after [`QUERY_TIMEOUT`], answered with an error, or never sent.
     Failed,
+}
+
+impl CandidateState {
+    /// Whether a query to it is out (asked or slow).
+    fn waited_on(&self) -> bool {
+        matches!(self, CandidateState::Asked { .. } | CandidateState::Slow)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -176,11 +200,7 @@ impl Lookup {
         self.sort();
         // Drop the farthest that are not waited on.
         while self.candidates.len() > MAX_CANDIDATES {
-            match self
-                .candidates
-                .iter()
-                .rposition(|c| c.state != CandidateState::Asked)
-            {
+            match self.candidates.iter().rposition(|c| !c.state.waited_on()) {
                 Some(i) => {
                     self.candidates.remove(i);
                 }
@@ -338,26 +358,44 @@ impl Node {
     }
 
     /// Sends the lookup's next queries, or ends it.
+    ///
+    /// The lookup works on its *window*: the [`K`] closest candidates that have not
+    /// failed and are not slow. Fresh ones in it are asked while fewer than [`ALPHA`]
+    /// queries are within [`SHORT_TIMEOUT`]; it is done once every candidate in the
+    /// window has answered, as soon as the window is [`K`] strong, else (too few
+    /// nodes) once no slow query is left to wait for.
     fn step(&mut self, id: u64, now: Instant) {
         let Some(lookup) = self.lookups.get(&id) else {
             return;
         };
-        let live: Vec<usize> = (0..lookup.candidates.len())
-            .filter(|&i| lookup.candidates[i].state != CandidateState::Failed)
+        let window: Vec<usize> = (0..lookup.candidates.len())
+            .filter(|&i| {
+                !matches!(
+                    lookup.candidates[i].state,
+                    CandidateState::Failed | CandidateState::Slow
+                )
+            })
             .take(K)
             .collect();
         let in_flight = lookup
             .candidates
             .iter()
-            .filter(|c| c.state == CandidateState::Asked)
+            .filter(|c| matches!(c.state, CandidateState::Asked { .. }))
             .count();
-        let fresh: Vec<usize> = live
+        let fresh: Vec<usize> = window
             .iter()
             .copied()
             .filter(|&i| lookup.candidates[i].state == CandidateState::Fresh)
             .take(ALPHA.saturating_sub(in_flight))
             .collect();
-        if fresh.is_empty() && in_flight == 0 {
+        let settled = window
+            .iter()
+            .all(|&i| matches!(lookup.candidates[i].state, CandidateState::Answered(_)));
+        let slow = lookup
+            .candidates
+            .iter()
+            .any(|c| c.state == CandidateState::Slow);
+        if settled && (window.len() == K || !slow) {
             return self.finish(id, now);
         }
         let (target, peers_of) = (lookup.target, lookup.peers_of);
@@ -377,7 +415,7 @@ impl Node {
             let lookup = self.lookups.get_mut(&id).expect("lookup being stepped");
             lookup.candidates[i].state = if sent {
                 lookup.queries += 1;
-                CandidateState::Asked
+                CandidateState::Asked { sent_at: now }
             } else {
                 CandidateState::Failed
             };
@@ -723,6 +761,45 @@ impl Node {
         self.step(id, now);
     }
 
+    /// Lookup queries unanswered past [`SHORT_TIMEOUT`] turn slow; their lookups ask
+    /// the next candidates in their place.
+    fn mark_slow(&mut self, now: Instant) {
+        let mut stalled = Vec::new();
+        for (&id, lookup) in &mut self.lookups {
+            let mut any = false;
+            for c in &mut lookup.candidates {
+                if let CandidateState::Asked { sent_at } = c.state {
+                    if now.saturating_duration_since(sent_at) >= SHORT_TIMEOUT {
+                        c.state = CandidateState::Slow;
+                        any = true;
+                    }
+                }
+            }
+            if any {
+                stalled.push(id);
+            }
+        }
+        for id in stalled {
+            self.step(id, now);
+        }
+    }
+
+    /// The next point at which [`Node::on_tick`] has work for a timeout: a lookup
+    /// query turning slow or a query failing. The reactor ticks on a fixed period
+    /// anyway; a simulation jumps its clock here.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let failing = self.outstanding.values().map(|o| o.sent_at + QUERY_TIMEOUT);
+        let slowing = self
+            .lookups
+            .values()
+            .flat_map(|l| l.candidates.iter())
+            .filter_map(|c| match c.state {
+                CandidateState::Asked { sent_at } => Some(sent_at + SHORT_TIMEOUT),
+                _ => None,
+            });
+        failing.chain(slowing).min()
+    }
+
     fn on_failed(&mut self, o: Outstanding, now: Instant) {
         self.table.on_timeout(o.addr, now);
         if let Purpose::Lookup(id) = o.purpose {
@@ -736,8 +813,10 @@ impl Node {
     }
 
     /// Time passes: timeouts, secret rotation, expiry, pings of questionable nodes,
-    /// refreshes of stale buckets. Call it about once a second.
+    /// refreshes of stale buckets. Call it every quarter of a second or so (lookup
+    /// queries turn slow after [`SHORT_TIMEOUT`]), or at [`Node::poll_timeout`].
     pub fn on_tick(&mut self, now: Instant) {
+        self.mark_slow(now);
         let expired: Vec<Vec<u8>> = self
             .outstanding
             .iter()

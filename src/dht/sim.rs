@@ -1,12 +1,13 @@
 //! An in-process network of sans-io nodes on a fake clock: no sockets, no sleeps.
-//! A round delivers every datagram in flight (one one-way trip); when nothing is in
-//! flight but queries wait, the clock jumps past the query timeout.
+//! A round delivers every datagram in flight (one one-way trip, 20 ms); a node whose
+//! next timeout ([`Node::poll_timeout`]) has come is ticked, and when nothing is in
+//! flight but queries wait, the clock jumps to the earliest such timeout.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::node::{DhtEvent, Node, NodeConfig, QUERY_TIMEOUT};
+use super::node::{DhtEvent, Node, NodeConfig, QUERY_TIMEOUT, SHORT_TIMEOUT};
 use super::table::K;
 use crate::rng::Rng;
 use crate::types::InfoHash;
@@ -75,15 +76,15 @@ impl Net {
                 if self.nodes.iter().all(|n| n.lookups_running() == 0) {
                     return events;
                 }
-                // Only unanswered queries left: let them time out.
-                self.now += QUERY_TIMEOUT;
-                for n in &mut self.nodes {
-                    n.on_tick(self.now);
-                }
+                // Only unanswered queries left: on to the first of their timeouts.
+                let next = self.nodes.iter().filter_map(Node::poll_timeout).min();
+                self.now = next.unwrap_or(self.now + QUERY_TIMEOUT).max(self.now);
+                self.tick_due();
                 continue;
             }
             self.rounds += 1;
             self.now += Duration::from_millis(20);
+            self.tick_due();
             for (from, to, bytes) in flight {
                 self.datagrams += 1;
                 let Some(&j) = self.by_addr.get(&to) else {
@@ -97,6 +98,16 @@ impl Net {
             }
         }
         panic!("the network did not settle in {max} rounds");
+    }
+
+    /// Ticks the nodes whose next timeout has come.
+    fn tick_due(&mut self) {
+        let now = self.now;
+        for n in &mut self.nodes {
+            if n.poll_timeout().is_some_and(|at| at <= now) {
+                n.on_tick(now);
+            }
+        }
     }
 
     fn bootstrap_all(&mut self) {
@@ -207,7 +218,7 @@ fn five_hundred_nodes_bootstrap_announce_and_find_every_peer() {
     let mut rounds = Vec::new();
     let mut took = Vec::new();
     let (mut datagrams, mut queries, mut answers) = (0, 0, 0);
-    for seeker in [300, 301, 302, 303, 304, 305, 306, 307, 308, 309] {
+    for seeker in 300..310 {
         if net.dead.contains(&seeker) || announcers.contains(&seeker) {
             continue;
         }
@@ -228,6 +239,32 @@ fn five_hundred_nodes_bootstrap_announce_and_find_every_peer() {
          (mean {mean:?}), {datagrams} datagrams, {queries} queries, {answers} answered",
         took.len()
     );
+
+    // Lookups of random targets run into the dead among the closest nodes: a silent
+    // node is replaced by the next after the short timeout, not the full one.
+    let mut took = Vec::new();
+    let (mut queries, mut answers) = (0, 0);
+    for seeker in 300..310 {
+        if net.dead.contains(&seeker) {
+            continue;
+        }
+        let mut target = [0u8; 20];
+        for chunk in target.chunks_mut(8) {
+            chunk.copy_from_slice(&rng.next_u64().to_be_bytes()[..chunk.len()]);
+        }
+        let out = net.lookup(seeker, InfoHash(target), None);
+        took.push(out.took);
+        queries += out.done.0;
+        answers += out.done.1;
+    }
+    let mean = took.iter().sum::<Duration>() / took.len() as u32;
+    eprintln!(
+        "with 100 of 500 gone, {} lookups of random targets: {took:?} simulated (mean \
+         {mean:?}), {queries} queries, {answers} answered",
+        took.len()
+    );
+    assert!(queries > answers, "some lookups met the dead");
+    assert!(mean < QUERY_TIMEOUT, "mean {mean:?}");
 }
 
 #[test]
@@ -351,4 +388,90 @@ fn tokens_are_checked_and_answers_come_only_from_the_address_asked() {
     );
     assert_eq!(net.nodes[0].counters().unexpected, before + 1);
     assert_eq!(net.nodes[0].table().len(), 2, "nodes 1 and 2 only");
+}
+
+/// The queries `node` has sent: (to, transaction id).
+fn sent_queries(node: &mut Node) -> Vec<(SocketAddr, Vec<u8>)> {
+    std::iter::from_fn(|| node.poll_send())
+        .filter_map(|(to, bytes)| {
+            let m = crate::wire::krpc::decode(&bytes).ok()?;
+            matches!(m.body, crate::wire::krpc::Body::Query { .. }).then_some((to, m.tid))
+        })
+        .collect()
+}
+
+/// A `find_node` answer from a node with id `[from_id; 20]` listing `nodes`.
+fn answer(tid: &[u8], from_id: u8, nodes: Vec<crate::wire::krpc::NodeInfo>) -> Vec<u8> {
+    use crate::wire::krpc::{Body, Message, Response};
+    Message {
+        tid: tid.to_vec(),
+        body: Body::Response(Response {
+            id: NodeId([from_id; 20]),
+            nodes,
+            ..Response::default()
+        }),
+        ip: None,
+        version: None,
+    }
+    .encode()
+}
+
+#[test]
+fn a_silent_lookup_query_makes_room_after_the_short_timeout_and_a_late_answer_counts() {
+    let t0 = Instant::now();
+    let mut node = Node::new(NodeId([0; 20]), NodeConfig::default(), 5, t0);
+    let routers: Vec<SocketAddr> = (1..=4).map(|i| addr(100 + i)).collect();
+    let lookup = node.bootstrap(&routers, t0);
+    let first = sent_queries(&mut node);
+    let asked: Vec<SocketAddr> = first.iter().map(|(to, _)| *to).collect();
+    assert_eq!(asked, routers[..3], "ALPHA queries, in order");
+
+    // None of the three answers: nothing more until the short timeout.
+    node.on_tick(t0 + SHORT_TIMEOUT - Duration::from_millis(1));
+    assert!(sent_queries(&mut node).is_empty());
+    assert_eq!(node.poll_timeout(), Some(t0 + SHORT_TIMEOUT));
+    let slow_at = t0 + SHORT_TIMEOUT;
+    node.on_tick(slow_at);
+    let fourth = sent_queries(&mut node);
+    assert_eq!(
+        fourth.len(),
+        1,
+        "the fourth router, well before {QUERY_TIMEOUT:?}"
+    );
+    assert_eq!(fourth[0].0, routers[3]);
+
+    // The first router answers late, still within the full timeout: its answer is
+    // used, and the node it names is asked.
+    let named = crate::wire::krpc::NodeInfo {
+        id: NodeId([0x01; 20]),
+        addr: addr(200),
+    };
+    let late = slow_at + Duration::from_millis(200);
+    node.on_datagram(first[0].0, &answer(&first[0].1, 0x80, vec![named]), late);
+    let next = sent_queries(&mut node);
+    assert_eq!(
+        next.iter().map(|(to, _)| *to).collect::<Vec<_>>(),
+        [named.addr]
+    );
+    assert_eq!(node.table().len(), 1);
+
+    // The other two fail at the full timeout; the lookup ends once the rest answered.
+    node.on_tick(t0 + QUERY_TIMEOUT);
+    assert_eq!(node.counters().timeouts, 2);
+    assert!(
+        node.poll_event().is_none(),
+        "the fourth router and the named node"
+    );
+    let after = t0 + QUERY_TIMEOUT + Duration::from_millis(100);
+    node.on_datagram(fourth[0].0, &answer(&fourth[0].1, 0x40, vec![]), after);
+    node.on_datagram(named.addr, &answer(&next[0].1, 0x01, vec![]), after);
+    assert_eq!(
+        node.poll_event(),
+        Some(DhtEvent::Done {
+            lookup,
+            queries: 5,
+            answered: 3,
+            announced: 0,
+        })
+    );
 }
