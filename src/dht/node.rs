@@ -10,6 +10,13 @@
 //! previous one still accepted. Every answer carries the asker's address (`ip`,
 //! BEP 42).
 //!
+//! Our id (BEP 42): random until our external address is known, from the `ip` of the
+//! answers to our queries ([`bep42::ExternalIp`]) or from the owner
+//! ([`Node::set_external_ip`], what a tracker saw). An id that is not valid for that
+//! address is replaced by one that is, the routing table rebuilt around it and our
+//! new neighbourhood looked up; the owner saves `table().own()` as usual. Never for an
+//! exempt (local) address.
+//!
 //! Abuse is bounded: each source address (IP and port: one node) gets
 //! [`QUERIES_PER_SECOND`] queries a second (a burst of [`QUERY_BURST`]); one that keeps
 //! going over is blocked for [`BLOCK_FOR`]. The nodes behind one IP (a NAT, a seed-box
@@ -34,6 +41,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use super::bep42::{self, ExternalIp};
 use super::table::{K, RoutingTable, distance};
 use crate::rng::Rng;
 use crate::siphash::siphash24;
@@ -248,6 +256,7 @@ pub struct Node {
     ip_allowance: HashMap<IpAddr, (f64, Instant)>,
     blocked: HashMap<SocketAddr, Instant>,
     counters: DhtCounters,
+    external: ExternalIp,
 }
 
 impl Node {
@@ -272,6 +281,7 @@ impl Node {
             ip_allowance: HashMap::new(),
             blocked: HashMap::new(),
             counters: DhtCounters::default(),
+            external: ExternalIp::default(),
         }
     }
 
@@ -283,6 +293,35 @@ impl Node {
     /// The counters.
     pub fn counters(&self) -> DhtCounters {
         self.counters
+    }
+
+    /// Our external address, once the answers' votes or the owner told it.
+    pub fn external_ip(&self) -> Option<IpAddr> {
+        self.external.current()
+    }
+
+    /// Someone outside the DHT (a tracker) saw us at `ip` (of this node's family).
+    /// Taken until the DHT's own votes decide; may give us a new id (BEP 42).
+    pub fn set_external_ip(&mut self, ip: IpAddr, now: Instant) {
+        if let Some(ip) = self.external.on_told(ip) {
+            self.on_external_ip(ip, now);
+        }
+    }
+
+    /// Our external address is `ip` now: a BEP 42 id for it, unless ours is valid.
+    fn on_external_ip(&mut self, ip: IpAddr, now: Instant) {
+        if bep42::acceptable(&self.table.own(), ip) {
+            return;
+        }
+        let mut random = [0u8; 20];
+        for chunk in random.chunks_mut(8) {
+            chunk.copy_from_slice(&self.rng.next_u64().to_be_bytes()[..chunk.len()]);
+        }
+        let own = bep42::node_id(ip, random[19], random);
+        self.table = self.table.rebuilt_around(own, now);
+        if !self.table.is_empty() {
+            self.find_node(own, now);
+        }
     }
 
     /// Lookups under way.
@@ -517,7 +556,7 @@ impl Node {
                     self.answer(from, m.tid, id, query, now);
                 }
             }
-            Body::Response(r) => self.on_response(from, &m.tid, r, now),
+            Body::Response(r) => self.on_response(from, &m.tid, r, m.ip, now),
             Body::Error { .. } => {
                 // An error answers a query of ours: it is over, and no node was found.
                 if self.outstanding.get(&m.tid).is_some_and(|o| o.addr == from) {
@@ -707,7 +746,14 @@ impl Node {
         self.outbox.push_back((to, m.encode()));
     }
 
-    fn on_response(&mut self, from: SocketAddr, tid: &[u8], r: Response, now: Instant) {
+    fn on_response(
+        &mut self,
+        from: SocketAddr,
+        tid: &[u8],
+        r: Response,
+        seen: Option<SocketAddr>,
+        now: Instant,
+    ) {
         // An answer counts only from the address the query went to.
         match self.outstanding.get(tid) {
             Some(o) if o.addr == from => {}
@@ -724,6 +770,12 @@ impl Node {
             },
             now,
         );
+        // BEP 42: the address it saw our query come from is a vote on our own.
+        if let Some(seen) = seen.filter(|s| s.is_ipv4() == from.is_ipv4()) {
+            if let Some(ip) = self.external.on_vote(from.ip(), seen.ip()) {
+                self.on_external_ip(ip, now);
+            }
+        }
         let Purpose::Lookup(id) = o.purpose else {
             return;
         };

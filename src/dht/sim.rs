@@ -402,15 +402,25 @@ fn sent_queries(node: &mut Node) -> Vec<(SocketAddr, Vec<u8>)> {
 
 /// A `find_node` answer from a node with id `[from_id; 20]` listing `nodes`.
 fn answer(tid: &[u8], from_id: u8, nodes: Vec<crate::wire::krpc::NodeInfo>) -> Vec<u8> {
+    answer_seeing(tid, NodeId([from_id; 20]), nodes, None)
+}
+
+/// The same, telling the asker the address its query came from (BEP 42).
+fn answer_seeing(
+    tid: &[u8],
+    id: NodeId,
+    nodes: Vec<crate::wire::krpc::NodeInfo>,
+    seen: Option<SocketAddr>,
+) -> Vec<u8> {
     use crate::wire::krpc::{Body, Message, Response};
     Message {
         tid: tid.to_vec(),
         body: Body::Response(Response {
-            id: NodeId([from_id; 20]),
+            id,
             nodes,
             ..Response::default()
         }),
-        ip: None,
+        ip: seen,
         version: None,
     }
     .encode()
@@ -474,4 +484,97 @@ fn a_silent_lookup_query_makes_room_after_the_short_timeout_and_a_late_answer_co
             announced: 0,
         })
     );
+}
+
+/// Node `i` of a dozen at public addresses, each in another bucket of `own`.
+fn voter(own: &NodeId, i: usize) -> crate::wire::krpc::NodeInfo {
+    let mut id = own.0;
+    id[i / 8] ^= 0x80 >> (i % 8);
+    crate::wire::krpc::NodeInfo {
+        id: NodeId(id),
+        addr: SocketAddr::from(([198, 51, 100, 1 + i as u8], 6881)),
+    }
+}
+
+/// `from` pings `node`, which checks it with a ping of its own; the answer says
+/// `node` was seen at `seen`.
+fn ping_seen_at(
+    node: &mut Node,
+    from: crate::wire::krpc::NodeInfo,
+    seen: SocketAddr,
+    now: Instant,
+) {
+    let mut ping = b"d1:ad2:id20:".to_vec();
+    ping.extend_from_slice(&from.id.0);
+    ping.extend_from_slice(b"e1:q4:ping1:t2:aa1:y1:qe");
+    node.on_datagram(from.addr, &ping, now);
+    for (to, tid) in sent_queries(node) {
+        if to == from.addr {
+            node.on_datagram(to, &answer_seeing(&tid, from.id, vec![], Some(seen)), now);
+        }
+    }
+}
+
+#[test]
+fn enough_nodes_seeing_our_public_address_give_us_a_bep_42_id() {
+    use super::bep42::{VOTES_NEEDED, is_valid};
+    let now = Instant::now();
+    let random = NodeId([0x33; 20]);
+    let public: SocketAddr = "203.0.113.7:6881".parse().unwrap();
+    assert!(!is_valid(&random, public.ip()));
+    let voters: Vec<_> = (0..VOTES_NEEDED + 2).map(|i| voter(&random, i)).collect();
+
+    // Behind a LAN address: exempt, the id stays.
+    let mut lan = Node::new(random, NodeConfig::default(), 9, now);
+    for v in &voters {
+        ping_seen_at(&mut lan, *v, "192.168.1.20:6881".parse().unwrap(), now);
+    }
+    assert_eq!(lan.table().len(), voters.len());
+    assert_eq!(lan.table().own(), random);
+    assert_eq!(lan.external_ip(), None);
+
+    // Too few voters (one saying it twice counts once): not yet.
+    let mut node = Node::new(random, NodeConfig::default(), 9, now);
+    for v in &voters[..VOTES_NEEDED - 1] {
+        ping_seen_at(&mut node, *v, public, now);
+    }
+    ping_seen_at(&mut node, voters[0], public, now);
+    assert_eq!(node.table().own(), random);
+    assert_eq!(node.external_ip(), None);
+    assert_eq!(node.lookups_running(), 0);
+    // Enough distinct ones: a valid id, the table around it, and a lookup of it.
+    for v in &voters[VOTES_NEEDED - 1..] {
+        ping_seen_at(&mut node, *v, public, now);
+    }
+    assert_eq!(node.external_ip(), Some(public.ip()));
+    let own = node.table().own();
+    assert!(is_valid(&own, public.ip()), "{own:?}");
+    // Around the new id the voters crowd into fewer buckets: a full one keeps the
+    // rest among its replacements.
+    let kept = node.table().nodes();
+    assert!(kept.len() >= K, "{} nodes kept", kept.len());
+    assert!(kept.iter().all(|n| voters.contains(n)));
+    assert_eq!(node.lookups_running(), 1, "our new neighbourhood");
+    // Our answers tell others where we saw them (BEP 42) and carry the new id.
+    let ping = b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe";
+    let asker: SocketAddr = "198.51.100.99:7000".parse().unwrap();
+    node.on_datagram(asker, ping, now);
+    let reply = std::iter::from_fn(|| node.poll_send())
+        .filter_map(|(_, b)| crate::wire::krpc::decode(&b).ok())
+        .find(|m| matches!(m.body, crate::wire::krpc::Body::Response(_)))
+        .expect("a pong");
+    assert_eq!(reply.ip, Some(asker));
+    assert!(matches!(reply.body, crate::wire::krpc::Body::Response(r) if r.id == own));
+
+    // A tracker's word counts before the votes decide, never for a local address.
+    let mut told = Node::new(random, NodeConfig::default(), 9, now);
+    told.set_external_ip("10.0.0.2".parse().unwrap(), now);
+    assert_eq!(told.table().own(), random);
+    told.set_external_ip(public.ip(), now);
+    assert!(is_valid(&told.table().own(), public.ip()));
+    // An id valid already is kept.
+    let kept = told.table().own();
+    let mut again = Node::new(kept, NodeConfig::default(), 9, now);
+    again.set_external_ip(public.ip(), now);
+    assert_eq!(again.table().own(), kept);
 }
