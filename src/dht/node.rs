@@ -10,6 +10,13 @@
 //! previous one still accepted. Every answer carries the asker's address (`ip`,
 //! BEP 42).
 //!
+//! Our id (BEP 42): random until our external address is known, from the `ip` of the
+//! answers to our queries ([`bep42::ExternalIp`]) or from the owner
+//! ([`Node::set_external_ip`], what a tracker saw). An id that is not valid for that
+//! address is replaced by one that is, the routing table rebuilt around it and our
+//! new neighbourhood looked up; the owner saves `table().own()` as usual. Never for an
+//! exempt (local) address.
+//!
 //! Abuse is bounded: each source address (IP and port: one node) gets
 //! [`QUERIES_PER_SECOND`] queries a second (a burst of [`QUERY_BURST`]); one that keeps
 //! going over is blocked for [`BLOCK_FOR`]. The nodes behind one IP (a NAT, a seed-box
@@ -24,12 +31,17 @@
 //! Lookups are iterative (Kademlia): [`ALPHA`] queries in flight, always to the
 //! closest candidates not yet asked, done once the [`K`] closest live candidates have
 //! all answered; a `get_peers` lookup reports peers as they come and may end by
-//! announcing to the nodes that gave tokens.
+//! announcing to the nodes that gave tokens. A query unanswered for [`SHORT_TIMEOUT`]
+//! is *slow*: it gives up its place among the [`ALPHA`] and among the [`K`] closest
+//! to the next candidate, and its answer still counts until [`QUERY_TIMEOUT`], when
+//! it fails. So one silent node delays a lookup by the short timeout, not the full
+//! one, and a query far behind the closest nodes found so far holds nothing up.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use super::bep42::{self, ExternalIp};
 use super::table::{K, RoutingTable, distance};
 use crate::rng::Rng;
 use crate::siphash::siphash24;
@@ -42,6 +54,10 @@ use crate::wire::krpc::{
 pub const ALPHA: usize = 3;
 /// An unanswered query counts as failed after this long.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+/// A lookup query unanswered this long is *slow*: still awaited until
+/// [`QUERY_TIMEOUT`], but no longer one of the lookup's [`ALPHA`], so the next
+/// candidate is asked in its place (libtorrent's short timeout).
+pub const SHORT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Outstanding queries of the whole node.
 pub const MAX_IN_FLIGHT: usize = 2048;
 /// How often the token secret changes.
@@ -131,10 +147,26 @@ struct Outstanding {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum CandidateState {
+    /// Not asked yet.
     Fresh,
-    Asked,
+    /// Asked at `sent_at`, less than [`SHORT_TIMEOUT`] ago: one of the [`ALPHA`] in
+    /// flight.
+    Asked { sent_at: Instant },
+    /// Asked, unanswered past [`SHORT_TIMEOUT`]: its answer is still taken until
+    /// [`QUERY_TIMEOUT`], but it holds no place among the [`ALPHA`] in flight nor
+    /// among the [`K`] closest the lookup waits for.
+    Slow,
+    /// Answered, with the token it gave (`get_peers`).
     Answered(Option<Vec<u8>>),
+    /// Unanswered after [`QUERY_TIMEOUT`], answered with an error, or never sent.
     Failed,
+}
+
+impl CandidateState {
+    /// Whether a query to it is out (asked or slow).
+    fn waited_on(&self) -> bool {
+        matches!(self, CandidateState::Asked { .. } | CandidateState::Slow)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -176,11 +208,7 @@ impl Lookup {
         self.sort();
         // Drop the farthest that are not waited on.
         while self.candidates.len() > MAX_CANDIDATES {
-            match self
-                .candidates
-                .iter()
-                .rposition(|c| c.state != CandidateState::Asked)
-            {
+            match self.candidates.iter().rposition(|c| !c.state.waited_on()) {
                 Some(i) => {
                     self.candidates.remove(i);
                 }
@@ -228,6 +256,7 @@ pub struct Node {
     ip_allowance: HashMap<IpAddr, (f64, Instant)>,
     blocked: HashMap<SocketAddr, Instant>,
     counters: DhtCounters,
+    external: ExternalIp,
 }
 
 impl Node {
@@ -252,6 +281,7 @@ impl Node {
             ip_allowance: HashMap::new(),
             blocked: HashMap::new(),
             counters: DhtCounters::default(),
+            external: ExternalIp::default(),
         }
     }
 
@@ -263,6 +293,35 @@ impl Node {
     /// The counters.
     pub fn counters(&self) -> DhtCounters {
         self.counters
+    }
+
+    /// Our external address, once the answers' votes or the owner told it.
+    pub fn external_ip(&self) -> Option<IpAddr> {
+        self.external.current()
+    }
+
+    /// Someone outside the DHT (a tracker) saw us at `ip` (of this node's family).
+    /// Taken until the DHT's own votes decide; may give us a new id (BEP 42).
+    pub fn set_external_ip(&mut self, ip: IpAddr, now: Instant) {
+        if let Some(ip) = self.external.on_told(ip) {
+            self.on_external_ip(ip, now);
+        }
+    }
+
+    /// Our external address is `ip` now: a BEP 42 id for it, unless ours is valid.
+    fn on_external_ip(&mut self, ip: IpAddr, now: Instant) {
+        if bep42::acceptable(&self.table.own(), ip) {
+            return;
+        }
+        let mut random = [0u8; 20];
+        for chunk in random.chunks_mut(8) {
+            chunk.copy_from_slice(&self.rng.next_u64().to_be_bytes()[..chunk.len()]);
+        }
+        let own = bep42::node_id(ip, random[19], random);
+        self.table = self.table.rebuilt_around(own, now);
+        if !self.table.is_empty() {
+            self.find_node(own, now);
+        }
     }
 
     /// Lookups under way.
@@ -338,26 +397,44 @@ impl Node {
     }
 
     /// Sends the lookup's next queries, or ends it.
+    ///
+    /// The lookup works on its *window*: the [`K`] closest candidates that have not
+    /// failed and are not slow. Fresh ones in it are asked while fewer than [`ALPHA`]
+    /// queries are within [`SHORT_TIMEOUT`]; it is done once every candidate in the
+    /// window has answered, as soon as the window is [`K`] strong, else (too few
+    /// nodes) once no slow query is left to wait for.
     fn step(&mut self, id: u64, now: Instant) {
         let Some(lookup) = self.lookups.get(&id) else {
             return;
         };
-        let live: Vec<usize> = (0..lookup.candidates.len())
-            .filter(|&i| lookup.candidates[i].state != CandidateState::Failed)
+        let window: Vec<usize> = (0..lookup.candidates.len())
+            .filter(|&i| {
+                !matches!(
+                    lookup.candidates[i].state,
+                    CandidateState::Failed | CandidateState::Slow
+                )
+            })
             .take(K)
             .collect();
         let in_flight = lookup
             .candidates
             .iter()
-            .filter(|c| c.state == CandidateState::Asked)
+            .filter(|c| matches!(c.state, CandidateState::Asked { .. }))
             .count();
-        let fresh: Vec<usize> = live
+        let fresh: Vec<usize> = window
             .iter()
             .copied()
             .filter(|&i| lookup.candidates[i].state == CandidateState::Fresh)
             .take(ALPHA.saturating_sub(in_flight))
             .collect();
-        if fresh.is_empty() && in_flight == 0 {
+        let settled = window
+            .iter()
+            .all(|&i| matches!(lookup.candidates[i].state, CandidateState::Answered(_)));
+        let slow = lookup
+            .candidates
+            .iter()
+            .any(|c| c.state == CandidateState::Slow);
+        if settled && (window.len() == K || !slow) {
             return self.finish(id, now);
         }
         let (target, peers_of) = (lookup.target, lookup.peers_of);
@@ -377,7 +454,7 @@ impl Node {
             let lookup = self.lookups.get_mut(&id).expect("lookup being stepped");
             lookup.candidates[i].state = if sent {
                 lookup.queries += 1;
-                CandidateState::Asked
+                CandidateState::Asked { sent_at: now }
             } else {
                 CandidateState::Failed
             };
@@ -479,7 +556,7 @@ impl Node {
                     self.answer(from, m.tid, id, query, now);
                 }
             }
-            Body::Response(r) => self.on_response(from, &m.tid, r, now),
+            Body::Response(r) => self.on_response(from, &m.tid, r, m.ip, now),
             Body::Error { .. } => {
                 // An error answers a query of ours: it is over, and no node was found.
                 if self.outstanding.get(&m.tid).is_some_and(|o| o.addr == from) {
@@ -669,7 +746,14 @@ impl Node {
         self.outbox.push_back((to, m.encode()));
     }
 
-    fn on_response(&mut self, from: SocketAddr, tid: &[u8], r: Response, now: Instant) {
+    fn on_response(
+        &mut self,
+        from: SocketAddr,
+        tid: &[u8],
+        r: Response,
+        seen: Option<SocketAddr>,
+        now: Instant,
+    ) {
         // An answer counts only from the address the query went to.
         match self.outstanding.get(tid) {
             Some(o) if o.addr == from => {}
@@ -686,6 +770,12 @@ impl Node {
             },
             now,
         );
+        // BEP 42: the address it saw our query come from is a vote on our own.
+        if let Some(seen) = seen.filter(|s| s.is_ipv4() == from.is_ipv4()) {
+            if let Some(ip) = self.external.on_vote(from.ip(), seen.ip()) {
+                self.on_external_ip(ip, now);
+            }
+        }
         let Purpose::Lookup(id) = o.purpose else {
             return;
         };
@@ -723,6 +813,45 @@ impl Node {
         self.step(id, now);
     }
 
+    /// Lookup queries unanswered past [`SHORT_TIMEOUT`] turn slow; their lookups ask
+    /// the next candidates in their place.
+    fn mark_slow(&mut self, now: Instant) {
+        let mut stalled = Vec::new();
+        for (&id, lookup) in &mut self.lookups {
+            let mut any = false;
+            for c in &mut lookup.candidates {
+                if let CandidateState::Asked { sent_at } = c.state {
+                    if now.saturating_duration_since(sent_at) >= SHORT_TIMEOUT {
+                        c.state = CandidateState::Slow;
+                        any = true;
+                    }
+                }
+            }
+            if any {
+                stalled.push(id);
+            }
+        }
+        for id in stalled {
+            self.step(id, now);
+        }
+    }
+
+    /// The next point at which [`Node::on_tick`] has work for a timeout: a lookup
+    /// query turning slow or a query failing. The reactor ticks on a fixed period
+    /// anyway; a simulation jumps its clock here.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let failing = self.outstanding.values().map(|o| o.sent_at + QUERY_TIMEOUT);
+        let slowing = self
+            .lookups
+            .values()
+            .flat_map(|l| l.candidates.iter())
+            .filter_map(|c| match c.state {
+                CandidateState::Asked { sent_at } => Some(sent_at + SHORT_TIMEOUT),
+                _ => None,
+            });
+        failing.chain(slowing).min()
+    }
+
     fn on_failed(&mut self, o: Outstanding, now: Instant) {
         self.table.on_timeout(o.addr, now);
         if let Purpose::Lookup(id) = o.purpose {
@@ -736,8 +865,10 @@ impl Node {
     }
 
     /// Time passes: timeouts, secret rotation, expiry, pings of questionable nodes,
-    /// refreshes of stale buckets. Call it about once a second.
+    /// refreshes of stale buckets. Call it every quarter of a second or so (lookup
+    /// queries turn slow after [`SHORT_TIMEOUT`]), or at [`Node::poll_timeout`].
     pub fn on_tick(&mut self, now: Instant) {
+        self.mark_slow(now);
         let expired: Vec<Vec<u8>> = self
             .outstanding
             .iter()

@@ -1,12 +1,13 @@
 //! An in-process network of sans-io nodes on a fake clock: no sockets, no sleeps.
-//! A round delivers every datagram in flight (one one-way trip); when nothing is in
-//! flight but queries wait, the clock jumps past the query timeout.
+//! A round delivers every datagram in flight (one one-way trip, 20 ms); a node whose
+//! next timeout ([`Node::poll_timeout`]) has come is ticked, and when nothing is in
+//! flight but queries wait, the clock jumps to the earliest such timeout.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::node::{DhtEvent, Node, NodeConfig, QUERY_TIMEOUT};
+use super::node::{DhtEvent, Node, NodeConfig, QUERY_TIMEOUT, SHORT_TIMEOUT};
 use super::table::K;
 use crate::rng::Rng;
 use crate::types::InfoHash;
@@ -75,15 +76,15 @@ impl Net {
                 if self.nodes.iter().all(|n| n.lookups_running() == 0) {
                     return events;
                 }
-                // Only unanswered queries left: let them time out.
-                self.now += QUERY_TIMEOUT;
-                for n in &mut self.nodes {
-                    n.on_tick(self.now);
-                }
+                // Only unanswered queries left: on to the first of their timeouts.
+                let next = self.nodes.iter().filter_map(Node::poll_timeout).min();
+                self.now = next.unwrap_or(self.now + QUERY_TIMEOUT).max(self.now);
+                self.tick_due();
                 continue;
             }
             self.rounds += 1;
             self.now += Duration::from_millis(20);
+            self.tick_due();
             for (from, to, bytes) in flight {
                 self.datagrams += 1;
                 let Some(&j) = self.by_addr.get(&to) else {
@@ -97,6 +98,16 @@ impl Net {
             }
         }
         panic!("the network did not settle in {max} rounds");
+    }
+
+    /// Ticks the nodes whose next timeout has come.
+    fn tick_due(&mut self) {
+        let now = self.now;
+        for n in &mut self.nodes {
+            if n.poll_timeout().is_some_and(|at| at <= now) {
+                n.on_tick(now);
+            }
+        }
     }
 
     fn bootstrap_all(&mut self) {
@@ -120,7 +131,7 @@ impl Net {
     /// Runs one lookup from node `i` alone; returns its peers, rounds, datagrams and
     /// Done event.
     fn lookup(&mut self, i: usize, info_hash: InfoHash, announce: Option<u16>) -> Outcome {
-        let (rounds, datagrams) = (self.rounds, self.datagrams);
+        let (rounds, datagrams, started_at) = (self.rounds, self.datagrams, self.now);
         let id = self.nodes[i].get_peers(info_hash, announce, self.now);
         let mut peers = HashSet::new();
         let mut done = None;
@@ -144,6 +155,7 @@ impl Net {
             peers,
             rounds: self.rounds - rounds,
             datagrams: self.datagrams - datagrams,
+            took: self.now - started_at,
             done: done.expect("the lookup ended"),
         }
     }
@@ -153,6 +165,8 @@ struct Outcome {
     peers: HashSet<SocketAddr>,
     rounds: u64,
     datagrams: u64,
+    /// Simulated time from the start of the lookup until the network settled.
+    took: Duration,
     /// Queries, answers, announces.
     done: (u32, u32, u32),
 }
@@ -179,16 +193,18 @@ fn five_hundred_nodes_bootstrap_announce_and_find_every_peer() {
         .collect();
     let mut rounds = Vec::new();
     let mut datagrams = Vec::new();
+    let mut took = Vec::new();
     for seeker in [1, 250, 499] {
         let out = net.lookup(seeker, info_hash, None);
         assert_eq!(out.peers, want, "from node {seeker}");
         rounds.push(out.rounds);
         datagrams.push(out.datagrams);
+        took.push(out.took);
         // Converges in a bounded number of round trips.
         assert!(out.rounds <= 40, "{} rounds", out.rounds);
     }
     eprintln!(
-        "500 nodes: mean table {mean:.1}; lookups took {rounds:?} one-way rounds, {datagrams:?} datagrams"
+        "500 nodes: mean table {mean:.1}; lookups took {rounds:?} one-way rounds, {datagrams:?} datagrams, {took:?} simulated"
     );
 
     // A fifth of the nodes vanish (not the announcers): lookups still find them all.
@@ -199,12 +215,56 @@ fn five_hundred_nodes_bootstrap_announce_and_find_every_peer() {
             net.dead.insert(i);
         }
     }
-    let out = net.lookup(300, info_hash, None);
-    assert_eq!(out.peers, want, "with 20 % of the nodes gone");
+    let mut rounds = Vec::new();
+    let mut took = Vec::new();
+    let (mut datagrams, mut queries, mut answers) = (0, 0, 0);
+    for seeker in 300..310 {
+        if net.dead.contains(&seeker) || announcers.contains(&seeker) {
+            continue;
+        }
+        let out = net.lookup(seeker, info_hash, None);
+        assert_eq!(
+            out.peers, want,
+            "from node {seeker} with 20 % of the nodes gone"
+        );
+        rounds.push(out.rounds);
+        took.push(out.took);
+        datagrams += out.datagrams;
+        queries += out.done.0;
+        answers += out.done.1;
+    }
+    let mean = took.iter().sum::<Duration>() / took.len() as u32;
     eprintln!(
-        "with 100 of 500 gone: {} rounds, {} datagrams, {:?} (queries, answers)",
-        out.rounds, out.datagrams, out.done
+        "with 100 of 500 gone, {} lookups: {rounds:?} one-way rounds, {took:?} simulated \
+         (mean {mean:?}), {datagrams} datagrams, {queries} queries, {answers} answered",
+        took.len()
     );
+
+    // Lookups of random targets run into the dead among the closest nodes: a silent
+    // node is replaced by the next after the short timeout, not the full one.
+    let mut took = Vec::new();
+    let (mut queries, mut answers) = (0, 0);
+    for seeker in 300..310 {
+        if net.dead.contains(&seeker) {
+            continue;
+        }
+        let mut target = [0u8; 20];
+        for chunk in target.chunks_mut(8) {
+            chunk.copy_from_slice(&rng.next_u64().to_be_bytes()[..chunk.len()]);
+        }
+        let out = net.lookup(seeker, InfoHash(target), None);
+        took.push(out.took);
+        queries += out.done.0;
+        answers += out.done.1;
+    }
+    let mean = took.iter().sum::<Duration>() / took.len() as u32;
+    eprintln!(
+        "with 100 of 500 gone, {} lookups of random targets: {took:?} simulated (mean \
+         {mean:?}), {queries} queries, {answers} answered",
+        took.len()
+    );
+    assert!(queries > answers, "some lookups met the dead");
+    assert!(mean < QUERY_TIMEOUT, "mean {mean:?}");
 }
 
 #[test]
@@ -328,4 +388,193 @@ fn tokens_are_checked_and_answers_come_only_from_the_address_asked() {
     );
     assert_eq!(net.nodes[0].counters().unexpected, before + 1);
     assert_eq!(net.nodes[0].table().len(), 2, "nodes 1 and 2 only");
+}
+
+/// The queries `node` has sent: (to, transaction id).
+fn sent_queries(node: &mut Node) -> Vec<(SocketAddr, Vec<u8>)> {
+    std::iter::from_fn(|| node.poll_send())
+        .filter_map(|(to, bytes)| {
+            let m = crate::wire::krpc::decode(&bytes).ok()?;
+            matches!(m.body, crate::wire::krpc::Body::Query { .. }).then_some((to, m.tid))
+        })
+        .collect()
+}
+
+/// A `find_node` answer from a node with id `[from_id; 20]` listing `nodes`.
+fn answer(tid: &[u8], from_id: u8, nodes: Vec<crate::wire::krpc::NodeInfo>) -> Vec<u8> {
+    answer_seeing(tid, NodeId([from_id; 20]), nodes, None)
+}
+
+/// The same, telling the asker the address its query came from (BEP 42).
+fn answer_seeing(
+    tid: &[u8],
+    id: NodeId,
+    nodes: Vec<crate::wire::krpc::NodeInfo>,
+    seen: Option<SocketAddr>,
+) -> Vec<u8> {
+    use crate::wire::krpc::{Body, Message, Response};
+    Message {
+        tid: tid.to_vec(),
+        body: Body::Response(Response {
+            id,
+            nodes,
+            ..Response::default()
+        }),
+        ip: seen,
+        version: None,
+    }
+    .encode()
+}
+
+#[test]
+fn a_silent_lookup_query_makes_room_after_the_short_timeout_and_a_late_answer_counts() {
+    let t0 = Instant::now();
+    let mut node = Node::new(NodeId([0; 20]), NodeConfig::default(), 5, t0);
+    let routers: Vec<SocketAddr> = (1..=4).map(|i| addr(100 + i)).collect();
+    let lookup = node.bootstrap(&routers, t0);
+    let first = sent_queries(&mut node);
+    let asked: Vec<SocketAddr> = first.iter().map(|(to, _)| *to).collect();
+    assert_eq!(asked, routers[..3], "ALPHA queries, in order");
+
+    // None of the three answers: nothing more until the short timeout.
+    node.on_tick(t0 + SHORT_TIMEOUT - Duration::from_millis(1));
+    assert!(sent_queries(&mut node).is_empty());
+    assert_eq!(node.poll_timeout(), Some(t0 + SHORT_TIMEOUT));
+    let slow_at = t0 + SHORT_TIMEOUT;
+    node.on_tick(slow_at);
+    let fourth = sent_queries(&mut node);
+    assert_eq!(
+        fourth.len(),
+        1,
+        "the fourth router, well before {QUERY_TIMEOUT:?}"
+    );
+    assert_eq!(fourth[0].0, routers[3]);
+
+    // The first router answers late, still within the full timeout: its answer is
+    // used, and the node it names is asked.
+    let named = crate::wire::krpc::NodeInfo {
+        id: NodeId([0x01; 20]),
+        addr: addr(200),
+    };
+    let late = slow_at + Duration::from_millis(200);
+    node.on_datagram(first[0].0, &answer(&first[0].1, 0x80, vec![named]), late);
+    let next = sent_queries(&mut node);
+    assert_eq!(
+        next.iter().map(|(to, _)| *to).collect::<Vec<_>>(),
+        [named.addr]
+    );
+    assert_eq!(node.table().len(), 1);
+
+    // The other two fail at the full timeout; the lookup ends once the rest answered.
+    node.on_tick(t0 + QUERY_TIMEOUT);
+    assert_eq!(node.counters().timeouts, 2);
+    assert!(
+        node.poll_event().is_none(),
+        "the fourth router and the named node"
+    );
+    let after = t0 + QUERY_TIMEOUT + Duration::from_millis(100);
+    node.on_datagram(fourth[0].0, &answer(&fourth[0].1, 0x40, vec![]), after);
+    node.on_datagram(named.addr, &answer(&next[0].1, 0x01, vec![]), after);
+    assert_eq!(
+        node.poll_event(),
+        Some(DhtEvent::Done {
+            lookup,
+            queries: 5,
+            answered: 3,
+            announced: 0,
+        })
+    );
+}
+
+/// Node `i` of a dozen at public addresses, each in another bucket of `own`.
+fn voter(own: &NodeId, i: usize) -> crate::wire::krpc::NodeInfo {
+    let mut id = own.0;
+    id[i / 8] ^= 0x80 >> (i % 8);
+    crate::wire::krpc::NodeInfo {
+        id: NodeId(id),
+        addr: SocketAddr::from(([198, 51, 100, 1 + i as u8], 6881)),
+    }
+}
+
+/// `from` pings `node`, which checks it with a ping of its own; the answer says
+/// `node` was seen at `seen`.
+fn ping_seen_at(
+    node: &mut Node,
+    from: crate::wire::krpc::NodeInfo,
+    seen: SocketAddr,
+    now: Instant,
+) {
+    let mut ping = b"d1:ad2:id20:".to_vec();
+    ping.extend_from_slice(&from.id.0);
+    ping.extend_from_slice(b"e1:q4:ping1:t2:aa1:y1:qe");
+    node.on_datagram(from.addr, &ping, now);
+    for (to, tid) in sent_queries(node) {
+        if to == from.addr {
+            node.on_datagram(to, &answer_seeing(&tid, from.id, vec![], Some(seen)), now);
+        }
+    }
+}
+
+#[test]
+fn enough_nodes_seeing_our_public_address_give_us_a_bep_42_id() {
+    use super::bep42::{VOTES_NEEDED, is_valid};
+    let now = Instant::now();
+    let random = NodeId([0x33; 20]);
+    let public: SocketAddr = "203.0.113.7:6881".parse().unwrap();
+    assert!(!is_valid(&random, public.ip()));
+    let voters: Vec<_> = (0..VOTES_NEEDED + 2).map(|i| voter(&random, i)).collect();
+
+    // Behind a LAN address: exempt, the id stays.
+    let mut lan = Node::new(random, NodeConfig::default(), 9, now);
+    for v in &voters {
+        ping_seen_at(&mut lan, *v, "192.168.1.20:6881".parse().unwrap(), now);
+    }
+    assert_eq!(lan.table().len(), voters.len());
+    assert_eq!(lan.table().own(), random);
+    assert_eq!(lan.external_ip(), None);
+
+    // Too few voters (one saying it twice counts once): not yet.
+    let mut node = Node::new(random, NodeConfig::default(), 9, now);
+    for v in &voters[..VOTES_NEEDED - 1] {
+        ping_seen_at(&mut node, *v, public, now);
+    }
+    ping_seen_at(&mut node, voters[0], public, now);
+    assert_eq!(node.table().own(), random);
+    assert_eq!(node.external_ip(), None);
+    assert_eq!(node.lookups_running(), 0);
+    // Enough distinct ones: a valid id, the table around it, and a lookup of it.
+    for v in &voters[VOTES_NEEDED - 1..] {
+        ping_seen_at(&mut node, *v, public, now);
+    }
+    assert_eq!(node.external_ip(), Some(public.ip()));
+    let own = node.table().own();
+    assert!(is_valid(&own, public.ip()), "{own:?}");
+    // Around the new id the voters crowd into fewer buckets: a full one keeps the
+    // rest among its replacements.
+    let kept = node.table().nodes();
+    assert!(kept.len() >= K, "{} nodes kept", kept.len());
+    assert!(kept.iter().all(|n| voters.contains(n)));
+    assert_eq!(node.lookups_running(), 1, "our new neighbourhood");
+    // Our answers tell others where we saw them (BEP 42) and carry the new id.
+    let ping = b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe";
+    let asker: SocketAddr = "198.51.100.99:7000".parse().unwrap();
+    node.on_datagram(asker, ping, now);
+    let reply = std::iter::from_fn(|| node.poll_send())
+        .filter_map(|(_, b)| crate::wire::krpc::decode(&b).ok())
+        .find(|m| matches!(m.body, crate::wire::krpc::Body::Response(_)))
+        .expect("a pong");
+    assert_eq!(reply.ip, Some(asker));
+    assert!(matches!(reply.body, crate::wire::krpc::Body::Response(r) if r.id == own));
+
+    // A tracker's word counts before the votes decide, never for a local address.
+    let mut told = Node::new(random, NodeConfig::default(), 9, now);
+    told.set_external_ip("10.0.0.2".parse().unwrap(), now);
+    assert_eq!(told.table().own(), random);
+    told.set_external_ip(public.ip(), now);
+    assert!(is_valid(&told.table().own(), public.ip()));
+    // An id valid already is kept.
+    let kept = told.table().own();
+    let mut again = Node::new(kept, NodeConfig::default(), 9, now);
+    again.set_external_ip(public.ip(), now);
+    assert_eq!(again.table().own(), kept);
 }

@@ -14,10 +14,17 @@
 //!
 //! With `one_per_ip` (the default for a node on the internet) one address holds at
 //! most one entry, so a single host cannot fill the table with made-up ids.
+//!
+//! BEP 42 is preferred, not enforced (much of the network ignores it): a node whose
+//! id is valid for its address, or whose address is exempt, takes the place of one
+//! that is not in a full bucket (a questionable one first, else the one heard from
+//! longest ago), and the one it displaces waits among the replacements; a bad node's
+//! place goes to the newest such replacement first.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use super::bep42;
 use crate::wire::krpc::{NodeId, NodeInfo};
 
 /// Nodes per bucket.
@@ -58,6 +65,11 @@ struct Entry {
     fails: u8,
 }
 
+/// Whether BEP 42 accepts `node`'s id for its address.
+fn acceptable(node: &NodeInfo) -> bool {
+    bep42::acceptable(&node.id, node.addr.ip())
+}
+
 impl Entry {
     fn bad(&self) -> bool {
         self.fails >= MAX_FAILS
@@ -91,7 +103,7 @@ impl Bucket {
 pub enum Added {
     /// It was in the table; now it is good again.
     Refreshed,
-    /// It took a free or bad place.
+    /// It took a free or bad place, or (BEP 42-valid) the place of a node that is not.
     Inserted,
     /// Its bucket is full of live nodes: it waits among the replacements.
     Replacement,
@@ -181,6 +193,7 @@ impl RoutingTable {
         bucket.nodes.len() < K
             || bucket.nodes.iter().any(Entry::bad)
             || (b == self.buckets.len() - 1 && b < 159)
+            || (acceptable(node) && bucket.nodes.iter().any(|e| !acceptable(&e.info)))
     }
 
     /// `node` answered one of our queries.
@@ -201,21 +214,29 @@ impl RoutingTable {
         if self.one_per_ip && self.ip_taken(node.addr.ip(), &node.id) {
             return Added::Refused;
         }
+        self.place(
+            Entry {
+                info: node,
+                answered_at: now,
+                fails: 0,
+            },
+            now,
+        )
+    }
+
+    /// Puts `entry` (its id not ours, its address in no other entry) where it belongs.
+    fn place(&mut self, entry: Entry, now: Instant) -> Added {
+        let node = entry.info;
         loop {
             let b = self.bucket_of(&node.id);
             let bucket = &mut self.buckets[b];
             if let Some(e) = bucket.nodes.iter_mut().find(|e| e.info.id == node.id) {
                 // Same id at a new address (it moved): keep the newest address.
                 e.info.addr = node.addr;
-                e.answered_at = now;
+                e.answered_at = e.answered_at.max(entry.answered_at);
                 e.fails = 0;
                 return Added::Refreshed;
             }
-            let entry = Entry {
-                info: node,
-                answered_at: now,
-                fails: 0,
-            };
             if bucket.nodes.len() < K {
                 bucket.nodes.push(entry);
                 bucket.changed_at = now;
@@ -232,12 +253,56 @@ impl RoutingTable {
                 continue;
             }
             let bucket = &mut self.buckets[b];
-            bucket.replacements.retain(|r| r.id != node.id);
-            if bucket.replacements.len() >= REPLACEMENTS {
-                bucket.replacements.remove(0);
+            if acceptable(&node) {
+                // BEP 42: the questionable invalid node first, else the one silent longest.
+                let displaced = (0..bucket.nodes.len())
+                    .filter(|&i| !acceptable(&bucket.nodes[i].info))
+                    .min_by_key(|&i| (bucket.nodes[i].good(now), bucket.nodes[i].answered_at));
+                if let Some(i) = displaced {
+                    let old = std::mem::replace(&mut bucket.nodes[i], entry);
+                    bucket.changed_at = now;
+                    add_replacement(bucket, old.info);
+                    return Added::Inserted;
+                }
             }
-            bucket.replacements.push(node);
+            add_replacement(bucket, node);
             return Added::Replacement;
+        }
+    }
+
+    /// The same nodes around another id of ours (BEP 42 gave us a new one): each
+    /// entry keeps its state, the best heard from placed first; replacements after.
+    pub fn rebuilt_around(&self, own: NodeId, now: Instant) -> RoutingTable {
+        let mut t = RoutingTable::new(own, self.one_per_ip, now);
+        let mut entries: Vec<&Entry> = self.buckets.iter().flat_map(|b| &b.nodes).collect();
+        entries.sort_by_key(|e| (e.fails, std::cmp::Reverse(e.answered_at)));
+        for e in entries {
+            if e.info.id != own {
+                t.place(e.clone(), now);
+            }
+        }
+        for r in self.buckets.iter().flat_map(|b| &b.replacements) {
+            if r.id != own && t.find(r.addr).is_none() {
+                let b = t.bucket_of(&r.id);
+                add_replacement(&mut t.buckets[b], *r);
+            }
+        }
+        t.check_invariants();
+        t
+    }
+
+    /// The table's invariants (debug builds): every node in the bucket its id falls
+    /// in, at most [`K`] nodes and [`REPLACEMENTS`] replacements a bucket, never our
+    /// own id.
+    fn check_invariants(&self) {
+        if cfg!(debug_assertions) {
+            for (i, b) in self.buckets.iter().enumerate() {
+                assert!(b.nodes.len() <= K && b.replacements.len() <= REPLACEMENTS);
+                for e in &b.nodes {
+                    assert!(e.info.id != self.own);
+                    assert_eq!(self.bucket_of(&e.info.id), i);
+                }
+            }
         }
     }
 
@@ -272,7 +337,13 @@ impl RoutingTable {
         let bucket = &mut self.buckets[b];
         bucket.nodes[n].fails = bucket.nodes[n].fails.saturating_add(1);
         if bucket.nodes[n].bad() {
-            if let Some(r) = bucket.replacements.pop() {
+            // The newest BEP 42-valid replacement, else the newest.
+            let pick = bucket
+                .replacements
+                .iter()
+                .rposition(acceptable)
+                .or(bucket.replacements.len().checked_sub(1));
+            if let Some(r) = pick.map(|i| bucket.replacements.remove(i)) {
                 // Not yet heard from in its own right: questionable until it answers.
                 bucket.nodes[n] = Entry {
                     info: r,
@@ -331,6 +402,18 @@ impl RoutingTable {
             .count()
     }
 
+    /// Nodes in the table whose ids are valid for their (non-exempt) addresses by
+    /// BEP 42.
+    pub fn bep42_valid_count(&self) -> usize {
+        self.buckets
+            .iter()
+            .flat_map(|b| b.nodes.iter())
+            .filter(|e| {
+                bep42::is_valid(&e.info.id, e.info.addr.ip()) && !bep42::is_exempt(e.info.addr.ip())
+            })
+            .count()
+    }
+
     /// Every node, for saving the table; the next start pings them back in.
     pub fn nodes(&self) -> Vec<NodeInfo> {
         self.buckets
@@ -338,6 +421,18 @@ impl RoutingTable {
             .flat_map(|b| b.nodes.iter().map(|e| e.info))
             .collect()
     }
+}
+
+/// Keeps `node` among `bucket`'s replacements (newest last), the oldest dropped if
+/// there are too many.
+fn add_replacement(bucket: &mut Bucket, node: NodeInfo) {
+    bucket
+        .replacements
+        .retain(|r| r.id != node.id && r.addr != node.addr);
+    if bucket.replacements.len() >= REPLACEMENTS {
+        bucket.replacements.remove(0);
+    }
+    bucket.replacements.push(node);
 }
 
 /// A random id that shares exactly `prefix` leading bits with `own` (at least
@@ -530,5 +625,130 @@ mod tests {
             t.to_refresh(t0 + REFRESH_AFTER, || 1).is_empty(),
             "refreshed once"
         );
+    }
+
+    /// Nodes at public addresses (so BEP 42 applies) whose valid ids start with a 1
+    /// bit: all in the far bucket of an id starting with 0.
+    fn valid_far(n: usize, skip: usize) -> Vec<NodeInfo> {
+        (0u32..)
+            .map(|i| {
+                let ip = IpAddr::from((0xc633_6400u32 + 1000 + i).to_be_bytes());
+                let id = bep42::node_id(ip, i as u8, [i as u8; 20]);
+                NodeInfo {
+                    id,
+                    addr: SocketAddr::new(ip, 6881),
+                }
+            })
+            .filter(|n| n.id.0[0] & 0x80 != 0)
+            .skip(skip)
+            .take(n)
+            .collect()
+    }
+
+    /// Nodes at public addresses with made-up ids in the far bucket of `own`.
+    fn invalid_far(own: &NodeId, n: usize) -> Vec<NodeInfo> {
+        (0..n)
+            .map(|i| {
+                let node = NodeInfo {
+                    id: id_with_prefix(own, 0, i as u8),
+                    addr: SocketAddr::from(([198, 51, 100, 1 + i as u8], 6881)),
+                };
+                assert!(!acceptable(&node));
+                node
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_bep_42_valid_node_displaces_an_invalid_one_questionable_first() {
+        let t0 = Instant::now();
+        let own = NodeId([0; 20]);
+        let mut t = RoutingTable::new(own, true, t0);
+        let invalid = invalid_far(&own, K + 1);
+        for n in &invalid[..K] {
+            assert_eq!(t.on_answer(*n, t0), Added::Inserted);
+        }
+        assert_eq!(t.on_answer(invalid[K], t0), Added::Replacement);
+        assert_eq!(t.bep42_valid_count(), 0);
+        // Later, all but invalid[3] answer again, invalid[0] first: 3 is questionable.
+        let t1 = t0 + GOOD_FOR + Duration::from_secs(1);
+        for (i, n) in invalid[..K].iter().enumerate() {
+            if i != 3 {
+                t.on_answer(*n, t1 + Duration::from_millis(i as u64));
+            }
+        }
+        let valid = valid_far(3, 0);
+        let at = t1 + Duration::from_secs(1);
+        assert!(t.wants(&valid[0]));
+        assert!(!t.wants(&invalid[K]), "an invalid newcomer waits");
+        assert_eq!(t.on_answer(valid[0], at), Added::Inserted);
+        let ids = |t: &RoutingTable| t.nodes().iter().map(|n| n.id).collect::<Vec<_>>();
+        assert!(
+            !ids(&t).contains(&invalid[3].id),
+            "the questionable one went"
+        );
+        assert_eq!(t.on_answer(valid[1], at), Added::Inserted);
+        assert!(
+            !ids(&t).contains(&invalid[0].id),
+            "then the one heard from longest ago"
+        );
+        assert_eq!(t.len(), K);
+        assert_eq!(t.bep42_valid_count(), 2);
+        // The displaced wait among the replacements; the newest takes a bad place.
+        for _ in 0..MAX_FAILS {
+            t.on_timeout(invalid[5].addr, at);
+        }
+        assert!(ids(&t).contains(&invalid[0].id));
+    }
+
+    #[test]
+    fn a_bad_place_goes_to_a_valid_replacement_and_valid_nodes_are_never_displaced() {
+        let t0 = Instant::now();
+        let own = NodeId([0; 20]);
+        let mut t = RoutingTable::new(own, true, t0);
+        let valid = valid_far(K + 1, 0);
+        for n in &valid[..K] {
+            assert_eq!(t.on_answer(*n, t0), Added::Inserted);
+        }
+        let invalid = invalid_far(&own, 2);
+        assert_eq!(t.on_answer(invalid[0], t0), Added::Replacement);
+        assert!(!t.wants(&valid[K]), "no invalid node to displace");
+        assert_eq!(t.on_answer(valid[K], t0), Added::Replacement);
+        assert_eq!(t.on_answer(invalid[1], t0), Added::Replacement);
+        for _ in 0..MAX_FAILS {
+            t.on_timeout(valid[2].addr, t0);
+        }
+        let ids: Vec<NodeId> = t.nodes().iter().map(|n| n.id).collect();
+        assert!(ids.contains(&valid[K].id), "the valid one, not the newest");
+        assert!(!ids.contains(&invalid[1].id));
+        assert_eq!(t.bep42_valid_count(), K);
+    }
+
+    #[test]
+    fn a_table_rebuilt_around_a_new_id_keeps_its_nodes_and_their_state() {
+        let t0 = Instant::now();
+        let own = NodeId([0x55; 20]);
+        let mut t = RoutingTable::new(own, true, t0);
+        for i in 0..60u16 {
+            let prefix = (i % 20) as usize;
+            t.on_answer(node(id_with_prefix(&own, prefix, i as u8), i + 1), t0);
+        }
+        let later = t0 + GOOD_FOR;
+        for n in t.nodes().iter().take(5) {
+            t.on_answer(*n, later);
+        }
+        let new_own = NodeId([0xaa; 20]);
+        let r = t.rebuilt_around(new_own, later);
+        assert_eq!(r.own(), new_own);
+        assert_eq!(r.good_count(later), 5, "the five heard from lately");
+        let mut before: Vec<NodeInfo> = t.nodes();
+        let mut after: Vec<NodeInfo> = r.nodes();
+        before.sort_by_key(|n| n.id.0);
+        after.sort_by_key(|n| n.id.0);
+        // Far from the old id, near nothing of the new one: fewer buckets, some nodes
+        // only among the replacements.
+        assert!(after.len() <= before.len() && after.len() >= K);
+        assert!(after.iter().all(|n| before.contains(n)));
+        r.check_invariants();
     }
 }
