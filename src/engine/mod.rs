@@ -350,6 +350,8 @@ pub struct Engine {
     pex: PexCounters,
     /// Torrents whose metadata verified since the front last asked.
     fetched: Vec<(TorrentId, Arc<Metainfo>)>,
+    /// Addresses trackers saw us at since the reactor last asked (for the DHT).
+    external_ips: Vec<IpAddr>,
 }
 
 impl Engine {
@@ -398,6 +400,7 @@ impl Engine {
             dht: None,
             pex: PexCounters::default(),
             fetched: Vec::new(),
+            external_ips: Vec::new(),
             config,
         };
         for spec in specs {
@@ -454,11 +457,17 @@ impl Engine {
                     complete,
                     incomplete,
                 } => log::debug!("tracker {url}: {complete:?} seeds, {incomplete:?} leechers"),
+                ClientEvent::ExternalIp(ip) => self.external_ips.push(ip),
             }
         }
         if let Some(peers) = peers {
             self.learn_peers(id, peers, PeerSource::Tracker, now);
         }
+    }
+
+    /// Addresses trackers said they saw us at since the last call (BEP 24).
+    pub fn take_external_ips(&mut self) -> Vec<IpAddr> {
+        std::mem::take(&mut self.external_ips)
     }
 
     /// Whether rate limits are set, the session's or a torrent's (the reactor then

@@ -17,7 +17,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -392,6 +392,22 @@ impl Reactor {
             return;
         };
         dht.nodes[i].node.on_datagram(from, packet, now);
+        self.flush_dht(now);
+    }
+
+    /// A tracker saw us at `ip` (BEP 24): the node of its family may take a BEP 42 id
+    /// for it (until its own votes decide).
+    pub(super) fn on_external_ip(&mut self, ip: IpAddr, now: Instant) {
+        let Some(dht) = self.dht.as_mut() else {
+            return;
+        };
+        for n in dht
+            .nodes
+            .iter_mut()
+            .filter(|n| n.local.is_ipv6() == ip.is_ipv6())
+        {
+            n.node.set_external_ip(ip, now);
+        }
         self.flush_dht(now);
     }
 

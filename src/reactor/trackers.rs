@@ -65,6 +65,9 @@ impl Reactor {
         let outgoing: Vec<Outgoing> = std::iter::from_fn(|| client.poll_transmit(now)).collect();
         let events: Vec<ClientEvent> = std::iter::from_fn(|| client.poll_event()).collect();
         self.engine.on_tracker_events(tid, events, now);
+        for ip in self.engine.take_external_ips() {
+            self.on_external_ip(ip, now);
+        }
         for o in outgoing {
             self.send_tracker_request(tid, o, now);
         }

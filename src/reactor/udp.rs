@@ -394,6 +394,7 @@ mod tests {
                     peers: vec![],
                     warning: None,
                     tracker_id: None,
+                    external_ip: None,
                 },
             },
             UdpResponse::Scrape {

@@ -212,6 +212,8 @@ pub enum ClientEvent {
         /// What happened.
         message: String,
     },
+    /// The address a tracker saw us at (BEP 24), for the DHT's BEP 42 node id.
+    ExternalIp(std::net::IpAddr),
     /// Swarm counts from an announce answer that carried any.
     Swarm {
         /// The tracker that answered.
@@ -865,6 +867,9 @@ impl TrackerClient {
         self.failed_rounds = 0;
         if a.event == Event::Completed {
             self.completion = Completion::Announced;
+        }
+        if let Some(ip) = response.external_ip {
+            self.events.push_back(ClientEvent::ExternalIp(ip));
         }
         if response.complete.is_some() || response.incomplete.is_some() {
             self.events.push_back(ClientEvent::Swarm {

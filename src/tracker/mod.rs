@@ -88,6 +88,8 @@ pub struct AnnounceResponse {
     pub warning: Option<String>,
     /// `tracker id` to echo in later HTTP announces.
     pub tracker_id: Option<Vec<u8>>,
+    /// The address the tracker saw us at (BEP 24 `external ip`, HTTP only).
+    pub external_ip: Option<std::net::IpAddr>,
 }
 
 /// Counts for one torrent in a scrape.

@@ -479,6 +479,7 @@ impl TrackerServer {
             peers,
             warning: not_listed.map(|n| n.warning().to_owned()),
             tracker_id: None,
+            external_ip: None,
         }
     }
 

@@ -300,6 +300,15 @@ pub fn encode_announce_response(
     if let Some(id) = &resp.tracker_id {
         d.bytes(b"tracker id", id);
     }
+    match resp.external_ip {
+        Some(IpAddr::V4(ip)) => {
+            d.bytes(b"external ip", &ip.octets());
+        }
+        Some(IpAddr::V6(ip)) => {
+            d.bytes(b"external ip", &ip.octets());
+        }
+        None => {}
+    }
     if compact {
         let addrs = || resp.peers.iter().map(|p| &p.addr);
         let mut v4 = Vec::new();
@@ -460,6 +469,12 @@ pub fn decode_announce_response(body: &[u8]) -> Result<AnnounceResponse, HttpTra
         warning: bytes_at(&root, "warning message")?
             .map(|w| String::from_utf8_lossy(w).into_owned()),
         tracker_id: bytes_at(&root, "tracker id")?.map(<[u8]>::to_vec),
+        // BEP 24; any other length is ignored, not an error: the peers still count.
+        external_ip: bytes_at(&root, "external ip")?.and_then(|b| match b.len() {
+            4 => Some(IpAddr::from(<[u8; 4]>::try_from(b).ok()?)),
+            16 => Some(IpAddr::from(<[u8; 16]>::try_from(b).ok()?)),
+            _ => None,
+        }),
     })
 }
 

@@ -670,6 +670,7 @@ impl UdpResponse {
                         peers,
                         warning: None,
                         tracker_id: None,
+                        external_ip: None,
                     },
                 })
             }

@@ -316,6 +316,7 @@ mod tests {
                 peers: vec![],
                 warning: None,
                 tracker_id: None,
+                external_ip: None,
             },
         }
         .encode(&mut answer, false);

@@ -48,6 +48,7 @@ fn answer(interval: u32) -> AnnounceResponse {
         }],
         warning: None,
         tracker_id: None,
+        external_ip: None,
     }
 }
 
@@ -130,6 +131,21 @@ fn first_announce_is_started_at_once_with_our_parameters() {
     let req = http(&send(&mut c, t0 + secs(1800))).clone();
     assert_eq!((req.uploaded, req.downloaded, req.left), (10, 20, 30));
     assert_eq!(req.event, Event::None);
+}
+
+#[test]
+fn the_address_a_tracker_saw_us_at_is_passed_on() {
+    let t0 = Instant::now();
+    let mut c = client(&[&["http://t/announce"]], 9, t0);
+    let o = send(&mut c, t0);
+    let mut r = answer(1800);
+    r.external_ip = Some("198.51.100.2".parse().unwrap());
+    c.on_http_response(o.request_id, Ok(r), t0);
+    let got = events(&mut c);
+    assert!(
+        got.contains(&ClientEvent::ExternalIp("198.51.100.2".parse().unwrap())),
+        "{got:?}"
+    );
 }
 
 #[test]

@@ -351,6 +351,7 @@ fn response() -> AnnounceResponse {
         ],
         warning: None,
         tracker_id: None,
+        external_ip: None,
     }
 }
 
@@ -681,6 +682,31 @@ fn lenient_announce_bodies() {
         decode_announce_response(b"d8:intervali60ee").unwrap().peers,
         []
     );
+}
+
+#[test]
+fn external_ip_is_read_in_either_family_and_a_bad_length_ignored() {
+    // BEP 24: 4 or 16 bytes.
+    let v4 = decode_announce_response(b"d11:external ip4:\xc6\x33\x64\x028:intervali60ee").unwrap();
+    assert_eq!(v4.external_ip, Some("198.51.100.2".parse().unwrap()));
+    let mut body = b"d11:external ip16:".to_vec();
+    body.extend_from_slice(
+        &"2001:db8::7"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
+    body.extend_from_slice(b"8:intervali60ee");
+    let v6 = decode_announce_response(&body).unwrap();
+    assert_eq!(v6.external_ip, Some("2001:db8::7".parse().unwrap()));
+    let odd = decode_announce_response(b"d11:external ip3:abc8:intervali60ee").unwrap();
+    assert_eq!((odd.external_ip, odd.interval), (None, 60));
+    assert!(decode_announce_response(b"d11:external ipi5e8:intervali60ee").is_err());
+    // And it round-trips through our encoder.
+    let mut r = response();
+    r.external_ip = Some("198.51.100.2".parse().unwrap());
+    let back = decode_announce_response(&encode_announce_response(&r, true, false)).unwrap();
+    assert_eq!(back.external_ip, r.external_ip);
 }
 
 #[test]

@@ -67,6 +67,7 @@ fn announce_response(peers: &[&str]) -> AnnounceResponse {
         peers: peers.iter().map(|s| peer(s)).collect(),
         warning: None,
         tracker_id: None,
+        external_ip: None,
     }
 }
 
