@@ -9,8 +9,8 @@
 //! - libtorrent, with its DHT on and joined only through hivebt's node, finds a hivebt
 //!   seed and downloads from it; and hivebt finds a libtorrent seed that announced
 //!   itself in the DHT (through a third, hivebt, node) and downloads from it;
-//! - a bare magnet link (the info-hash alone) is fetched through the DHT, by hivebt
-//!   from a hivebt seed and by libtorrent from a hivebt seed.
+//! - a bare magnet link (the info-hash alone) is fetched through the DHT: by hivebt
+//!   from a hivebt seed and from a libtorrent seed, by libtorrent from a hivebt seed.
 
 mod common;
 
@@ -206,17 +206,29 @@ fn libtorrent_finds_a_hivebt_seed_through_hivebts_dht_node() {
 
 #[test]
 fn hivebt_finds_a_libtorrent_seed_announced_in_the_dht() {
+    from_a_libtorrent_seed_in_the_dht("dht-lt-seed", false);
+}
+
+#[test]
+fn hivebt_fetches_a_bare_magnet_from_a_libtorrent_seed_announced_in_the_dht() {
+    from_a_libtorrent_seed_in_the_dht("dht-lt-magnet-seed", true);
+}
+
+/// `hivebt download` with no tracker and no `--peer` of a torrent only libtorrent
+/// seeds, announced in the DHT through a third (hivebt) node; from the .torrent, or
+/// from a magnet link with the info-hash alone (`magnet`).
+fn from_a_libtorrent_seed_in_the_dht(tag: &str, magnet: bool) {
     let Some(py) = common::require_libtorrent() else {
         return;
     };
     let deadline = Deadline::after(Duration::from_secs(120));
     // A hivebt node both join through: it seeds another torrent, so the only seed of
     // this one is libtorrent.
-    let router_fx = fixture("dht-lt-router", deadline);
+    let router_fx = fixture(&format!("{tag}-router"), deadline);
     let (_silent, silent) = silent_node();
     let (mut router, router_dht) = dht_seed(&router_fx, &silent, "router", deadline);
     let fx = Fixture::single(
-        "dht-lt-seed",
+        tag,
         "dht-lt.bin",
         1024 * KIB + 5,
         77,
@@ -227,7 +239,17 @@ fn hivebt_finds_a_libtorrent_seed_announced_in_the_dht() {
     let (mut lt, lt_addr) =
         common::clients::lt_dht_seed(&py, &fx.torrent, fx.data_dir(), router_dht, deadline);
     let out = fx.dir("out");
-    let mut dl = dht_download(&fx, &out, router_dht);
+    let mut dl = if magnet {
+        let link = format!("magnet:?xt=urn:btih:{}", fx.info_hash);
+        let state = fx.dir("dl-state");
+        let mut cmd = hivebt();
+        cmd.args(["download", &link, "--out", s(&out)])
+            .args(["--listen", "127.0.0.1:0", "--state", s(&state), "--no-lsd"])
+            .args(["--dht-bootstrap", &router_dht.to_string()]);
+        Proc::spawn("magnet download", &mut cmd)
+    } else {
+        dht_download(&fx, &out, router_dht)
+    };
     let done = dl.wait_ok(deadline);
     fx.check_copy("hivebt from libtorrent, found in the DHT", &out);
     let summary = common::summary::Summary::find("download", &done.stderr, &fx.info_hash);
@@ -236,6 +258,13 @@ fn hivebt_finds_a_libtorrent_seed_announced_in_the_dht() {
         "libtorrent at {lt_addr} was the peer: {}",
         summary.line
     );
+    if magnet {
+        assert!(
+            done.stderr.contains("metadata verified; saved"),
+            "{}",
+            done.stderr
+        );
+    }
     lt.close_stdin();
     lt.wait(deadline);
     router.terminate(deadline);

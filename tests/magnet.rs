@@ -10,6 +10,8 @@
 //! - `hivebt download MAGNET` fetches the metadata from a hivebt seed, and from a
 //!   libtorrent seed, named in `x.pe`, saves the .torrent (state directory and
 //!   `--save-torrent`) and downloads.
+//! - aria2c, given a bare magnet link and the hivebt seed's DHT node as its entry
+//!   point, fetches the metadata from the seed and then the file.
 //! - A peer that answers with metadata not hashing to the link's info-hash is dropped
 //!   with a warning, and nothing is laid out from what it sent.
 //! - The daemon takes magnet links through its native, qBittorrent and Transmission
@@ -24,11 +26,11 @@
 mod common;
 mod swarm;
 
-use common::clients::{lt_download, lt_result, lt_seed};
+use common::clients::{aria2, lt_download, lt_result, lt_seed};
 use common::daemon::Daemon;
 use common::fixture::Fixture;
 use common::proc::{Deadline, Proc};
-use common::{KIB, Scratch, download_cmd, require_libtorrent, seed_cmd};
+use common::{KIB, Scratch, download_cmd, hivebt, require_libtorrent, require_tool, seed_cmd};
 use hivebt::wire::ext::ExtHandshake;
 use hivebt::wire::metadata::{METADATA_PIECE_LEN, MetadataMsg};
 use hivebt::wire::metainfo::Metainfo;
@@ -505,4 +507,36 @@ fn the_daemon_fetches_magnets_added_through_each_api_and_keeps_them_over_a_resta
     for (mut p, _) in seeds {
         stop_cleanly(&mut p, deadline);
     }
+}
+
+#[test]
+fn aria2_fetches_a_magnets_metadata_and_file_from_a_hivebt_seed_found_through_the_dht() {
+    if require_tool("aria2c").is_none() {
+        return;
+    }
+    let deadline = Deadline::start();
+    let setup = many_pieces_fixture("magnet-aria2", 37, deadline);
+    // The seed's DHT node joins through a loopback socket that never answers; aria2c
+    // joins through the seed's node. (Through a tracker aria2c cannot: it announces a
+    // magnet with left=0, as a seed, and trackers give seeds no seeds.)
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let mut cmd = hivebt();
+    cmd.args(["seed", common::s(&setup.torrent), "--data"])
+        .arg(setup.data_dir())
+        .args(["--listen", "127.0.0.1:0", "--no-lsd", "--state"])
+        .arg(setup.dir("state-seed"))
+        .args(["--dht-bootstrap", &silent.local_addr().unwrap().to_string()]);
+    let mut seeder = Proc::spawn("hivebt seed with the DHT", &mut cmd);
+    let node = seeder.wait_addr("dht on ", deadline);
+    let out = setup.dir("aria2-out");
+    let magnet = format!("magnet:?xt=urn:btih:{}", setup.info_hash);
+    let mut cmd = aria2(&setup.dir("aria2"), true);
+    cmd.arg(format!("--dht-entry-point={node}"))
+        .args(["--seed-time=0", "--file-allocation=falloc"])
+        .arg(format!("--dir={}", common::s(&out)))
+        .arg(&magnet);
+    let mut aria = Proc::spawn("aria2c magnet", &mut cmd);
+    aria.wait_ok(deadline);
+    setup.check_copy("aria2c from a bare magnet link, through the DHT", &out);
+    stop_cleanly(&mut seeder, deadline);
 }

@@ -91,7 +91,7 @@ pub fn lt_staying_leecher(py: &Path, torrent: &Path, out: &Path) -> Proc {
 
 /// aria2c on 127.0.0.1 with its state in `work`; `udp_trackers` turns on the DHT
 /// socket its UDP tracker client needs.
-fn aria2(work: &Path, udp_trackers: bool) -> Command {
+pub fn aria2(work: &Path, udp_trackers: bool) -> Command {
     std::fs::create_dir_all(work).expect("mkdir aria2 work");
     let mut cmd = Command::new("aria2c");
     cmd.current_dir(work).args([
