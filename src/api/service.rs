@@ -1122,7 +1122,7 @@ impl ApiService {
                 continue;
             };
             bring_totals(entry, view);
-            let complete = view.bytes_done == view.total_bytes;
+            let complete = view.is_complete();
             if complete && view.state == TorrentState::Active {
                 entry.record.seeding_secs += 1;
                 entry.dirty = true;
@@ -1270,7 +1270,7 @@ impl ApiService {
         order.sort_by_key(|v| self.entries.get(&v.info_hash).map(|e| e.record.added_at));
         let (mut downs, mut seeds) = (0usize, 0usize);
         for v in order {
-            let complete = v.bytes_done == v.total_bytes;
+            let complete = v.is_complete();
             let (count, max) = if complete {
                 (&mut seeds, max_seed)
             } else {
@@ -1512,7 +1512,7 @@ pub(crate) fn state_name(view: &TorrentView, entry: &Entry) -> &'static str {
         TorrentState::Paused if entry.queued => "queued",
         TorrentState::Paused => "paused",
         TorrentState::Failed(_) => "error",
-        TorrentState::Active if view.bytes_done == view.total_bytes => "seeding",
+        TorrentState::Active if view.is_complete() => "seeding",
         TorrentState::Active => "downloading",
     }
 }
@@ -1537,7 +1537,8 @@ fn new_record(options: &AddOptions) -> TorrentRecord {
 
 /// Share of the torrent verified, 0 to 1.
 pub(crate) fn progress(view: &TorrentView) -> f64 {
-    if view.state == TorrentState::FetchingMetadata {
+    // A magnet still fetching has no size yet: nothing of it is there.
+    if view.pieces == 0 {
         return 0.0;
     }
     if view.total_bytes == 0 {

@@ -75,6 +75,14 @@ pub struct TorrentView {
     pub stalled: Option<String>,
 }
 
+impl TorrentView {
+    /// Every piece is verified. Never for a magnet still fetching its metadata (it
+    /// has no pieces yet).
+    pub fn is_complete(&self) -> bool {
+        self.pieces > 0 && self.bytes_done == self.total_bytes
+    }
+}
+
 /// The whole engine as a front shows it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EngineSnapshot {
@@ -151,16 +159,19 @@ impl Engine {
         let t = self.torrents.remove(slot);
         self.by_hash.remove(&t.meta.info_hash);
         self.removed.push(id);
-        Some(t.storage)
+        // A magnet still fetching has no files of its own: its placeholder's one
+        // file must never be deleted (something else may have that name).
+        t.fetch.is_none().then_some(t.storage)
     }
 
     /// Pauses torrent `id`: its connections close, its trackers are told `stopped`,
-    /// nothing is dialled or accepted for it. False if it is not active.
+    /// nothing is dialled or accepted for it (a magnet stops fetching its metadata).
+    /// False if it is neither active nor fetching.
     pub fn pause(&mut self, id: TorrentId, now: Instant) -> bool {
         let Some(slot) = self.torrent_slot(id) else {
             return false;
         };
-        if !self.torrents[slot].is_active() {
+        if !self.torrents[slot].is_running() {
             return false;
         }
         self.close_peers_of(slot, CloseReason::Shutdown);
@@ -184,7 +195,11 @@ impl Engine {
             return false;
         }
         let t = &mut self.torrents[slot];
-        t.state = TorrentState::Active;
+        t.state = if t.fetch.is_some() {
+            TorrentState::FetchingMetadata
+        } else {
+            TorrentState::Active
+        };
         t.stats.progress_at = now;
         t.peer_list.retry_kept_now(now);
         self.start_tracker(slot, now);
@@ -202,7 +217,10 @@ impl Engine {
             return false;
         };
         let t = &self.torrents[slot];
-        if matches!(t.state, TorrentState::Checking { .. }) || t.assembly.writing() {
+        if matches!(t.state, TorrentState::Checking { .. })
+            || t.assembly.writing()
+            || t.fetch.is_some()
+        {
             return false;
         }
         self.close_peers_of(slot, CloseReason::Shutdown);

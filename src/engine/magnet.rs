@@ -58,7 +58,7 @@ pub struct MagnetSpec {
     pub link: Magnet,
     /// Directory the content goes under (`save_path/<name>`), once its name is known.
     pub save_path: PathBuf,
-    /// Once the metadata is in, stay paused after the check.
+    /// Added paused: nothing is fetched until it is resumed.
     pub paused: bool,
     /// Its own rate limits and connection cap.
     pub caps: TorrentCaps,
@@ -152,9 +152,15 @@ impl Engine {
             new_picker(&storage, &have, seed).map_err(|e| AddError::Invalid(e.to_string()))?;
         let id = self.next_torrent_id();
         let slot = id.slot as usize;
+        // Paused, it waits for a resume before it asks anyone.
+        let state = if spec.paused {
+            TorrentState::Paused
+        } else {
+            TorrentState::FetchingMetadata
+        };
         let mut t = Torrent::new(
             id,
-            TorrentState::FetchingMetadata,
+            state,
             meta,
             storage,
             have,
@@ -162,7 +168,6 @@ impl Engine {
             UploadCache::new(0),
             now,
         );
-        t.start_paused = spec.paused;
         t.fetch = Some(Box::new(Fetching {
             core: MetadataFetch::new(spec.link.info_hash),
             save_path: spec.save_path,
@@ -180,8 +185,10 @@ impl Engine {
         for &addr in self.config.peers.iter().chain(&spec.link.peers) {
             self.torrents[slot].peer_list.keep(addr, now);
         }
-        self.start_tracker(slot, now);
-        self.dial_candidates(now);
+        if !spec.paused {
+            self.start_tracker(slot, now);
+            self.dial_candidates(now);
+        }
         Ok(id)
     }
 
@@ -404,7 +411,6 @@ impl Engine {
         t.state = TorrentState::Checking { next: 0, done: 0 };
         t.cache = UploadCache::new(self.config.limits.piece_cache_bytes);
         t.stats.progress_at = now;
-        self.fetched.push((id, meta.clone()));
         self.prepare_fetched(id, &meta, storage, fetch.save_torrent.as_deref());
     }
 
@@ -488,12 +494,6 @@ impl Engine {
             return;
         }
         self.pump_check(slot);
-    }
-
-    /// Torrents whose metadata verified since the last call, with their metainfo
-    /// (the daemon records them).
-    pub fn take_fetched(&mut self) -> Vec<(TorrentId, Arc<Metainfo>)> {
-        std::mem::take(&mut self.fetched)
     }
 }
 

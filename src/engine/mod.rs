@@ -348,8 +348,6 @@ pub struct Engine {
     dht: Option<DhtStatus>,
     /// Peer exchange totals.
     pex: PexCounters,
-    /// Torrents whose metadata verified since the front last asked.
-    fetched: Vec<(TorrentId, Arc<Metainfo>)>,
     /// Addresses trackers saw us at since the reactor last asked (for the DHT).
     external_ips: Vec<IpAddr>,
 }
@@ -399,7 +397,6 @@ impl Engine {
             resume: Default::default(),
             dht: None,
             pex: PexCounters::default(),
-            fetched: Vec::new(),
             external_ips: Vec::new(),
             config,
         };

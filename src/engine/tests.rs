@@ -947,3 +947,48 @@ fn only_running_public_torrents_are_offered_to_the_dht_and_lsd() {
         "a paused torrent is not offered"
     );
 }
+
+/// A magnet link of info-hash `[n; 20]` named `dn`, with no peers.
+fn magnet_spec(n: u8, dn: &str, paused: bool) -> MagnetSpec {
+    let uri = format!("magnet:?xt=urn:btih:{}&dn={dn}", InfoHash([n; 20]).to_hex());
+    MagnetSpec {
+        link: crate::wire::magnet::Magnet::parse(&uri).unwrap(),
+        save_path: std::path::PathBuf::from("/nonexistent/hivebt-magnet-test"),
+        paused,
+        caps: TorrentCaps::default(),
+        save_torrent: None,
+    }
+}
+
+#[test]
+fn a_magnet_fetches_until_paused_and_is_never_complete_rechecked_or_deleted() {
+    let mut e = engine(Vec::new());
+    let now = Instant::now();
+    let id = e.add_magnet(magnet_spec(1, "later", false), now).unwrap();
+    let v = e.torrent(id).unwrap();
+    assert_eq!(v.state, TorrentState::FetchingMetadata);
+    assert_eq!((v.name.as_str(), v.total_bytes, v.pieces), ("later", 0, 0));
+    assert!(!v.is_complete(), "no size yet is not complete");
+    assert!(matches!(
+        e.add_magnet(magnet_spec(1, "again", false), now),
+        Err(AddError::Duplicate(d)) if d == id
+    ));
+    assert!(!e.recheck(id, now), "nothing to check before the metadata");
+    assert!(e.pause(id, now));
+    assert_eq!(e.torrent(id).unwrap().state, TorrentState::Paused);
+    assert!(e.resume(id, now));
+    assert_eq!(
+        e.torrent(id).unwrap().state,
+        TorrentState::FetchingMetadata,
+        "a resumed magnet goes back to fetching"
+    );
+    // Its placeholder's file is not its own: nothing to delete.
+    assert!(e.remove(id).is_none());
+    assert!(e.find(&InfoHash([1; 20])).is_none());
+
+    // Added paused, it waits for a resume.
+    let id = e.add_magnet(magnet_spec(2, "waits", true), now).unwrap();
+    assert_eq!(e.torrent(id).unwrap().state, TorrentState::Paused);
+    assert!(e.resume(id, now));
+    assert_eq!(e.torrent(id).unwrap().state, TorrentState::FetchingMetadata);
+}

@@ -59,7 +59,7 @@ pub(super) const ACTIONS: [&str; 18] = [
 
 /// qBittorrent 5's name for where a torrent is.
 pub(crate) fn state_name(view: &TorrentView, entry: &Entry) -> &'static str {
-    let complete = view.bytes_done == view.total_bytes;
+    let complete = view.is_complete();
     let up = |yes: &'static str, no: &'static str| if complete { yes } else { no };
     match &view.state {
         TorrentState::FetchingMetadata => "metaDL",
@@ -228,7 +228,7 @@ pub(crate) fn torrent_info<'a>(
     let uploaded = r.uploaded + view.uploaded.saturating_sub(entry.seen_up);
     let downloaded = r.downloaded + view.downloaded.saturating_sub(entry.seen_down);
     let hash = view.info_hash.to_hex();
-    let complete = left == 0;
+    let complete = view.is_complete();
     let first = t.and_then(|t| t.storage.layout.files.first());
     let top = first.and_then(|f| f.path.components().next());
     let content_path = top.map_or_else(|| r.save_path.join(&view.name), |c| r.save_path.join(c));

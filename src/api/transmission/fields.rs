@@ -457,7 +457,7 @@ impl<'a> Facts<'a> {
             left,
             uploaded: e.record.uploaded + v.uploaded.saturating_sub(e.seen_up),
             downloaded: e.record.downloaded + v.downloaded.saturating_sub(e.seen_down),
-            status: status(&v.state, left == 0, e.queued),
+            status: status(&v.state, v.is_complete(), e.queued),
             error: match &v.state {
                 TorrentState::Failed(why) => Some(why),
                 _ => None,
@@ -500,7 +500,7 @@ impl<'a> Facts<'a> {
             .is_some_and(|l| self.uploaded as f64 / self.size.max(1) as f64 >= l);
         let time = r.limits.seed_time_limit.or(self.ctx.seed_time_limit);
         let time_hit = time.is_some_and(|t| r.seeding_secs >= t);
-        self.left == 0 && self.status == 0 && (ratio_hit || time_hit)
+        self.row.view.is_complete() && self.status == 0 && (ratio_hit || time_hit)
     }
 
     /// Tiers of announce URLs: `announce-list`, else `announce`.
