@@ -127,6 +127,8 @@ impl Engine {
         if !self.shutting_down {
             self.reconnect_known(now);
         }
+        // Likewise a download whose files were already complete ends now.
+        self.stop_if_all_complete();
     }
 
     /// Starts torrent `tkey`'s tracker client, if it has trackers.

@@ -82,6 +82,14 @@ impl Engine {
             self.dial_candidates(now);
         }
         self.check_stalls(now);
+        self.stop_if_all_complete();
+    }
+
+    /// With `exit_when_complete`, asks the run to stop once every torrent is complete
+    /// and no piece of one is still being written. Called as soon as a piece verifies
+    /// or a check finishes, so a download-and-exit run ends the turn it completes
+    /// rather than at the next sweep, which calls it too.
+    pub(crate) fn stop_if_all_complete(&mut self) {
         if self.config.exit_when_complete
             && !self.shutting_down
             && self
@@ -399,6 +407,49 @@ mod tests {
         e.begin_shutdown(Instant::now());
         e.save_resume(true);
         assert!(next_save(&mut e).is_none(), "the end of the run writes it");
+    }
+
+    /// A worker verified and wrote `piece` of the first torrent.
+    fn written(e: &mut Engine, piece: u32, now: Instant) {
+        use crate::workers::{Completion, JobTiming};
+        let c = Completion::PieceWritten {
+            torrent: e.torrents[0].id,
+            piece: PieceIndex(piece),
+            result: Ok(true),
+            hashed: Duration::ZERO,
+            block_hashes: None,
+        };
+        let timing = JobTiming {
+            waited: Duration::ZERO,
+            ran: Duration::ZERO,
+        };
+        e.on_completion(c, timing, now);
+    }
+
+    #[test]
+    fn a_download_and_exit_run_stops_when_its_last_piece_verifies() {
+        use crate::engine::tests::{active_spec, config, engine_with};
+        let now = Instant::now();
+        let cfg = |exit_when_complete| {
+            let mut c = config();
+            c.peers.clear();
+            c.exit_when_complete = exit_when_complete;
+            c
+        };
+        let mut e = engine_with(cfg(true), vec![active_spec(3, &[0])]);
+        e.second_tick(now);
+        assert!(!e.take_shutdown_wanted(), "incomplete");
+        written(&mut e, 1, now);
+        assert!(!e.take_shutdown_wanted(), "one piece still missing");
+        // The last piece: the run stops in this turn, not at the next sweep.
+        written(&mut e, 2, now);
+        assert!(e.torrents[0].complete());
+        assert!(e.take_shutdown_wanted());
+        // Without exit_when_complete a complete download goes on seeding.
+        let mut e = engine_with(cfg(false), vec![active_spec(2, &[0])]);
+        written(&mut e, 1, now);
+        e.second_tick(now);
+        assert!(!e.take_shutdown_wanted());
     }
 
     #[test]

@@ -424,6 +424,7 @@ impl Engine {
                 if complete {
                     self.save_resume(true);
                     self.tracker_changed.push(tkey);
+                    self.stop_if_all_complete();
                 } else if resume_requests {
                     let peers = self.torrents[tkey].peers.clone();
                     for key in self.live_all(peers) {

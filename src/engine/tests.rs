@@ -184,6 +184,19 @@ fn a_torrent_without_a_record_checks_then_runs() {
 }
 
 #[test]
+fn a_download_and_exit_run_of_files_already_complete_stops_after_the_check() {
+    let mut cfg = config();
+    cfg.exit_when_complete = true;
+    let mut e = engine_with(cfg, vec![spec(2, false)]);
+    answer_checks(&mut e, |_| true);
+    assert!(e.torrents[0].complete());
+    assert!(
+        e.take_shutdown_wanted(),
+        "no wait for the next per-second sweep"
+    );
+}
+
+#[test]
 fn seeding_data_of_which_nothing_verifies_fails_and_stops_the_run() {
     let mut e = engine(vec![spec(3, true)]);
     answer_checks(&mut e, |_| false);
