@@ -90,6 +90,8 @@ use crate::types::InfoHash;
 
 mod conn_id;
 mod front;
+#[cfg(test)]
+mod scale_tests;
 mod stats;
 mod swarm;
 #[cfg(test)]
@@ -610,11 +612,11 @@ impl TrackerServer {
 
     /// Estimated bytes held by the tracker: its own struct, the swarm vector and index,
     /// and each swarm's peer vectors and index (hash tables estimated from their
-    /// capacity). Divided by [`TrackerServer::peer_count`] it gives the memory per
-    /// listed peer. O(swarms).
+    /// capacity), every allocation rounded as the allocator rounds it. Divided by
+    /// [`TrackerServer::peer_count`] it gives the memory per listed peer. O(swarms).
     pub fn memory_estimate(&self) -> usize {
         size_of::<Self>()
-            + self.swarms.capacity() * size_of::<Swarm>()
+            + swarm::alloc_bytes(self.swarms.capacity() * size_of::<Swarm>())
             + swarm::map_bytes(self.index.capacity(), size_of::<(InfoHash, u32)>())
             + swarm::map_bytes(self.picked.capacity(), size_of::<u32>())
             + self.swarms.iter().map(Swarm::heap_bytes).sum::<usize>()

@@ -263,7 +263,8 @@ impl Swarm {
 
     /// Heap bytes held (an estimate for the hash index), not counting the struct.
     pub fn heap_bytes(&self) -> usize {
-        (self.seeders.capacity() + self.leechers.capacity()) * size_of::<Peer>()
+        alloc_bytes(self.seeders.capacity() * size_of::<Peer>())
+            + alloc_bytes(self.leechers.capacity() * size_of::<Peer>())
             + map_bytes(self.index.capacity(), size_of::<(SocketAddr, Slot)>())
     }
 
@@ -318,7 +319,17 @@ pub(super) fn map_bytes(capacity: usize, entry: usize) -> usize {
         return 0;
     }
     let buckets = (capacity * 8).div_ceil(7).next_power_of_two();
-    buckets * (entry + 1) + 16
+    alloc_bytes(buckets * (entry + 1) + 16)
+}
+
+/// What an allocation of `n` bytes costs the process: glibc's malloc adds an 8-byte
+/// header and rounds the chunk up to 16 bytes, at least 32. Nothing for `n` 0 (no
+/// allocation was made).
+pub(super) fn alloc_bytes(n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    (n + 8).next_multiple_of(16).max(32)
 }
 
 /// A count as the `u32` the wire carries, saturating (limits keep it far below).
