@@ -8,7 +8,7 @@ use crate::json::Json;
 use crate::ops::load_torrent;
 use crate::progress::human_bytes;
 use crate::torrent::paths::{SafePaths, sanitize};
-use crate::wire::magnet::Magnet;
+use crate::wire::magnet::{Magnet, is_magnet_link};
 use crate::wire::metainfo::Metainfo;
 
 /// A parsed torrent file or magnet link.
@@ -27,10 +27,7 @@ pub enum Inspected {
 
 /// Reads `arg`: a magnet link when it starts with `magnet:`, else a .torrent path.
 pub fn inspect(arg: &str) -> Result<Inspected> {
-    if arg
-        .get(..7)
-        .is_some_and(|p| p.eq_ignore_ascii_case("magnet:"))
-    {
+    if is_magnet_link(arg) {
         return Magnet::parse(arg)
             .map(Inspected::Magnet)
             .map_err(|e| Error::BadInput(e.to_string()));

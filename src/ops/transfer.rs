@@ -176,10 +176,8 @@ pub fn download(opts: DownloadOptions) -> Result<bool> {
 
 /// `arg` as a magnet link, if it is one (`magnet:`, any case) rather than a path.
 pub fn magnet_link(arg: &Path) -> Option<&str> {
-    let s = arg.to_str()?;
-    s.get(..7)
-        .filter(|p| p.eq_ignore_ascii_case("magnet:"))
-        .map(|_| s)
+    arg.to_str()
+        .filter(|s| crate::wire::magnet::is_magnet_link(s))
 }
 
 /// How a torrent's data is found.

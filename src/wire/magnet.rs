@@ -63,6 +63,13 @@ impl fmt::Display for MagnetError {
 
 impl std::error::Error for MagnetError {}
 
+/// Whether `s` is meant as a magnet link (it starts `magnet:`, in any case) rather
+/// than a path or another URL; [`Magnet::parse`] says whether it is a valid one.
+pub fn is_magnet_link(s: &str) -> bool {
+    s.get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("magnet:"))
+}
+
 impl Magnet {
     /// Parses a magnet URI.
     pub fn parse(uri: &str) -> Result<Magnet, MagnetError> {

@@ -25,7 +25,7 @@ use crate::engine::store::TorrentLimits;
 use crate::engine::{Engine, TorrentView};
 use crate::torrent::state::TorrentState;
 use crate::types::InfoHash;
-use crate::wire::magnet::Magnet;
+use crate::wire::magnet::{Magnet, is_magnet_link};
 use crate::wire::metainfo::Metainfo;
 
 /// qBittorrent's "infinite" ETA: 100 days.
@@ -765,10 +765,7 @@ fn add(api: &mut ApiService, engine: &mut Engine, call: &Call<'_>) -> Handled {
     }
     let mut fresh: Vec<(InfoHash, AddSource)> = Vec::new();
     for u in &urls {
-        if !u
-            .get(..7)
-            .is_some_and(|p| p.eq_ignore_ascii_case("magnet:"))
-        {
+        if !is_magnet_link(u) {
             log::info!("qBittorrent API add: {u}: hivebt does not fetch .torrent URLs");
             continue;
         }

@@ -20,6 +20,7 @@ use crate::engine::TorrentView;
 use crate::engine::store::TorrentLimits;
 use crate::torrent::state::TorrentState;
 use crate::types::{InfoHash, TorrentId};
+use crate::wire::magnet::is_magnet_link;
 
 /// The `torrents` of a `torrent-get` answer: objects, or a table whose first row
 /// holds the field names.
@@ -174,12 +175,7 @@ impl Call<'_> {
                 super::basic::base64_decode(b64)
                     .ok_or("invalid or corrupt torrent file: metainfo is not base64")?,
             ),
-            (Some(f), None)
-                if f.get(..7)
-                    .is_some_and(|p| p.eq_ignore_ascii_case("magnet:")) =>
-            {
-                AddSource::Magnet(f.to_string())
-            }
+            (Some(f), None) if is_magnet_link(f) => AddSource::Magnet(f.to_string()),
             (Some(f), None) if f.contains("://") => {
                 return Err(
                     "fetching a .torrent from a URL is not supported: send its contents as metainfo"

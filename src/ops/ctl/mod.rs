@@ -567,11 +567,6 @@ fn list_target(state: Option<&str>, label: Option<&str>) -> String {
     }
 }
 
-fn is_magnet(s: &str) -> bool {
-    s.get(..7)
-        .is_some_and(|p| p.eq_ignore_ascii_case("magnet:"))
-}
-
 /// One request per `add` target, every local file read and path resolved first.
 fn add_requests(opts: &AddOptions) -> Result<Vec<ApiRequest>> {
     let save_path = match &opts.save_path {
@@ -589,7 +584,7 @@ fn add_requests(opts: &AddOptions) -> Result<Vec<ApiRequest>> {
     };
     let mut requests = Vec::with_capacity(opts.targets.len());
     for target in &opts.targets {
-        let request = if is_magnet(target) {
+        let request = if crate::wire::magnet::is_magnet_link(target) {
             if opts.create.is_some() {
                 return Err(Error::BadInput(format!(
                     "{target}: --create makes a torrent of a local path, not of a magnet link"
