@@ -8,8 +8,7 @@ use std::sync::Arc;
 use super::ApiError;
 use super::service::{AddSource, Prepared};
 use crate::bitfield::Bitfield;
-use crate::torrent::paths::sanitize;
-use crate::torrent::storage::{Layout, Storage};
+use crate::torrent::storage::Storage;
 use crate::wire::metainfo::Metainfo;
 
 /// Reads the source of an add and sets its files up under `save_path` (on a worker).
@@ -36,14 +35,7 @@ pub(crate) fn prepare(
     }
     let meta = Metainfo::from_bytes(&bytes)
         .map_err(|e| ApiError::bad(format!("not a valid torrent: {e}")))?;
-    let paths = sanitize(&meta.info);
-    for change in &paths.changes {
-        log::warn!("{}: {change}", paths.name);
-    }
-    let storage = Arc::new(Storage::new(
-        save_path.to_path_buf(),
-        Layout::new(&meta.info, &paths),
-    ));
+    let storage = Arc::new(Storage::sanitized(save_path.to_path_buf(), &meta.info));
     std::fs::create_dir_all(save_path)
         .map_err(|e| ApiError::bad(format!("cannot create {}: {e}", save_path.display())))?;
     crate::disk::create_files(&storage).map_err(|e| {
@@ -193,7 +185,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&root);
         let text = b"d4:infod5:filesld6:lengthi3e4:pathl3:sub1:aeed6:lengthi3e4:pathl1:beee4:name3:dir12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaaee";
         let meta = Metainfo::from_bytes(text).unwrap();
-        let storage = Storage::new(root.clone(), Layout::new(&meta.info, &sanitize(&meta.info)));
+        let storage = Storage::sanitized(root.clone(), &meta.info);
         crate::disk::create_files(&storage).unwrap();
         let mine = root.join("dir/sub/notes.txt");
         std::fs::write(&mine, b"keep").unwrap();

@@ -30,10 +30,9 @@ use crate::peer::ext::Extension;
 use crate::peer::fetcher::{Fetched, MetadataPeer};
 use crate::torrent::cache::UploadCache;
 use crate::torrent::metadata_fetch::{DataOutcome, MetadataFetch};
-use crate::torrent::paths::sanitize;
 use crate::torrent::state::{Torrent, TorrentState};
-use crate::torrent::storage::{Layout, Storage};
-use crate::types::{InfoHash, PeerId, TorrentId};
+use crate::torrent::storage::Storage;
+use crate::types::{PeerId, TorrentId};
 use crate::wire::magnet::Magnet;
 use crate::wire::metainfo::{FileEntry, Info, Metainfo};
 use crate::workers::{Job, Task};
@@ -128,15 +127,6 @@ fn fetched_metainfo(placeholder: &Metainfo, info: Vec<u8>) -> Result<Metainfo, S
         .map_err(|e| format!("the metadata verifies but is not a usable torrent: {e}"))
 }
 
-/// Storage for `meta` under `save_path`; renamed paths are logged.
-fn storage_for(meta: &Metainfo, save_path: PathBuf) -> Storage {
-    let paths = sanitize(&meta.info);
-    for change in &paths.changes {
-        log::warn!("{}: {change}", paths.name);
-    }
-    Storage::new(save_path, Layout::new(&meta.info, &paths))
-}
-
 impl Engine {
     /// Adds a torrent known only by its magnet link: it starts fetching its metadata
     /// from the link's peers, trackers and the DHT.
@@ -145,7 +135,7 @@ impl Engine {
             return Err(AddError::Duplicate(self.torrents[slot].id));
         }
         let meta = Arc::new(placeholder(&spec.link));
-        let storage = Arc::new(storage_for(&meta, spec.save_path.clone()));
+        let storage = Arc::new(Storage::sanitized(spec.save_path.clone(), &meta.info));
         let have = Bitfield::new(1);
         let seed = self.random();
         let picker =
@@ -266,7 +256,7 @@ impl Engine {
                 DataOutcome::Refused => return self.close(key, CloseReason::NoMetadata),
                 DataOutcome::Complete(info) => return self.on_metadata(tkey, info, now),
                 DataOutcome::HashFailed(bad) => {
-                    let hash = fetch.core_info_hash();
+                    let hash = fetch.link.info_hash;
                     let liars = self.fetching_conns(tkey, &bad);
                     for (k, a) in liars {
                         self.events.push_back(EngineEvent::Warning {
@@ -387,7 +377,7 @@ impl Engine {
             .collect();
         self.close_peers_of(tkey, CloseReason::MetadataDone);
         self.torrents[tkey].peer_list.redial_first(&again);
-        let storage = Arc::new(storage_for(&meta, fetch.save_path.clone()));
+        let storage = Arc::new(Storage::sanitized(fetch.save_path.clone(), &meta.info));
         let have = Bitfield::new(storage.layout.piece_count());
         let seed = self.random();
         let picker = match new_picker(&storage, &have, seed) {
@@ -494,11 +484,5 @@ impl Engine {
             return;
         }
         self.pump_check(slot);
-    }
-}
-
-impl Fetching {
-    fn core_info_hash(&self) -> InfoHash {
-        self.link.info_hash
     }
 }

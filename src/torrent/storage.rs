@@ -154,6 +154,17 @@ pub struct Storage {
 }
 
 impl Storage {
+    /// The storage of `info` under `root`, its paths sanitised (see
+    /// [`crate::torrent::paths::sanitize`]); each path it had to change is logged as a
+    /// warning naming the torrent.
+    pub fn sanitized(root: PathBuf, info: &Info) -> Storage {
+        let paths = crate::torrent::paths::sanitize(info);
+        for change in &paths.changes {
+            log::warn!("{}: {change}", paths.name);
+        }
+        Storage::new(root, Layout::new(info, &paths))
+    }
+
     /// Places `layout` under `root`.
     pub fn new(root: PathBuf, layout: Layout) -> Storage {
         Storage {
