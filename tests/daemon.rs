@@ -787,16 +787,7 @@ fn hivebt_ctl_drives_the_daemon() {
         "{}",
         String::from_utf8_lossy(&magnet.stderr)
     );
-    let t = d.torrent(hash);
-    assert_eq!(
-        (
-            t["name"].as_str(),
-            t["size"].as_u64(),
-            t["progress"].as_f64()
-        ),
-        (Some("later"), Some(0), Some(0.0)),
-        "{t}"
-    );
+    d.assert_fetching(hash, "later");
     let bad = ctl(&["add", "magnet:?xt=urn:btih:0123"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("the daemon says"));

@@ -52,12 +52,27 @@ fn dht_seed(fx: &Fixture, bootstrap: &str, tag: &str, deadline: Deadline) -> (Pr
 /// `hivebt download TORRENT --out OUT` with no tracker and no `--peer`, joining the
 /// DHT through `bootstrap`.
 fn dht_download(fx: &Fixture, out: &std::path::Path, bootstrap: SocketAddr) -> Proc {
+    dht_download_of(fx, s(&fx.torrent), out, bootstrap)
+}
+
+/// [`dht_download`] of `source`: `fx`'s .torrent, or a magnet link of it.
+fn dht_download_of(
+    fx: &Fixture,
+    source: &str,
+    out: &std::path::Path,
+    bootstrap: SocketAddr,
+) -> Proc {
     let state = fx.dir("dl-state");
     let mut cmd = hivebt();
-    cmd.args(["download", s(&fx.torrent), "--out", s(out)])
+    cmd.args(["download", source, "--out", s(out)])
         .args(["--listen", "127.0.0.1:0", "--state", s(&state), "--no-lsd"])
         .args(["--dht-bootstrap", &bootstrap.to_string()]);
     Proc::spawn("download", &mut cmd)
+}
+
+/// A magnet link of `fx` with its info-hash alone: no name, no tracker, no peer.
+fn bare_magnet(fx: &Fixture) -> String {
+    format!("magnet:?xt=urn:btih:{}", fx.info_hash)
 }
 
 fn fixture(tag: &str, deadline: Deadline) -> Fixture {
@@ -240,13 +255,7 @@ fn from_a_libtorrent_seed_in_the_dht(tag: &str, magnet: bool) {
         common::clients::lt_dht_seed(&py, &fx.torrent, fx.data_dir(), router_dht, deadline);
     let out = fx.dir("out");
     let mut dl = if magnet {
-        let link = format!("magnet:?xt=urn:btih:{}", fx.info_hash);
-        let state = fx.dir("dl-state");
-        let mut cmd = hivebt();
-        cmd.args(["download", &link, "--out", s(&out)])
-            .args(["--listen", "127.0.0.1:0", "--state", s(&state), "--no-lsd"])
-            .args(["--dht-bootstrap", &router_dht.to_string()]);
-        Proc::spawn("magnet download", &mut cmd)
+        dht_download_of(&fx, &bare_magnet(&fx), &out, router_dht)
     } else {
         dht_download(&fx, &out, router_dht)
     };
@@ -276,21 +285,15 @@ fn a_bare_magnet_link_is_fetched_and_downloaded_through_the_dht() {
     let fx = fixture("dht-magnet", deadline);
     let (_silent, silent) = silent_node();
     let (mut seed, seed_dht) = dht_seed(&fx, &silent, "seed", deadline);
-    // Only the info-hash: no name, no tracker, no peer.
-    let magnet = format!("magnet:?xt=urn:btih:{}", fx.info_hash);
     let out = fx.dir("out");
-    let state = fx.dir("dl-state");
-    let mut cmd = hivebt();
-    cmd.args(["download", &magnet, "--out", s(&out)])
-        .args(["--listen", "127.0.0.1:0", "--state", s(&state), "--no-lsd"])
-        .args(["--dht-bootstrap", &seed_dht.to_string()]);
-    let done = Proc::spawn("magnet download", &mut cmd).wait_ok(deadline);
+    let done = dht_download_of(&fx, &bare_magnet(&fx), &out, seed_dht).wait_ok(deadline);
     fx.check_copy("hivebt from a bare magnet link, through the DHT", &out);
     assert!(
         done.stderr.contains("metadata verified; saved"),
         "{}",
         done.stderr
     );
+    let state = fx.dir("dl-state");
     assert!(
         state
             .join(format!("torrents/{}.torrent", fx.info_hash))
@@ -309,8 +312,7 @@ fn libtorrent_fetches_a_bare_magnet_from_a_hivebt_seed_found_through_the_dht() {
     let (_silent, silent) = silent_node();
     let (mut seed, seed_dht) = dht_seed(&fx, &silent, "seed", deadline);
     let out = fx.dir("lt-out");
-    let magnet = format!("magnet:?xt=urn:btih:{}", fx.info_hash);
-    let mut lt = common::clients::lt_dht_download(&py, &magnet, &out, seed_dht);
+    let mut lt = common::clients::lt_dht_download(&py, &bare_magnet(&fx), &out, seed_dht);
     lt.wait_ok(deadline);
     fx.check_copy("libtorrent from a bare magnet link, through the DHT", &out);
     seed.terminate(deadline);

@@ -473,16 +473,7 @@ fn the_daemon_fetches_magnets_added_through_each_api_and_keeps_them_over_a_resta
         &json!({"magnet": format!("magnet:?xt=urn:btih:{lonely}&dn=lonely"), "paused": true}),
     );
     assert_eq!(a.status, 201, "{}", a.text());
-    let t = d.torrent(&lonely);
-    assert_eq!(
-        (
-            t["name"].as_str(),
-            t["size"].as_u64(),
-            t["progress"].as_f64()
-        ),
-        (Some("lonely"), Some(0), Some(0.0)),
-        "{t}"
-    );
+    d.assert_fetching(&lonely, "lonely");
     assert_eq!(
         d.send_json("POST", "/api/v1/torrents", &json!({"magnet": link(0)}))
             .status,
@@ -498,12 +489,7 @@ fn the_daemon_fetches_magnets_added_through_each_api_and_keeps_them_over_a_resta
     for f in &fxs {
         d.wait_state(&f.info_hash, "seeding", deadline);
     }
-    let t = d.torrent(&lonely);
-    assert_eq!(
-        (t["name"].as_str(), t["size"].as_u64()),
-        (Some("lonely"), Some(0)),
-        "{t}"
-    );
+    d.assert_fetching(&lonely, "lonely");
     for (mut p, _) in seeds {
         stop_cleanly(&mut p, deadline);
     }

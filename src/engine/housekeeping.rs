@@ -411,19 +411,8 @@ mod tests {
 
     /// A worker verified and wrote `piece` of the first torrent.
     fn written(e: &mut Engine, piece: u32, now: Instant) {
-        use crate::workers::{Completion, JobTiming};
-        let c = Completion::PieceWritten {
-            torrent: e.torrents[0].id,
-            piece: PieceIndex(piece),
-            result: Ok(true),
-            hashed: Duration::ZERO,
-            block_hashes: None,
-        };
-        let timing = JobTiming {
-            waited: Duration::ZERO,
-            ran: Duration::ZERO,
-        };
-        e.on_completion(c, timing, now);
+        let torrent = e.torrents[0].id;
+        crate::engine::tests::piece_written(e, torrent, PieceIndex(piece), true, now);
     }
 
     #[test]

@@ -115,6 +115,28 @@ pub(super) fn engine_with(config: EngineConfig, specs: Vec<TorrentSpec>) -> Engi
     .unwrap()
 }
 
+/// A worker hashed piece `piece` of `torrent` (verified if `ok`) and wrote it.
+pub(super) fn piece_written(
+    e: &mut Engine,
+    torrent: TorrentId,
+    piece: PieceIndex,
+    ok: bool,
+    now: Instant,
+) {
+    let c = Completion::PieceWritten {
+        torrent,
+        piece,
+        result: Ok(ok),
+        hashed: Duration::ZERO,
+        block_hashes: None,
+    };
+    let timing = JobTiming {
+        waited: Duration::ZERO,
+        ran: Duration::ZERO,
+    };
+    e.on_completion(c, timing, now);
+}
+
 /// Answers every hash job in the queue: piece `p` hashes to `[p; 20]` (verifies) if
 /// `good(p)`, else to `[0xff; 20]`.
 fn answer_checks(e: &mut Engine, good: impl Fn(u32) -> bool) -> u32 {
@@ -310,18 +332,7 @@ fn add_refuses_a_duplicate_and_remove_makes_every_old_id_stale() {
     assert!(!e.pause(a, now), "a stale id changes nothing");
     assert_eq!(e.torrent(b).map(|v| v.state), Some(TorrentState::Active));
     // A completion for the removed torrent does not reach its successor.
-    let c = Completion::PieceWritten {
-        torrent: a,
-        piece: PieceIndex(0),
-        result: Ok(false),
-        hashed: Duration::ZERO,
-        block_hashes: None,
-    };
-    let timing = JobTiming {
-        waited: Duration::ZERO,
-        ran: Duration::ZERO,
-    };
-    e.on_completion(c, timing, now);
+    piece_written(&mut e, a, PieceIndex(0), false, now);
     assert_eq!(e.torrent(b).map(|v| v.hash_failures), Some(0));
 }
 
@@ -535,18 +546,7 @@ fn requests_stop_while_unhashed_bytes_pass_the_cap_and_resume_after() {
         "over the cap, nothing more is asked: {more:?}"
     );
     // The piece is written: under the cap again, the pipeline fills.
-    let c = Completion::PieceWritten {
-        torrent,
-        piece,
-        result: Ok(true),
-        hashed: Duration::ZERO,
-        block_hashes: None,
-    };
-    let timing = JobTiming {
-        waited: Duration::ZERO,
-        ran: Duration::ZERO,
-    };
-    e.on_completion(c, timing, Instant::now());
+    piece_written(&mut e, torrent, piece, true, Instant::now());
     let again = requests(&mut e);
     assert_eq!(
         again.len(),

@@ -195,6 +195,21 @@ impl Daemon {
         a.json()
     }
 
+    /// Torrent `hash` is a magnet still waiting for its metadata: listed as `name`,
+    /// with no size and no progress yet.
+    pub fn assert_fetching(&self, hash: &str, name: &str) {
+        let t = self.torrent(hash);
+        assert_eq!(
+            (
+                t["name"].as_str(),
+                t["size"].as_u64(),
+                t["progress"].as_f64()
+            ),
+            (Some(name), Some(0), Some(0.0)),
+            "{t}"
+        );
+    }
+
     /// The torrent object of `hash`.
     pub fn torrent(&self, hash: &str) -> serde_json::Value {
         let a = self.get(&format!("/api/v1/torrents/{hash}"));
